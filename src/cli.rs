@@ -1,0 +1,108 @@
+//! Command-line definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::device::{DTypeChoice, DeviceChoice};
+use crate::hub::DEFAULT_TRANSLATOR;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tarjama",
+    version,
+    about = "Translate Arabic news articles into English with open models, offline-capable, on CPU or GPU",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Translate an Arabic article (file or stdin) into English, paragraph by paragraph.
+    #[command(after_help = "Examples:
+  tarjama translate article-ar.txt -o article-en.txt
+  cat article-ar.txt | tarjama translate --model opus-mt-ar-en
+  tarjama translate --strip-boilerplate --beams 1 scraped.txt")]
+    Translate(TranslateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
+    /// Input file with UTF-8 Arabic text; `-` or nothing reads stdin.
+    pub input: Option<PathBuf>,
+
+    /// Output file (written atomically); stdout when absent or `-`.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Drop site furniture of scraped pages (related articles, comment forms, share buttons).
+    #[arg(long)]
+    pub strip_boilerplate: bool,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    #[command(flatten)]
+    pub generation: GenerationArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// A preset name, a Hub repo id (`owner/name[@revision]`) or a local model directory.
+    #[arg(short, long, default_value = DEFAULT_TRANSLATOR, value_name = "MODEL")]
+    pub model: String,
+
+    /// Use only files already in the Hugging Face cache (also: HF_HUB_OFFLINE=1).
+    #[arg(long)]
+    pub offline: bool,
+
+    /// auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    pub device: DeviceChoice,
+
+    /// auto (f32 on CPU, bf16 on GPU), f32, f16 or bf16.
+    #[arg(long, default_value = "auto", value_name = "DTYPE")]
+    pub dtype: DTypeChoice,
+
+    /// Sentences translated together in one batch.
+    #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub batch_size: u32,
+
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Report the device, model and timings on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerationArgs {
+    /// Beam width (1 = greedy); defaults to the model's setting.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub beams: Option<u32>,
+
+    /// Maximum output length in tokens, counting the start token as the reference does.
+    #[arg(long, value_name = "N")]
+    pub max_length: Option<u32>,
+
+    /// Minimum output length in tokens, counting the start token.
+    #[arg(long, value_name = "N")]
+    pub min_length: Option<u32>,
+
+    /// Exponent of the length normalisation of beam scores (>1 favours longer outputs).
+    #[arg(long, value_name = "F")]
+    pub length_penalty: Option<f32>,
+
+    /// Never repeat an n-gram of this size.
+    #[arg(long, value_name = "N")]
+    pub no_repeat_ngram_size: Option<u32>,
+
+    /// Penalise tokens already generated (1.0 = off).
+    #[arg(long, value_name = "F")]
+    pub repetition_penalty: Option<f32>,
+}

@@ -1,0 +1,155 @@
+//! Device and dtype selection from the `--device` and `--dtype` flags.
+
+use std::str::FromStr;
+
+use candle_core::{DType, Device};
+
+use crate::{Error, Result};
+
+/// What the user asked for with `--device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    Auto,
+    Cpu,
+    Cuda(usize),
+    Metal,
+}
+
+impl FromStr for DeviceChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(DeviceChoice::Auto),
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "cuda" | "gpu" => Ok(DeviceChoice::Cuda(0)),
+            "metal" | "mps" => Ok(DeviceChoice::Metal),
+            other => match other.strip_prefix("cuda:") {
+                Some(n) => n
+                    .parse()
+                    .map(DeviceChoice::Cuda)
+                    .map_err(|_| format!("invalid CUDA ordinal in {s:?}: use cuda:0, cuda:1, …")),
+                None => Err(format!(
+                    "unknown device {s:?}: use auto, cpu, cuda, cuda:N or metal"
+                )),
+            },
+        }
+    }
+}
+
+/// What the user asked for with `--dtype`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DTypeChoice {
+    Auto,
+    F32,
+    F16,
+    Bf16,
+}
+
+impl FromStr for DTypeChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(DTypeChoice::Auto),
+            "f32" | "float32" => Ok(DTypeChoice::F32),
+            "f16" | "float16" | "half" => Ok(DTypeChoice::F16),
+            "bf16" | "bfloat16" => Ok(DTypeChoice::Bf16),
+            _ => Err(format!("unknown dtype {s:?}: use auto, f32, f16 or bf16")),
+        }
+    }
+}
+
+/// Opens the requested device. `auto` takes CUDA, then Metal, when compiled in and present.
+pub fn select_device(choice: DeviceChoice) -> Result<Device> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Auto => {
+            if candle_core::utils::cuda_is_available() {
+                if let Ok(device) = Device::new_cuda(0) {
+                    return Ok(device);
+                }
+            }
+            if candle_core::utils::metal_is_available() {
+                if let Ok(device) = Device::new_metal(0) {
+                    return Ok(device);
+                }
+            }
+            Ok(Device::Cpu)
+        }
+        DeviceChoice::Cuda(ordinal) => {
+            if !candle_core::utils::cuda_is_available() {
+                return Err(Error::usage(
+                    "this tarjama was built without CUDA support: rebuild with `cargo build --release --features cuda`, or use --device cpu",
+                ));
+            }
+            Device::new_cuda(ordinal).map_err(|e| {
+                Error::usage(format!(
+                    "cannot open CUDA device {ordinal}: {e}. Check `nvidia-smi` and the device number"
+                ))
+            })
+        }
+        DeviceChoice::Metal => {
+            if !candle_core::utils::metal_is_available() {
+                return Err(Error::usage(
+                    "this tarjama was built without Metal support: rebuild with `cargo build --release --features metal`, or use --device cpu",
+                ));
+            }
+            Device::new_metal(0)
+                .map_err(|e| Error::usage(format!("cannot open the Metal device: {e}")))
+        }
+    }
+}
+
+/// f32 on CPU (half precision is slow there and changes results); bf16 on GPUs.
+pub fn select_dtype(choice: DTypeChoice, device: &Device) -> DType {
+    match choice {
+        DTypeChoice::F32 => DType::F32,
+        DTypeChoice::F16 => DType::F16,
+        DTypeChoice::Bf16 => DType::BF16,
+        DTypeChoice::Auto if device.is_cpu() => DType::F32,
+        DTypeChoice::Auto => DType::BF16,
+    }
+}
+
+/// A short name for messages: `cpu`, `cuda:0`, `metal`.
+pub fn describe(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices() {
+        assert_eq!("auto".parse(), Ok(DeviceChoice::Auto));
+        assert_eq!("CPU".parse(), Ok(DeviceChoice::Cpu));
+        assert_eq!("cuda".parse(), Ok(DeviceChoice::Cuda(0)));
+        assert_eq!("cuda:3".parse(), Ok(DeviceChoice::Cuda(3)));
+        assert_eq!("metal".parse(), Ok(DeviceChoice::Metal));
+        assert!("cuda:x".parse::<DeviceChoice>().is_err());
+        assert!("tpu".parse::<DeviceChoice>().is_err());
+    }
+
+    #[test]
+    fn parses_dtypes_and_defaults_to_f32_on_cpu() {
+        assert_eq!("bf16".parse(), Ok(DTypeChoice::Bf16));
+        assert!("f8".parse::<DTypeChoice>().is_err());
+        assert_eq!(select_dtype(DTypeChoice::Auto, &Device::Cpu), DType::F32);
+        assert_eq!(select_dtype(DTypeChoice::F16, &Device::Cpu), DType::F16);
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_without_feature_names_the_feature() {
+        let err = select_device(DeviceChoice::Cuda(0))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--features cuda"), "{err}");
+    }
+}

@@ -1,0 +1,54 @@
+//! The error type of the library. Every variant renders as one line that says what is wrong and
+//! how to fix it; `main` prints it and exits with [`Error::exit_code`].
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line asked for something impossible (bad flag combination, unknown value).
+    #[error("{0}")]
+    Usage(String),
+
+    /// An input document cannot be used (missing, not UTF-8, empty, a directory).
+    #[error("{0}")]
+    Input(String),
+
+    /// A model cannot be found, downloaded or loaded.
+    #[error("{0}")]
+    Model(String),
+
+    /// The output cannot be written.
+    #[error("cannot write {path}: {source}. Check that the directory exists and is writable")]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A tensor operation failed; this is a bug or an unsupported model shape.
+    #[error("model computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+impl Error {
+    pub fn usage(msg: impl Into<String>) -> Self {
+        Error::Usage(msg.into())
+    }
+    pub fn input(msg: impl Into<String>) -> Self {
+        Error::Input(msg.into())
+    }
+    pub fn model(msg: impl Into<String>) -> Self {
+        Error::Model(msg.into())
+    }
+
+    /// Exit codes: 1 an input failed, 2 usage error, 3 model error (0 is success).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_) | Error::Output { .. } => 1,
+            Error::Usage(_) => 2,
+            Error::Model(_) | Error::Candle(_) => 3,
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Beam search with the reference's scoring and stopping rules.
+//!
+//! Per input and step: the processed log-probabilities of every beam are added to the beam's
+//! running score, the best `2 * num_beams` continuations are kept, the first `num_beams` of those
+//! that end (end-of-sequence or `max_length`) become finished hypotheses scored
+//! `sum_logprobs / generated_len ^ length_penalty`, and the best `num_beams` that do not end run on.
+//! An input stops once no running beam can beat its finished ones ([`EarlyStopping`]); it then
+//! leaves the batch, which the reference does not do but which cannot change its result, because
+//! the reference freezes a stopped input's hypotheses.
+
+use super::{
+    log_softmax, logits_to_host, row_index, EarlyStopping, GenerationConfig, Processors,
+    Seq2SeqModel,
+};
+use crate::models::kv_cache::DecoderCache;
+
+/// The reference's stand-in for "impossible", used for beams that must not be picked.
+const IMPOSSIBLE: f32 = -1.0e9;
+
+struct Hypotheses {
+    /// Running beams, best first, each with the start token.
+    running: Vec<Vec<u32>>,
+    running_scores: Vec<f32>,
+    /// Finished hypotheses `(score, tokens)`, best first, at most `num_beams`.
+    finished: Vec<(f32, Vec<u32>)>,
+    /// The reference's `is_early_stop_heuristic_unsatisfied`: a running beam may still win.
+    improvable: bool,
+}
+
+impl Hypotheses {
+    fn new(start: u32, num_beams: usize) -> Self {
+        let mut running_scores = vec![IMPOSSIBLE; num_beams];
+        // Only the first beam is live at the start, so the beams do not all pick the same tokens.
+        running_scores[0] = 0.0;
+        Self {
+            running: vec![vec![start]; num_beams],
+            running_scores,
+            finished: Vec::with_capacity(num_beams + 1),
+            improvable: true,
+        }
+    }
+
+    fn is_full(&self, num_beams: usize) -> bool {
+        self.finished.len() >= num_beams
+    }
+
+    fn add_finished(&mut self, score: f32, tokens: Vec<u32>, num_beams: usize) {
+        let at = self.finished.partition_point(|(s, _)| *s >= score);
+        self.finished.insert(at, (score, tokens));
+        self.finished.truncate(num_beams);
+    }
+
+    fn is_done(&self, cfg: &GenerationConfig) -> bool {
+        !self.improvable
+            || (cfg.early_stopping == EarlyStopping::Yes && self.is_full(cfg.num_beams))
+    }
+}
+
+/// The `k` best `(score, flat index)` pairs of `scores`, best first; ties keep the lower index.
+fn top_k(scores: &[f32], k: usize) -> Vec<(f32, usize)> {
+    let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
+    for (i, &s) in scores.iter().enumerate() {
+        if best.len() == k && s <= best[k - 1].0 {
+            continue;
+        }
+        let at = best.partition_point(|&(b, _)| b >= s);
+        best.insert(at, (s, i));
+        best.truncate(k);
+    }
+    best
+}
+
+pub(super) fn search<M: Seq2SeqModel + ?Sized>(
+    model: &M,
+    mut cache: DecoderCache,
+    batch: usize,
+    cfg: &GenerationConfig,
+) -> candle_core::Result<Vec<Vec<u32>>> {
+    let num_beams = cfg.num_beams;
+    let processors = Processors::new(cfg);
+    let expand: Vec<u32> = (0..batch as u32)
+        .flat_map(|i| std::iter::repeat_n(i, num_beams))
+        .collect();
+    cache.select_rows(&row_index(&expand, model.device())?)?;
+
+    let mut items: Vec<Hypotheses> = (0..batch)
+        .map(|_| Hypotheses::new(cfg.decoder_start_token_id, num_beams))
+        .collect();
+    // `active[p]` is the input whose beams occupy cache rows `p * num_beams ..`.
+    let mut active: Vec<usize> = (0..batch).collect();
+    let mut cur_len = 1;
+
+    while !active.is_empty() {
+        let last: Vec<u32> = active
+            .iter()
+            .flat_map(|&i| items[i].running.iter().map(|s| *s.last().unwrap()))
+            .collect();
+        let tokens = row_index(&last, model.device())?;
+        let (mut scores, vocab) = logits_to_host(&model.decode_step(&tokens, &mut cache)?)?;
+
+        let mut next_rows: Vec<u32> = Vec::with_capacity(active.len() * num_beams);
+        let mut still_active = Vec::with_capacity(active.len());
+        for (slot, &input) in active.iter().enumerate() {
+            let item = &mut items[input];
+            let block = &mut scores[slot * num_beams * vocab..(slot + 1) * num_beams * vocab];
+            for (beam, row) in block.chunks_mut(vocab).enumerate() {
+                log_softmax(row);
+                processors.apply(&item.running[beam], row);
+                let running = item.running_scores[beam];
+                row.iter_mut().for_each(|x| *x += running);
+            }
+            let candidates = top_k(block, 2 * num_beams);
+
+            let may_add = item.improvable
+                && !(cfg.early_stopping == EarlyStopping::Yes && item.is_full(num_beams));
+            let generated_len = (cur_len + 1 - 1) as f64;
+            let penalty = generated_len.powf(cfg.length_penalty as f64) as f32;
+            let mut running = Vec::with_capacity(num_beams);
+            for (rank, &(score, flat)) in candidates.iter().enumerate() {
+                let (beam, token) = (flat / vocab, (flat % vocab) as u32);
+                let ends = token == cfg.eos_token_id || cur_len + 1 >= cfg.max_length;
+                if ends {
+                    if may_add && rank < num_beams {
+                        let mut tokens = item.running[beam].clone();
+                        tokens.push(token);
+                        item.add_finished(score / penalty, tokens, num_beams);
+                    }
+                } else if running.len() < num_beams {
+                    running.push((score, beam, token));
+                }
+            }
+            // Only at max_length can every continuation end; the input is then complete.
+            if running.len() < num_beams {
+                item.improvable = false;
+                continue;
+            }
+            let previous = std::mem::take(&mut item.running);
+            item.running = running
+                .iter()
+                .map(|&(_, beam, token)| {
+                    let mut seq = previous[beam].clone();
+                    seq.push(token);
+                    seq
+                })
+                .collect();
+            item.running_scores = running.iter().map(|&(score, _, _)| score).collect();
+
+            if item.improvable && item.is_full(num_beams) {
+                let hypothetical_len = match cfg.early_stopping {
+                    EarlyStopping::Never if cfg.length_penalty > 0.0 => cfg.max_length - 1,
+                    _ => cur_len + 1 - 1,
+                };
+                let best_possible = item.running_scores[0]
+                    / (hypothetical_len as f64).powf(cfg.length_penalty as f64) as f32;
+                let worst_finished = item.finished.last().map(|(s, _)| *s).unwrap();
+                item.improvable = best_possible > worst_finished;
+            }
+            if !item.is_done(cfg) {
+                let base = (slot * num_beams) as u32;
+                next_rows.extend(running.iter().map(|&(_, beam, _)| base + beam as u32));
+                still_active.push(input);
+            }
+        }
+        cur_len += 1;
+        if still_active.is_empty() {
+            break;
+        }
+        let index = row_index(&next_rows, model.device())?;
+        if still_active.len() == active.len() {
+            cache.reorder_beams(&index)?;
+        } else {
+            cache.select_rows(&index)?;
+        }
+        active = still_active;
+    }
+
+    Ok(items
+        .into_iter()
+        .map(|item| match item.finished.into_iter().next() {
+            Some((_, tokens)) => tokens[1..].to_vec(),
+            None => item.running[0][1..].to_vec(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_is_sorted_and_stable() {
+        let scores = [0.1, 0.9, 0.5, 0.9, -1.0];
+        assert_eq!(top_k(&scores, 3), vec![(0.9, 1), (0.9, 3), (0.5, 2)]);
+    }
+}

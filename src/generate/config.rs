@@ -1,0 +1,155 @@
+//! Generation settings with Hugging Face semantics, read from `generation_config.json` (or, for
+//! checkpoints without one, the generation keys of `config.json`) and overridden by the CLI.
+
+use serde_json::Value;
+
+/// When beam search may stop for an input (HF's `early_stopping`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarlyStopping {
+    /// Stop as soon as `num_beams` hypotheses are finished.
+    Yes,
+    /// Stop when the best running beam, scored at the current length, cannot beat the worst
+    /// finished one (HF's default heuristic).
+    Heuristic,
+    /// Stop only when no running beam could beat the finished ones even at `max_length`.
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationConfig {
+    pub decoder_start_token_id: u32,
+    pub eos_token_id: u32,
+    pub pad_token_id: u32,
+    /// Maximum decoder length, counting the start token (HF's `max_length`).
+    pub max_length: usize,
+    /// Minimum decoder length, counting the start token (HF's `min_length`).
+    pub min_length: usize,
+    pub num_beams: usize,
+    pub length_penalty: f32,
+    pub early_stopping: EarlyStopping,
+    pub no_repeat_ngram_size: usize,
+    pub repetition_penalty: f32,
+    pub bad_words_ids: Vec<Vec<u32>>,
+    pub forced_bos_token_id: Option<u32>,
+    pub forced_eos_token_id: Option<u32>,
+}
+
+impl GenerationConfig {
+    /// HF's defaults for an encoder-decoder model with the given special tokens.
+    pub fn new(decoder_start_token_id: u32, eos_token_id: u32, pad_token_id: u32) -> Self {
+        Self {
+            decoder_start_token_id,
+            eos_token_id,
+            pad_token_id,
+            max_length: 20,
+            min_length: 0,
+            num_beams: 1,
+            length_penalty: 1.0,
+            early_stopping: EarlyStopping::Heuristic,
+            no_repeat_ngram_size: 0,
+            repetition_penalty: 1.0,
+            bad_words_ids: Vec::new(),
+            forced_bos_token_id: None,
+            forced_eos_token_id: None,
+        }
+    }
+
+    /// Applies the generation keys present in a JSON object (`generation_config.json` or
+    /// `config.json`); absent or null keys keep their current value.
+    pub fn apply_json(&mut self, json: &Value) {
+        let uint = |key: &str| json.get(key).and_then(Value::as_u64);
+        let float = |key: &str| json.get(key).and_then(Value::as_f64);
+        if let Some(v) = uint("decoder_start_token_id") {
+            self.decoder_start_token_id = v as u32;
+        }
+        if let Some(v) = first_id(json.get("eos_token_id")) {
+            self.eos_token_id = v;
+        }
+        if let Some(v) = uint("pad_token_id") {
+            self.pad_token_id = v as u32;
+        }
+        if let Some(v) = uint("max_length") {
+            self.max_length = v as usize;
+        }
+        if let Some(v) = uint("min_length") {
+            self.min_length = v as usize;
+        }
+        if let Some(v) = uint("num_beams") {
+            self.num_beams = v.max(1) as usize;
+        }
+        if let Some(v) = float("length_penalty") {
+            self.length_penalty = v as f32;
+        }
+        match json.get("early_stopping") {
+            Some(Value::Bool(true)) => self.early_stopping = EarlyStopping::Yes,
+            Some(Value::Bool(false)) => self.early_stopping = EarlyStopping::Heuristic,
+            Some(Value::String(s)) if s == "never" => self.early_stopping = EarlyStopping::Never,
+            _ => {}
+        }
+        if let Some(v) = uint("no_repeat_ngram_size") {
+            self.no_repeat_ngram_size = v as usize;
+        }
+        if let Some(v) = float("repetition_penalty") {
+            self.repetition_penalty = v as f32;
+        }
+        if let Some(Value::Array(seqs)) = json.get("bad_words_ids") {
+            self.bad_words_ids = seqs
+                .iter()
+                .filter_map(|seq| {
+                    seq.as_array().map(|ids| {
+                        ids.iter()
+                            .filter_map(|id| id.as_u64().map(|x| x as u32))
+                            .collect()
+                    })
+                })
+                .collect();
+        }
+        if json.get("forced_bos_token_id").is_some() {
+            self.forced_bos_token_id = uint("forced_bos_token_id").map(|v| v as u32);
+        }
+        if json.get("forced_eos_token_id").is_some() {
+            self.forced_eos_token_id = first_id(json.get("forced_eos_token_id"));
+        }
+    }
+
+    /// The number of tokens to generate at most, excluding the start token.
+    pub fn max_new_tokens(&self) -> usize {
+        self.max_length.saturating_sub(1)
+    }
+}
+
+/// `eos_token_id` may be an integer or a list of them; the first one is the one that ends text.
+fn first_id(value: Option<&Value>) -> Option<u32> {
+    match value? {
+        Value::Number(n) => n.as_u64().map(|v| v as u32),
+        Value::Array(ids) => ids.first().and_then(Value::as_u64).map(|v| v as u32),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_overrides_defaults() {
+        let mut cfg = GenerationConfig::new(5, 0, 5);
+        cfg.apply_json(&serde_json::json!({
+            "num_beams": 4, "max_length": 512, "bad_words_ids": [[5]],
+            "early_stopping": "never", "forced_eos_token_id": 0, "length_penalty": 0.6
+        }));
+        assert_eq!(cfg.num_beams, 4);
+        assert_eq!(cfg.max_length, 512);
+        assert_eq!(cfg.bad_words_ids, vec![vec![5]]);
+        assert_eq!(cfg.early_stopping, EarlyStopping::Never);
+        assert_eq!(cfg.forced_eos_token_id, Some(0));
+        assert_eq!(cfg.length_penalty, 0.6);
+    }
+
+    #[test]
+    fn eos_list_takes_first() {
+        let mut cfg = GenerationConfig::new(0, 0, 0);
+        cfg.apply_json(&serde_json::json!({"eos_token_id": [2, 7]}));
+        assert_eq!(cfg.eos_token_id, 2);
+    }
+}

@@ -1,0 +1,156 @@
+//! Score processors applied to one hypothesis' next-token scores before a token is chosen, in the
+//! order Hugging Face applies them: repetition penalty, no-repeat n-grams, bad words, minimum
+//! length, forced first token, forced end token.
+//!
+//! Greedy search applies them to raw logits, beam search to log-probabilities, as the reference
+//! does; the repetition penalty therefore acts differently in the two, on purpose.
+
+use std::collections::HashSet;
+
+use super::GenerationConfig;
+
+pub struct Processors<'a> {
+    cfg: &'a GenerationConfig,
+}
+
+impl<'a> Processors<'a> {
+    pub fn new(cfg: &'a GenerationConfig) -> Self {
+        Self { cfg }
+    }
+
+    /// `sequence` is the decoder sequence so far, start token included; `scores` has one entry
+    /// per vocabulary item.
+    pub fn apply(&self, sequence: &[u32], scores: &mut [f32]) {
+        let cfg = self.cfg;
+        let len = sequence.len();
+        if cfg.repetition_penalty != 1.0 {
+            let penalty = cfg.repetition_penalty;
+            let seen: HashSet<u32> = sequence.iter().copied().collect();
+            for id in seen {
+                if let Some(s) = scores.get_mut(id as usize) {
+                    *s = if *s < 0.0 { *s * penalty } else { *s / penalty };
+                }
+            }
+        }
+        if cfg.no_repeat_ngram_size > 0 {
+            for id in banned_ngram_tokens(sequence, cfg.no_repeat_ngram_size) {
+                if let Some(s) = scores.get_mut(id as usize) {
+                    *s = f32::NEG_INFINITY;
+                }
+            }
+        }
+        for bad in &cfg.bad_words_ids {
+            if let Some((&last, prefix)) = bad.split_last() {
+                if last == cfg.eos_token_id && prefix.is_empty() {
+                    continue; // the reference never bans end-of-sequence on its own
+                }
+                if sequence.ends_with(prefix) {
+                    if let Some(s) = scores.get_mut(last as usize) {
+                        *s = f32::NEG_INFINITY;
+                    }
+                }
+            }
+        }
+        if len < cfg.min_length {
+            if let Some(s) = scores.get_mut(cfg.eos_token_id as usize) {
+                *s = f32::NEG_INFINITY;
+            }
+        }
+        if let Some(bos) = cfg.forced_bos_token_id {
+            if len == 1 {
+                force(scores, bos);
+            }
+        }
+        if let Some(eos) = cfg.forced_eos_token_id {
+            if len + 1 == cfg.max_length {
+                force(scores, eos);
+            }
+        }
+    }
+}
+
+fn force(scores: &mut [f32], id: u32) {
+    scores.fill(f32::NEG_INFINITY);
+    if let Some(s) = scores.get_mut(id as usize) {
+        *s = 0.0;
+    }
+}
+
+/// Tokens that would complete an n-gram already present in `sequence`.
+fn banned_ngram_tokens(sequence: &[u32], n: usize) -> Vec<u32> {
+    if sequence.len() + 1 < n {
+        return Vec::new();
+    }
+    let prefix = &sequence[sequence.len() + 1 - n..];
+    sequence
+        .windows(n)
+        .filter(|w| &w[..n - 1] == prefix)
+        .map(|w| w[n - 1])
+        .collect()
+}
+
+/// Numerically stable log-softmax over one row, in place.
+pub fn log_softmax(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
+    let log_sum = sum.ln();
+    for x in row.iter_mut() {
+        *x = *x - max - log_sum;
+    }
+}
+
+/// Index of the first maximum, like `torch.argmax`.
+pub fn argmax(row: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in row.iter().enumerate() {
+        if x > row[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bans_repeated_trigram() {
+        // 1 2 3 ... 1 2 → 3 would repeat "1 2 3".
+        assert_eq!(banned_ngram_tokens(&[1, 2, 3, 4, 1, 2], 3), vec![3]);
+        assert!(banned_ngram_tokens(&[1, 2], 3).is_empty());
+        assert_eq!(banned_ngram_tokens(&[7, 7], 2), vec![7]);
+    }
+
+    #[test]
+    fn repetition_penalty_pushes_seen_tokens_down() {
+        let mut cfg = GenerationConfig::new(0, 1, 0);
+        cfg.repetition_penalty = 2.0;
+        let mut scores = vec![4.0, -1.0, 3.0];
+        Processors::new(&cfg).apply(&[0, 1], &mut scores);
+        assert_eq!(scores, vec![2.0, -2.0, 3.0]);
+    }
+
+    #[test]
+    fn min_length_and_forced_eos() {
+        let mut cfg = GenerationConfig::new(0, 1, 0);
+        cfg.min_length = 3;
+        cfg.max_length = 4;
+        cfg.forced_eos_token_id = Some(1);
+        let mut scores = vec![0.5, 0.9, 0.1];
+        Processors::new(&cfg).apply(&[0, 2], &mut scores);
+        assert_eq!(scores[1], f32::NEG_INFINITY);
+        let mut scores = vec![0.5, 0.9, 0.1];
+        Processors::new(&cfg).apply(&[0, 2, 2], &mut scores);
+        assert_eq!(scores, vec![f32::NEG_INFINITY, 0.0, f32::NEG_INFINITY]);
+    }
+
+    #[test]
+    fn log_softmax_normalises() {
+        let mut row = vec![1.0, 2.0, 3.0];
+        log_softmax(&mut row);
+        let total: f32 = row.iter().map(|x| x.exp()).sum();
+        assert!((total - 1.0).abs() < 1e-6);
+        assert_eq!(argmax(&row), 2);
+    }
+}

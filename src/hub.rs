@@ -1,0 +1,320 @@
+//! Model presets and resolution of `--model` to a directory of files: a local directory, a preset
+//! name, or a Hub repo id (`owner/name[@revision]`) fetched into the standard Hugging Face cache,
+//! so files a user already downloaded with Python are reused.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hf_hub::api::sync::ApiBuilder;
+use hf_hub::{Cache, Repo, RepoType};
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// The default translation model: the best published Arabic→English OPUS-MT figures.
+pub const DEFAULT_TRANSLATOR: &str = "opus-mt-tc-big-ar-en";
+
+/// Preset files, compiled in so the binary works from any directory.
+const PRESET_SOURCES: &[&str] = &[
+    include_str!("../models/opus-mt-ar-en.toml"),
+    include_str!("../models/opus-mt-tc-big-ar-en.toml"),
+];
+
+/// Files a Marian (OPUS-MT) checkpoint needs, for repos and directories without a preset.
+const MARIAN_FILES: &[&str] = &["config.json", "source.spm", "target.spm", "vocab.json"];
+const MARIAN_OPTIONAL: &[&str] = &["generation_config.json", "tokenizer_config.json"];
+const WEIGHT_FILES: &[&str] = &["model.safetensors", "pytorch_model.bin"];
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Score {
+    pub benchmark: String,
+    pub metric: String,
+    pub value: f64,
+    pub source: String,
+}
+
+/// One `models/*.toml` file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Preset {
+    pub name: String,
+    pub family: String,
+    pub task: String,
+    pub repo: String,
+    pub revision: String,
+    pub license: String,
+    pub description: String,
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub optional_files: Vec<String>,
+    pub weights: Vec<String>,
+    /// Generation settings applied over the checkpoint's own.
+    #[serde(default)]
+    pub generation: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub scores: Vec<Score>,
+}
+
+impl Preset {
+    /// The preset's generation settings as JSON, the form checkpoints store them in.
+    pub fn generation_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.generation).unwrap_or_default()
+    }
+}
+
+pub fn presets() -> Vec<Preset> {
+    PRESET_SOURCES
+        .iter()
+        .map(|src| toml::from_str(src).expect("presets under models/ are valid TOML"))
+        .collect()
+}
+
+pub fn find_preset(name: &str) -> Option<Preset> {
+    presets().into_iter().find(|p| p.name == name)
+}
+
+/// How model files may be obtained.
+#[derive(Debug, Clone, Default)]
+pub struct HubOptions {
+    /// Never touch the network; only the cache is used (`--offline` or `HF_HUB_OFFLINE=1`).
+    pub offline: bool,
+    /// Show download progress bars.
+    pub progress: bool,
+}
+
+impl HubOptions {
+    pub fn from_env(offline_flag: bool, progress: bool) -> Self {
+        let env_offline = std::env::var("HF_HUB_OFFLINE")
+            .map(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on"
+                )
+            })
+            .unwrap_or(false);
+        Self {
+            offline: offline_flag || env_offline,
+            progress,
+        }
+    }
+}
+
+/// A model resolved to local files.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// A human-readable name: the preset, repo id or directory.
+    pub name: String,
+    /// Where each file lives. Files from the Hub cache sit in a snapshot directory; local models
+    /// in their own directory.
+    pub dir: PathBuf,
+    /// The weights file found (safetensors preferred).
+    pub weights: PathBuf,
+    pub preset: Option<Preset>,
+    /// `repo@revision` for Hub models, for provenance in structured output.
+    pub source: String,
+}
+
+impl ModelFiles {
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// Resolves `--model`: an existing directory, a preset name, or `owner/name[@revision]`.
+pub fn resolve(spec: &str, opts: &HubOptions) -> Result<ModelFiles> {
+    let path = Path::new(spec);
+    if path.is_dir() {
+        return resolve_local(path);
+    }
+    if let Some(preset) = find_preset(spec) {
+        let files: Vec<&str> = preset.files.iter().map(String::as_str).collect();
+        let optional: Vec<&str> = preset.optional_files.iter().map(String::as_str).collect();
+        let weights: Vec<&str> = preset.weights.iter().map(String::as_str).collect();
+        let mut resolved = fetch(
+            &preset.repo,
+            &preset.revision,
+            &files,
+            &optional,
+            &weights,
+            opts,
+        )?;
+        resolved.name = preset.name.clone();
+        resolved.preset = Some(preset);
+        return Ok(resolved);
+    }
+    if spec.contains('/') && !spec.starts_with('.') && !path.is_absolute() {
+        let (repo, revision) = spec.split_once('@').unwrap_or((spec, "main"));
+        return fetch(
+            repo,
+            revision,
+            MARIAN_FILES,
+            MARIAN_OPTIONAL,
+            WEIGHT_FILES,
+            opts,
+        );
+    }
+    if path.exists() {
+        return Err(Error::model(format!(
+            "--model {spec} is a file, not a model directory: point it at the directory holding config.json"
+        )));
+    }
+    let names: Vec<String> = presets().into_iter().map(|p| p.name).collect();
+    Err(Error::model(format!(
+        "unknown model {spec:?}: use a preset ({}), a Hub repo id such as Helsinki-NLP/opus-mt-ar-en, or a local directory",
+        names.join(", ")
+    )))
+}
+
+fn resolve_local(dir: &Path) -> Result<ModelFiles> {
+    for file in MARIAN_FILES {
+        if !dir.join(file).is_file() {
+            return Err(Error::model(format!(
+                "model directory {} is missing {file}: download the complete model or point --model at a directory that has it",
+                dir.display()
+            )));
+        }
+    }
+    let weights = WEIGHT_FILES
+        .iter()
+        .map(|w| dir.join(w))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::model(format!(
+                "model directory {} has no weights: it needs model.safetensors or pytorch_model.bin",
+                dir.display()
+            ))
+        })?;
+    Ok(ModelFiles {
+        name: dir.display().to_string(),
+        dir: dir.to_path_buf(),
+        weights,
+        preset: None,
+        source: dir.display().to_string(),
+    })
+}
+
+/// The Hugging Face cache: `HF_HUB_CACHE`, else `HF_HOME/hub`, else `~/.cache/huggingface/hub`.
+pub fn cache() -> Cache {
+    match std::env::var_os("HF_HUB_CACHE") {
+        Some(dir) if !dir.is_empty() => Cache::new(PathBuf::from(dir)),
+        _ => Cache::from_env(),
+    }
+}
+
+fn fetch(
+    repo_id: &str,
+    revision: &str,
+    files: &[&str],
+    optional: &[&str],
+    weights: &[&str],
+    opts: &HubOptions,
+) -> Result<ModelFiles> {
+    let repo = Repo::with_revision(repo_id.to_string(), RepoType::Model, revision.to_string());
+    let cache = cache();
+    let cached = cache.repo(repo.clone());
+    let source = format!("{repo_id}@{revision}");
+
+    let api = if opts.offline {
+        None
+    } else {
+        let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty());
+        let mut builder = ApiBuilder::from_cache(cache.clone()).with_progress(opts.progress);
+        if token.is_some() {
+            builder = builder.with_token(token);
+        }
+        if let Ok(endpoint) = std::env::var("HF_ENDPOINT") {
+            builder = builder.with_endpoint(endpoint);
+        }
+        Some(
+            builder
+                .build()
+                .map_err(|e| Error::model(format!("cannot set up Hub access for {source}: {e}")))?,
+        )
+    };
+    let get = |file: &str| -> std::result::Result<PathBuf, String> {
+        if let Some(path) = cached.get(file) {
+            return Ok(path);
+        }
+        match &api {
+            None => Err("not in the cache".into()),
+            Some(api) => api.repo(repo.clone()).get(file).map_err(|e| e.to_string()),
+        }
+    };
+    let offline_hint = |file: &str| {
+        format!(
+            "{file} of {source} is not in the Hugging Face cache ({}) and --offline/HF_HUB_OFFLINE forbids downloading: run once online, or `huggingface-cli download {repo_id}`",
+            cache.path().display()
+        )
+    };
+
+    let mut dir = None;
+    for file in files {
+        let path = get(file).map_err(|e| {
+            if opts.offline {
+                Error::model(offline_hint(file))
+            } else {
+                Error::model(format!(
+                    "cannot download {file} from {source}: {e}. Check the repo id and your connection (HF_TOKEN for gated repos)"
+                ))
+            }
+        })?;
+        dir.get_or_insert_with(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
+    }
+    for file in optional {
+        let _ = get(file);
+    }
+    let mut weight_errors = Vec::new();
+    let weights_path = weights.iter().find_map(|w| match get(w) {
+        Ok(path) => Some(path),
+        Err(e) => {
+            weight_errors.push(format!("{w}: {e}"));
+            None
+        }
+    });
+    let weights_path = weights_path.ok_or_else(|| {
+        if opts.offline {
+            Error::model(offline_hint(&weights.join(" or ")))
+        } else {
+            Error::model(format!(
+                "cannot get the weights of {source} ({})",
+                weight_errors.join("; ")
+            ))
+        }
+    })?;
+    let dir = dir.unwrap_or_else(|| {
+        weights_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    });
+    Ok(ModelFiles {
+        name: repo_id.to_string(),
+        dir,
+        weights: weights_path,
+        preset: None,
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_parse_and_default_exists() {
+        let all = presets();
+        assert!(all.len() >= 2);
+        assert!(find_preset(DEFAULT_TRANSLATOR).is_some());
+        for p in &all {
+            assert!(!p.scores.is_empty(), "{} has no published scores", p.name);
+            assert_eq!(p.generation_json()["num_beams"], 4);
+        }
+    }
+
+    #[test]
+    fn unknown_name_lists_presets() {
+        let err = resolve("no-such-model", &HubOptions::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("opus-mt-ar-en"), "{msg}");
+        assert_eq!(err.exit_code(), 3);
+    }
+}

@@ -1,0 +1,18 @@
+//! tarjama: Arabic → English translation and summaries with open models on candle.
+//!
+//! The pipeline: [`document`] reads and segments an article, [`hub`] resolves a model to files,
+//! [`models`] builds the network, [`tokenizer`] maps text to ids, [`generate`] decodes, and
+//! [`pipeline`] ties them together; [`output`] writes results atomically.
+
+pub mod cli;
+pub mod device;
+pub mod document;
+pub mod error;
+pub mod generate;
+pub mod hub;
+pub mod models;
+pub mod output;
+pub mod pipeline;
+pub mod tokenizer;
+
+pub use error::{Error, Result};

@@ -1,0 +1,203 @@
+//! Translation of sentences and documents with an encoder-decoder model.
+
+use candle_core::{DType, Device, Tensor};
+
+use super::Progress;
+use crate::document::{self, Document};
+use crate::generate::{self, GenerationConfig, Seq2SeqModel};
+use crate::hub::ModelFiles;
+use crate::models::{self, marian};
+use crate::tokenizer::MarianTokenizer;
+use crate::{Error, Result};
+
+/// Generation settings given on the command line; `None` keeps the model's own.
+#[derive(Debug, Clone, Default)]
+pub struct GenerationOverrides {
+    pub num_beams: Option<usize>,
+    pub max_length: Option<usize>,
+    pub min_length: Option<usize>,
+    pub length_penalty: Option<f32>,
+    pub no_repeat_ngram_size: Option<usize>,
+    pub repetition_penalty: Option<f32>,
+}
+
+impl GenerationOverrides {
+    pub fn apply(&self, cfg: &mut GenerationConfig) {
+        if let Some(v) = self.num_beams {
+            cfg.num_beams = v.max(1);
+        }
+        if let Some(v) = self.max_length {
+            cfg.max_length = v;
+        }
+        if let Some(v) = self.min_length {
+            cfg.min_length = v;
+        }
+        if let Some(v) = self.length_penalty {
+            cfg.length_penalty = v;
+        }
+        if let Some(v) = self.no_repeat_ngram_size {
+            cfg.no_repeat_ngram_size = v;
+        }
+        if let Some(v) = self.repetition_penalty {
+            cfg.repetition_penalty = v;
+        }
+    }
+}
+
+/// A loaded translation model with its tokenizer and generation settings.
+pub struct Translator {
+    model: marian::MarianModel,
+    tokenizer: MarianTokenizer,
+    pub generation: GenerationConfig,
+    pub batch_size: usize,
+    device: Device,
+}
+
+impl Translator {
+    pub fn load(files: &ModelFiles, device: &Device, dtype: DType) -> Result<Self> {
+        let config_json = models::read_json(files, "config.json")?;
+        let family = config_json
+            .get("model_type")
+            .and_then(|v| v.as_str())
+            .unwrap_or("marian");
+        if family != "marian" {
+            return Err(Error::model(format!(
+                "{} is a {family:?} model; translation currently supports Marian (OPUS-MT) models",
+                files.name
+            )));
+        }
+        let config: marian::MarianConfig =
+            serde_json::from_value(config_json.clone()).map_err(|e| {
+                Error::model(format!(
+                    "config.json of {} is not a Marian config ({e})",
+                    files.name
+                ))
+            })?;
+        let tokenizer = MarianTokenizer::from_dir(&files.dir)?;
+        let vb = models::open_weights(&files.weights, dtype, device)?;
+        let model = marian::MarianModel::load(&config, vb).map_err(|e| match e {
+            Error::Candle(e) => Error::model(format!(
+                "weights file {} does not match config.json ({e}): the download may be corrupt or incomplete",
+                files.weights.display()
+            )),
+            other => other,
+        })?;
+        let start = config.decoder_start_token_id.unwrap_or(config.pad_token_id);
+        let mut generation = models::generation_config(
+            files,
+            &config_json,
+            start,
+            config.eos_token_id,
+            config.pad_token_id,
+        )?;
+        // The decoder has no positions past this; the reference would fail there.
+        generation.max_length = generation.max_length.min(config.max_position_embeddings);
+        Ok(Self {
+            model,
+            tokenizer,
+            generation,
+            batch_size: 16,
+            device: device.clone(),
+        })
+    }
+
+    pub fn tokenizer(&self) -> &MarianTokenizer {
+        &self.tokenizer
+    }
+
+    pub fn model(&self) -> &marian::MarianModel {
+        &self.model
+    }
+
+    /// Tokenizes `texts` and returns a right-padded `(input_ids, attention_mask)` batch.
+    pub fn encode_batch(&self, texts: &[&str]) -> Result<(Tensor, Tensor)> {
+        let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.tokenizer.encode(t)).collect();
+        Ok(pad_batch(&ids, self.tokenizer.pad_id(), &self.device)?)
+    }
+
+    /// Generates token ids for one batch of texts (no splitting, no reordering).
+    pub fn generate_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        let (ids, mask) = self.encode_batch(texts)?;
+        Ok(generate::generate(
+            &self.model,
+            &ids,
+            &mask,
+            &self.generation,
+        )?)
+    }
+
+    /// Translates independent sentences. Sentences longer than the model's positions are split
+    /// into parts that are translated in order and joined; batches are formed from sentences of
+    /// similar length so little work is spent on padding.
+    pub fn translate_sentences(
+        &self,
+        sentences: &[&str],
+        progress: &Progress,
+    ) -> Result<Vec<String>> {
+        let limit = self.model.max_positions();
+        let count = |s: &str| self.tokenizer.count_tokens(s);
+        // (sentence index, text) for every piece that goes through the model.
+        let mut pieces: Vec<(usize, String)> = Vec::new();
+        for (i, sentence) in sentences.iter().enumerate() {
+            if count(sentence) > limit {
+                for part in document::split_long(sentence, limit, &count) {
+                    pieces.push((i, part));
+                }
+            } else {
+                pieces.push((i, sentence.to_string()));
+            }
+        }
+        let lengths: Vec<usize> = pieces.iter().map(|(_, p)| count(p)).collect();
+        let mut order: Vec<usize> = (0..pieces.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+
+        let mut translated: Vec<String> = vec![String::new(); pieces.len()];
+        for chunk in order.chunks(self.batch_size.max(1)) {
+            let texts: Vec<&str> = chunk.iter().map(|&i| pieces[i].1.as_str()).collect();
+            for (&i, ids) in chunk.iter().zip(self.generate_ids(&texts)?) {
+                translated[i] = self.tokenizer.decode(&ids);
+            }
+            progress.advance(chunk.len());
+        }
+        let mut out = vec![String::new(); sentences.len()];
+        for ((sentence, _), text) in pieces.iter().zip(translated) {
+            let slot = &mut out[*sentence];
+            if !slot.is_empty() && !text.is_empty() {
+                slot.push(' ');
+            }
+            slot.push_str(&text);
+        }
+        Ok(out)
+    }
+
+    /// Translates a document sentence by sentence and rebuilds its paragraphs.
+    pub fn translate_document(&self, doc: &Document, quiet: bool) -> Result<String> {
+        let sentences: Vec<&str> = doc.sentences().collect();
+        let progress = Progress::sentences(sentences.len(), quiet);
+        let translated = self.translate_sentences(&sentences, &progress)?;
+        progress.finish();
+        Ok(doc.reassemble(&translated))
+    }
+}
+
+/// Pads token sequences on the right into `[batch, max_len]` ids and a 0/1 mask.
+pub fn pad_batch(
+    ids: &[Vec<u32>],
+    pad: u32,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let width = ids.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let mut flat = Vec::with_capacity(ids.len() * width);
+    let mut mask = Vec::with_capacity(ids.len() * width);
+    for seq in ids {
+        flat.extend_from_slice(seq);
+        flat.extend(std::iter::repeat_n(pad, width - seq.len()));
+        mask.extend(std::iter::repeat_n(1u32, seq.len()));
+        mask.extend(std::iter::repeat_n(0u32, width - seq.len()));
+    }
+    let shape = (ids.len(), width);
+    Ok((
+        Tensor::from_vec(flat, shape, device)?,
+        Tensor::from_vec(mask, shape, device)?,
+    ))
+}

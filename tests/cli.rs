@@ -1,0 +1,303 @@
+//! End-to-end tests of `tarjama translate` on the tiny fixture model, and of every bad-input path:
+//! one clear line on stderr, a non-zero exit, no panic, no output file left behind.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn model_dir() -> PathBuf {
+    fixtures().join("marian-tiny")
+}
+
+fn ntrex(file: &str, line: usize) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/ntrex")
+        .join(file);
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .to_string()
+}
+
+/// A `tarjama` command with an empty Hugging Face cache, so no test touches the user's.
+fn tarjama(cache: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("tarjama").unwrap();
+    cmd.env("HF_HOME", cache)
+        .env_remove("HF_HUB_CACHE")
+        .env_remove("HF_HUB_OFFLINE");
+    cmd
+}
+
+fn translate_cmd(cache: &Path) -> Command {
+    let mut cmd = tarjama(cache);
+    cmd.args(["translate", "--quiet", "--beams", "1", "--model"])
+        .arg(model_dir());
+    cmd
+}
+
+/// Runs a failing command and checks the shape of its error.
+fn assert_clean_failure(cmd: &mut Command, expect: &str) -> String {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "not one line: {stderr}"
+    );
+    assert!(
+        stderr.to_lowercase().contains(&expect.to_lowercase()),
+        "stderr {stderr:?} does not mention {expect:?}"
+    );
+    assert!(out.stdout.is_empty(), "partial output on stdout");
+    stderr
+}
+
+#[test]
+fn file_in_file_out_reproduces_training_sentence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.txt");
+    let output = tmp.path().join("out.txt");
+    fs::write(&input, format!("{}\n", ntrex("ar.txt", 3))).unwrap();
+    translate_cmd(tmp.path())
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .assert()
+        .success();
+    assert_eq!(
+        fs::read_to_string(&output).unwrap(),
+        format!("{}\n", ntrex("en.txt", 3))
+    );
+}
+
+#[test]
+fn stdin_to_stdout_keeps_paragraphs_blank_lines_and_non_arabic_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let arabic = ntrex("ar.txt", 3);
+    let input = format!("{arabic}\n\nhttps://example.com/news/1\n2024\n\n\n{arabic}\n");
+    let out = translate_cmd(tmp.path())
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let english = ntrex("en.txt", 3);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{english}\n\nhttps://example.com/news/1\n2024\n\n\n{english}\n")
+    );
+}
+
+#[test]
+fn dash_reads_stdin_and_output_dash_is_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = translate_cmd(tmp.path())
+        .args(["-", "-o", "-"])
+        .write_stdin(ntrex("ar.txt", 3))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), ntrex("en.txt", 3));
+}
+
+#[test]
+fn legacy_pytorch_weights_give_the_same_translation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    fs::create_dir(&dir).unwrap();
+    for entry in fs::read_dir(model_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() != "model.safetensors" {
+            fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    fs::copy(
+        fixtures().join("marian-tiny-ref/pytorch_model.bin"),
+        dir.join("pytorch_model.bin"),
+    )
+    .unwrap();
+    let out = tarjama(tmp.path())
+        .args(["translate", "--quiet", "--beams", "1", "--model"])
+        .arg(&dir)
+        .write_stdin(ntrex("ar.txt", 3))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), ntrex("en.txt", 3));
+}
+
+#[test]
+fn missing_input_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = tmp.path().join("out.txt");
+    assert_clean_failure(
+        translate_cmd(tmp.path())
+            .arg(tmp.path().join("nope.txt"))
+            .arg("-o")
+            .arg(&output),
+        "nope.txt",
+    );
+    assert!(!output.exists());
+}
+
+#[test]
+fn directory_as_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_clean_failure(translate_cmd(tmp.path()).arg(tmp.path()), "directory");
+}
+
+#[test]
+fn non_utf8_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("cp1256.txt");
+    // "مرحبا" in Windows-1256.
+    fs::write(&input, [0xe3, 0xd1, 0xcd, 0xc8, 0xc7, b'\n']).unwrap();
+    let output = tmp.path().join("out.txt");
+    assert_clean_failure(
+        translate_cmd(tmp.path()).arg(&input).arg("-o").arg(&output),
+        "UTF-8",
+    );
+    assert!(!output.exists());
+}
+
+#[test]
+fn empty_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_clean_failure(translate_cmd(tmp.path()).write_stdin("  \n\n"), "empty");
+}
+
+#[test]
+fn model_directory_missing_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    fs::create_dir(&dir).unwrap();
+    for entry in fs::read_dir(model_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() != "vocab.json" {
+            fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let output = tmp.path().join("out.txt");
+    let mut cmd = tarjama(tmp.path());
+    cmd.args(["translate", "--quiet", "--model"])
+        .arg(&dir)
+        .arg("-o")
+        .arg(&output)
+        .write_stdin("مرحبا");
+    assert_clean_failure(&mut cmd, "vocab.json");
+    assert!(!output.exists());
+}
+
+#[test]
+fn corrupt_weights_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    fs::create_dir(&dir).unwrap();
+    for entry in fs::read_dir(model_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    let weights = dir.join("model.safetensors");
+    let bytes = fs::read(&weights).unwrap();
+    fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    let output = tmp.path().join("out.txt");
+    let mut cmd = tarjama(tmp.path());
+    cmd.args(["translate", "--quiet", "--model"])
+        .arg(&dir)
+        .arg("-o")
+        .arg(&output)
+        .write_stdin("مرحبا");
+    assert_clean_failure(&mut cmd, "corrupt");
+    assert!(!output.exists());
+}
+
+#[test]
+fn unknown_preset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = tarjama(tmp.path());
+    cmd.args(["translate", "--model", "opus-mt-xx-yy"])
+        .write_stdin("مرحبا");
+    let err = assert_clean_failure(&mut cmd, "unknown model");
+    assert!(err.contains("opus-mt-ar-en"), "should list presets: {err}");
+}
+
+#[test]
+fn offline_with_nothing_cached() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = tarjama(tmp.path());
+    cmd.args(["translate", "--offline", "--model", "opus-mt-ar-en"])
+        .write_stdin("مرحبا");
+    assert_clean_failure(&mut cmd, "offline");
+    let mut cmd = tarjama(tmp.path());
+    cmd.env("HF_HUB_OFFLINE", "1")
+        .args(["translate", "--model", "Helsinki-NLP/opus-mt-ar-en"])
+        .write_stdin("مرحبا");
+    assert_clean_failure(&mut cmd, "not in the Hugging Face cache");
+}
+
+#[test]
+fn unwritable_output_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = tmp.path().join("no-such-dir/out.txt");
+    assert_clean_failure(
+        translate_cmd(tmp.path())
+            .arg("-o")
+            .arg(&output)
+            .write_stdin(ntrex("ar.txt", 3)),
+        "cannot write",
+    );
+    assert!(!output.exists());
+}
+
+#[test]
+fn existing_output_survives_a_failed_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = tmp.path().join("out.txt");
+    fs::write(&output, "previous translation\n").unwrap();
+    assert_clean_failure(
+        translate_cmd(tmp.path())
+            .arg(tmp.path().join("missing.txt"))
+            .arg("-o")
+            .arg(&output),
+        "missing.txt",
+    );
+    assert_eq!(
+        fs::read_to_string(&output).unwrap(),
+        "previous translation\n"
+    );
+    assert_eq!(
+        fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "temporary file left behind"
+    );
+}
+
+#[test]
+fn cuda_in_a_cpu_build_names_the_feature() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = translate_cmd(tmp.path());
+    cmd.args(["--device", "cuda"]).write_stdin("مرحبا");
+    assert_clean_failure(&mut cmd, "--features cuda");
+}
