@@ -8,8 +8,8 @@ Run from the repository root:
 Pinned versions (see scripts/requirements-fixtures.txt; the script refuses to
 run with other versions unless --any-version is given):
 
-    python        3.11
-    torch         2.15.0 (CPU, 2 threads)
+    python        3.11.7
+    torch         2.15.0 (CPU only; 1 thread by default, see --threads)
     transformers  5.24.0
     tokenizers    0.23.3
     sentencepiece 0.2.3
@@ -21,9 +21,8 @@ run with other versions unless --any-version is given):
 Outputs (everything is rebuilt from ../shared/data; nothing is downloaded):
 
     tests/fixtures/marian-tiny/        a tiny trained OPUS-MT-shaped Marian model
-        source.spm target.spm vocab.json tokenizer_config.json (+ whatever
-        save_pretrained writes), config.json generation_config.json
-        model.safetensors
+        source.spm target.spm vocab.json tokenizer_config.json
+        config.json generation_config.json model.safetensors
     tests/fixtures/marian-tiny-ref/    reference outputs of HF transformers
         tokenizer.json moses.json forward.safetensors generate.json meta.json
         pytorch_model.bin (the same weights in the legacy torch format)
@@ -32,16 +31,28 @@ Stages: `tokenizer` (spm training, vocab, tokenizer.json, moses.json),
 `model` (training, save), `refs` (forward.safetensors, generate.json,
 meta.json). `all` runs the three in order. `model` and `refs` need the output
 of the earlier stages in tests/fixtures.
+
+Things worth knowing about transformers 5.24 (checked in its source):
+  * MarianTokenizer builds sacremoses' MosesPunctNormalizer but tok(text) never
+    calls it: the raw text goes to source.spm. moses.json records the
+    normalizer on its own.
+  * tok.decode() with a joint vocab (separate_vocabs=False) decodes the pieces
+    with source.spm by default (use_source_tokenizer defaults to True).
+  * Beam search length penalty: score = sum(logprobs) / gen_len**length_penalty
+    where gen_len = number of generated tokens including the final </s> and
+    excluding the decoder start token.
+Determinism: spm training is single-threaded with a fixed seed; torch is
+seeded and uses deterministic algorithms. Reruns on the same machine give
+identical files; other CPUs may give slightly different weights (float
+reductions), which is fine: the fixtures are whatever is committed.
 """
 
 import argparse
 import json
-import os
 import random
 import sys
 import tempfile
 import time
-import unicodedata
 from pathlib import Path
 
 PINNED = {
@@ -103,10 +114,43 @@ def read_lines(path):
         return [l.rstrip("\n") for l in f]
 
 
+def _is_scalar(x):
+    return x is None or isinstance(x, (str, int, float, bool))
+
+
+def _one_line_ok(o):
+    """Small containers (lists of numbers, records of scalars) go on one line."""
+    if _is_scalar(o):
+        return True
+    if isinstance(o, list):
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in o):
+            return True
+        if all(isinstance(x, list) and all(_is_scalar(y) for y in x) for x in o):
+            return len(o) <= 2
+        return all(_is_scalar(x) for x in o) and len(json.dumps(o, ensure_ascii=False)) <= 200
+    if isinstance(o, dict):
+        return all(_is_scalar(v) or (isinstance(v, list) and _one_line_ok(v)) for v in o.values())
+    return False
+
+
+def _fmt(o, ind):
+    dump = lambda x: json.dumps(x, ensure_ascii=False)
+    if _one_line_ok(o) or not isinstance(o, (list, dict)) or len(o) == 0:
+        return dump(o)
+    pad = " " * (ind + 1)
+    if isinstance(o, dict):
+        body = ",\n".join(pad + dump(k) + ": " + _fmt(v, ind + 1) for k, v in o.items())
+        return "{\n" + body + "\n" + " " * ind + "}"
+    body = ",\n".join(pad + _fmt(v, ind + 1) for v in o)
+    return "[\n" + body + "\n" + " " * ind + "]"
+
+
 def write_json(path, obj):
+    """JSON with one record / one id list per line (compact, diff-friendly)."""
+    text = _fmt(obj, 0)
+    assert json.loads(text) == obj
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=1)
-        f.write("\n")
+        f.write(text + "\n")
 
 
 def load_tokenizer():
@@ -909,8 +953,9 @@ def stage_refs(shared):
                 "model.generate(**tok(batch, return_tensors='pt', padding=True), **params, "
                 "do_sample=False, num_return_sequences=1) over consecutive batches of "
                 "params.batch_size inputs (transformers %s, CPU f32, eager attention). "
-                "params lists every generation setting that differs from GenerationConfig "
-                "defaults (the rest of generation_config.json is the same). output_ids: rows as "
+                "params: the effective value of each of these settings, all passed explicitly "
+                "to generate() (everything else comes from generation_config.json: eos 0, "
+                "pad = decoder start = ids.pad). output_ids: rows as "
                 "HF returns them: leading decoder start (= pad) and trailing pad up to the "
                 "longest row of the batch. texts: batch_decode(skip_special_tokens=True)."
                 % versions()["transformers"]

@@ -340,6 +340,14 @@ fn ntrex_sentence_boundaries_are_recovered() {
             {
                 terminated += 1;
                 terminated_recovered += ok as usize;
+                if !ok {
+                    eprintln!(
+                        "MISS {line}\n  GOT {:?}",
+                        got.iter()
+                            .filter(|g| line.contains(**g) || g.contains(line.as_str()))
+                            .collect::<Vec<_>>()
+                    );
+                }
             }
         }
         articles_exact += (got.len() == originals.len()

@@ -105,6 +105,9 @@ struct Params {
     max_length: usize,
     min_length: usize,
     batch_size: usize,
+    renormalize_logits: bool,
+    forced_eos_token_id: Option<u32>,
+    bad_words_ids: Vec<Vec<u32>>,
 }
 
 fn load_cases() -> Vec<GenerateCase> {
@@ -127,6 +130,9 @@ fn configure(t: &mut Translator, p: &Params) {
     g.repetition_penalty = p.repetition_penalty;
     g.max_length = p.max_length;
     g.min_length = p.min_length;
+    g.renormalize_logits = p.renormalize_logits;
+    g.forced_eos_token_id = p.forced_eos_token_id;
+    g.bad_words_ids = p.bad_words_ids.clone();
 }
 
 /// The reference's row without its start token and trailing padding.
@@ -190,10 +196,9 @@ fn generation_matches_reference_in_padded_batches() {
 fn one_at_a_time_equals_batched() {
     let mut t = translator();
     let pad = t.tokenizer().pad_id();
-    for case in load_cases()
-        .iter()
-        .filter(|c| c.name.contains("greedy") || c.name.contains("beam4_lp1"))
-    {
+    for case in load_cases().iter().filter(|c| {
+        ["greedy", "beam4", "beam4_no_repeat3", "beam4_lp2.0"].contains(&c.name.as_str())
+    }) {
         configure(&mut t, &case.params);
         for (i, input) in case.inputs.iter().enumerate().step_by(3) {
             let got = t.generate_ids(&[input.as_str()]).unwrap();
@@ -205,4 +210,17 @@ fn one_at_a_time_equals_batched() {
             );
         }
     }
+}
+
+#[test]
+fn default_generation_settings_come_from_generation_config() {
+    let t = translator();
+    let g = &t.generation;
+    let pad = t.tokenizer().pad_id();
+    assert_eq!(g.num_beams, 4);
+    assert_eq!(g.max_length, 128);
+    assert!(g.renormalize_logits);
+    assert_eq!(g.bad_words_ids, vec![vec![pad]]);
+    assert_eq!(g.forced_eos_token_id, Some(0));
+    assert_eq!(g.decoder_start_token_id, pad);
 }

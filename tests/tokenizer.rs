@@ -37,8 +37,18 @@ fn tokenizer() -> MarianTokenizer {
 #[derive(Deserialize)]
 struct TokenizerRef {
     encode: Vec<EncodeCase>,
+    /// Texts with literal special tokens or `>>xx<<` codes, with transformers' tokens.
+    #[serde(default)]
+    encode_special: Vec<SpecialCase>,
     decode: Vec<DecodeCase>,
     pieces: Vec<PiecesCase>,
+}
+
+#[derive(Deserialize)]
+struct SpecialCase {
+    text: String,
+    ids: Vec<u32>,
+    tokens: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +61,8 @@ struct EncodeCase {
 struct DecodeCase {
     ids: Vec<u32>,
     text: String,
+    /// `decode(ids, skip_special_tokens=False)`.
+    text_keep_special: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +75,9 @@ struct PiecesCase {
 struct MosesRef {
     lang: String,
     cases: Vec<MosesCase>,
+    /// The same normalizer for English, which has a rule of its own.
+    #[serde(default)]
+    cases_en: Vec<MosesCase>,
 }
 
 #[derive(Deserialize)]
@@ -117,14 +132,33 @@ fn count_tokens_matches_encode() {
 }
 
 #[test]
-fn pieces_match_transformers() {
+fn pieces_match_sentencepiece() {
     let tok = tokenizer();
-    let results = tokenizer_ref()
-        .pieces
-        .into_iter()
-        .map(|c| (c.text.clone(), tok.tokenize(&c.text), c.pieces))
-        .collect();
+    let spm = SentencePiece::from_file(&model_dir().join("source.spm")).unwrap();
+    let mut results = Vec::new();
+    for case in tokenizer_ref().pieces {
+        results.push((
+            case.text.clone(),
+            spm.encode_pieces(&case.text),
+            case.pieces.clone(),
+        ));
+        results.push((case.text.clone(), tok.tokenize(&case.text), case.pieces));
+    }
     assert_all("pieces", results);
+}
+
+#[test]
+fn special_tokens_in_text_match_transformers() {
+    let tok = tokenizer();
+    let cases = tokenizer_ref().encode_special;
+    let mut results = Vec::new();
+    for case in cases {
+        let got = (tok.tokenize(&case.text), tok.encode(&case.text));
+        results.push((case.text, got, (case.tokens, case.ids)));
+    }
+    if !results.is_empty() {
+        assert_all("encode_special", results);
+    }
 }
 
 #[test]
@@ -139,6 +173,26 @@ fn decode_matches_transformers() {
 }
 
 #[test]
+fn decode_keeping_special_tokens_matches_transformers() {
+    let tok = tokenizer();
+    let results: Vec<_> = tokenizer_ref()
+        .decode
+        .into_iter()
+        .filter_map(|c| {
+            let want = c.text_keep_special?;
+            Some((
+                format!("{:?}", c.ids),
+                tok.decode_keeping_special(&c.ids),
+                want,
+            ))
+        })
+        .collect();
+    if !results.is_empty() {
+        assert_all("decode (special tokens kept)", results);
+    }
+}
+
+#[test]
 fn moses_matches_sacremoses() {
     let reference: MosesRef = read_json(&ref_dir().join("moses.json"));
     let moses = MosesPunctNormalizer::new(&reference.lang);
@@ -148,6 +202,32 @@ fn moses_matches_sacremoses() {
         .map(|c| (c.text.clone(), moses.normalize(&c.text), c.normalized))
         .collect();
     assert_all("moses", results);
+
+    if !reference.cases_en.is_empty() {
+        let moses = MosesPunctNormalizer::new("en");
+        let results = reference
+            .cases_en
+            .into_iter()
+            .map(|c| (c.text.clone(), moses.normalize(&c.text), c.normalized))
+            .collect();
+        assert_all("moses (en)", results);
+    }
+}
+
+#[test]
+fn marian_normalize_is_moses_for_the_source_language() {
+    let tok = tokenizer();
+    let reference: MosesRef = read_json(&ref_dir().join("moses.json"));
+    assert_eq!(tok.source_lang(), reference.lang);
+    assert_eq!(tok.normalize(""), "");
+    for case in reference.cases.iter().take(50) {
+        assert_eq!(
+            tok.normalize(&case.text),
+            case.normalized,
+            "{:?}",
+            case.text
+        );
+    }
 }
 
 #[test]

@@ -32,6 +32,9 @@ pub struct GenerationConfig {
     pub bad_words_ids: Vec<Vec<u32>>,
     pub forced_bos_token_id: Option<u32>,
     pub forced_eos_token_id: Option<u32>,
+    /// Re-normalise scores into log-probabilities after the processors ran (OPUS-MT sets this),
+    /// so that banned tokens' probability mass is shared among the others.
+    pub renormalize_logits: bool,
 }
 
 impl GenerationConfig {
@@ -51,6 +54,7 @@ impl GenerationConfig {
             bad_words_ids: Vec::new(),
             forced_bos_token_id: None,
             forced_eos_token_id: None,
+            renormalize_logits: false,
         }
     }
 
@@ -103,6 +107,9 @@ impl GenerationConfig {
                     })
                 })
                 .collect();
+        }
+        if let Some(v) = json.get("renormalize_logits").and_then(Value::as_bool) {
+            self.renormalize_logits = v;
         }
         if json.get("forced_bos_token_id").is_some() {
             self.forced_bos_token_id = uint("forced_bos_token_id").map(|v| v as u32);

@@ -1,6 +1,6 @@
 //! Score processors applied to one hypothesis' next-token scores before a token is chosen, in the
 //! order Hugging Face applies them: repetition penalty, no-repeat n-grams, bad words, minimum
-//! length, forced first token, forced end token.
+//! length, forced first token, forced end token, and last the optional re-normalisation.
 //!
 //! Greedy search applies them to raw logits, beam search to log-probabilities, as the reference
 //! does; the repetition penalty therefore acts differently in the two, on purpose.
@@ -65,6 +65,9 @@ impl<'a> Processors<'a> {
             if len + 1 == cfg.max_length {
                 force(scores, eos);
             }
+        }
+        if cfg.renormalize_logits {
+            log_softmax(scores);
         }
     }
 }

@@ -273,13 +273,25 @@ impl MarianTokenizer {
     /// pieces and joined by SentencePiece. Ids that neither `vocab.json` nor the SentencePiece
     /// model knows are skipped (transformers raises on them).
     pub fn decode(&self, ids: &[u32]) -> String {
+        self.decode_ids(ids, true)
+    }
+
+    /// `decode(ids, skip_special_tokens=False)`: special tokens are written out, each followed
+    /// by a space.
+    pub fn decode_keeping_special(&self, ids: &[u32]) -> String {
+        self.decode_ids(ids, false)
+    }
+
+    fn decode_ids(&self, ids: &[u32], skip_special_tokens: bool) -> String {
         // transformers decodes with the source model unless the vocabularies are separate.
         let spm = if self.separate_vocabs {
             &self.target
         } else {
             &self.source
         };
-        let tokens = ids.iter().filter(|id| !self.special_ids.contains(id));
+        let tokens = ids
+            .iter()
+            .filter(|id| !(skip_special_tokens && self.special_ids.contains(id)));
         let tokens = tokens.filter_map(|id| {
             self.added_by_id
                 .get(id)

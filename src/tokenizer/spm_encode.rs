@@ -62,7 +62,7 @@ pub(crate) fn unigram(text: &str, vocab: &Vocab, min_score: f32, max_score: f32)
         };
         size + 1
     ];
-    let mut offer = |best: &mut [Best], start: usize, end: usize, score: f64, id: u32| {
+    let offer = |best: &mut [Best], start: usize, end: usize, score: f64, id: u32| {
         let target = &mut best[end];
         if target.start.is_none() || score > f64::from(target.score) {
             *target = Best {
