@@ -3,7 +3,7 @@
 
 Run from the repository root:
 
-    /work/venv/fx/bin/python scripts/make-fixtures.py [--shared ../shared] [--stage all]
+    /work/venv/fx/bin/python scripts/make-fixtures.py [--shared ../shared/data] [--stage all]
 
 Pinned versions (see scripts/requirements-fixtures.txt; the script refuses to
 run with other versions unless --any-version is given):
@@ -893,11 +893,13 @@ def stage_refs(shared):
     save_file(
         fwd,
         str(OUT_REF / "forward.safetensors"),
+        # a single metadata key: safetensors writes the metadata map in hash
+        # order, so several keys would make the file bytes vary between runs
         metadata={
-            "ntrex_lines": ",".join(str(i + 1) for i in picks),
-            "note": "eval mode, f32, eager attention; decoder_input_ids = labels shifted right "
-            "(start = pad id), padded with pad; NO decoder attention mask was passed (causal mask "
-            "only), so logits at decoder pad positions are valid too",
+            "about": "ntrex lines %s (ar -> en); eval mode, f32, eager attention; "
+            "decoder_input_ids = English labels shifted right (start = pad id), padded with pad; "
+            "NO decoder attention mask was passed (causal mask only), so logits at decoder pad "
+            "positions are valid too" % ",".join(str(i + 1) for i in picks),
         },
     )
     print("forward: lines", [i + 1 for i in picks], "S", fwd["input_ids"].shape, "T", dec_in.shape)
@@ -908,14 +910,17 @@ def stage_refs(shared):
     for name, over in GEN_CASES:
         params = gen_params(gc, over)
         kw = gen_kwargs(params)
-        out_ids, texts = [], []
+        out_ids, texts, seq_scores = [], [], []
         with torch.no_grad():
             for b in range(0, len(inputs), GEN_BATCH):
                 batch = inputs[b : b + GEN_BATCH]
                 enc = tok(batch, return_tensors="pt", padding=True)
-                gen = model.generate(**enc, **kw)
+                res = model.generate(**enc, **kw, return_dict_in_generate=True, output_scores=True)
+                gen = res.sequences
                 out_ids += gen.tolist()
                 texts += tok.batch_decode(gen, skip_special_tokens=True)
+                if params["num_beams"] > 1:
+                    seq_scores += res.sequences_scores.tolist()
             same = True
             for x, row in zip(inputs, out_ids):
                 one = model.generate(**tok([x], return_tensors="pt"), **kw)[0].tolist()
@@ -935,10 +940,27 @@ def stage_refs(shared):
                 "texts": texts,
             }
         )
+        if seq_scores:
+            # beam search only: HF's sequences_scores (sum of processed log-probs
+            # / gen_len ** length_penalty), for debugging; compare with a tolerance
+            cases[-1]["sequence_scores"] = seq_scores
         lens = [len(strip_trailing_pad(r, pad)) for r in out_ids]
         print("  %-28s lens %s" % (name, lens))
 
     by = {c["name"]: c for c in cases}
+    # how close to a tie the greedy paths come: smallest top1 - top2 logit gap
+    # (pad excluded) over all steps of the "greedy" case. Float noise between
+    # implementations (~1e-5) must stay well below this for exact parity.
+    min_gap = float("inf")
+    with torch.no_grad():
+        for x, row in zip(inputs, by["greedy"]["output_ids"]):
+            row = strip_trailing_pad(row, pad)
+            lg = model(**tok([x], return_tensors="pt"), decoder_input_ids=torch.tensor([row[:-1]])).logits[0]
+            lg[:, pad] = -float("inf")
+            top = lg.topk(2, dim=-1).values
+            min_gap = min(min_gap, float((top[:, 0] - top[:, 1]).min()))
+    print("greedy: smallest top-2 logit gap %.4f" % min_gap)
+    assert min_gap > 1e-3, min_gap
     greedy_vs_beam = sum(
         a != b for a, b in zip(by["greedy"]["texts"], by["beam4"]["texts"])
     )
@@ -957,7 +979,8 @@ def stage_refs(shared):
                 "to generate() (everything else comes from generation_config.json: eos 0, "
                 "pad = decoder start = ids.pad). output_ids: rows as "
                 "HF returns them: leading decoder start (= pad) and trailing pad up to the "
-                "longest row of the batch. texts: batch_decode(skip_special_tokens=True)."
+                "longest row of the batch. texts: batch_decode(skip_special_tokens=True). "
+                "sequence_scores (beam cases only): HF's sequences_scores, f32, for debugging."
                 % versions()["transformers"]
             ),
             "ids": {"eos": eos, "unk": unk, "pad": pad, "decoder_start": model.config.decoder_start_token_id},
@@ -987,6 +1010,7 @@ def stage_refs(shared):
             "beam4_default_config_reproduces_ntrex_lines": reproduced_beam,
             "checked_lines": "1-%d" % n,
             "greedy_vs_beam4_differ_on_inputs": greedy_vs_beam,
+            "greedy_case_min_top2_logit_gap": round(min_gap, 5),
             "batched_equals_unbatched": unbatched_equal,
             "forward_ntrex_lines": [i + 1 for i in picks],
             "model_safetensors_keys": saved_keys,
@@ -1005,7 +1029,11 @@ def stage_refs(shared):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shared", default=str(REPO / "../shared"))
+    ap.add_argument(
+        "--shared",
+        default=str(REPO / "../shared/data"),
+        help="the shared data dir (holding ntrex/ and article-ar.txt), or its parent",
+    )
     ap.add_argument("--stage", default="all", choices=["all", "tokenizer", "model", "refs"])
     ap.add_argument("--any-version", action="store_true")
     ap.add_argument(

@@ -253,6 +253,22 @@ fn sentencepiece_round_trips_its_own_pieces() {
     assert_eq!(spm.piece_to_id("no such piece ☃"), spm.unk_id());
 }
 
+/// Copies the fixture model's tokenizer files into `dir`, except `skip`.
+fn copy_tokenizer_files(dir: &Path, skip: &str) {
+    for name in TOKENIZER_FILES {
+        if name != skip {
+            std::fs::copy(model_dir().join(name), dir.join(name)).unwrap();
+        }
+    }
+}
+
+const TOKENIZER_FILES: [&str; 4] = [
+    "source.spm",
+    "target.spm",
+    "vocab.json",
+    "tokenizer_config.json",
+];
+
 fn model_error(result: Result<MarianTokenizer, Error>) -> String {
     match result {
         Err(e @ Error::Model(_)) => e.to_string(),
@@ -263,14 +279,9 @@ fn model_error(result: Result<MarianTokenizer, Error>) -> String {
 
 #[test]
 fn missing_file_is_a_model_error_naming_it() {
-    for name in ["source.spm", "target.spm", "vocab.json"] {
+    for name in &TOKENIZER_FILES[..3] {
         let dir = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(model_dir()).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_name() != name {
-                std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-            }
-        }
+        copy_tokenizer_files(dir.path(), name);
         let message = model_error(MarianTokenizer::from_dir(dir.path()));
         assert!(message.contains(&format!("missing {name}")), "{message}");
         assert!(
@@ -278,6 +289,16 @@ fn missing_file_is_a_model_error_naming_it() {
             "{message}"
         );
     }
+}
+
+#[test]
+fn missing_directory_is_a_model_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-model");
+    let message = model_error(MarianTokenizer::from_dir(&missing));
+    assert!(message.contains("no-such-model"), "{message}");
+    let err = SentencePiece::from_file(&missing.join("source.spm")).unwrap_err();
+    assert!(matches!(err, Error::Model(_)), "{err:?}");
 }
 
 #[test]
@@ -299,10 +320,7 @@ fn corrupt_sentencepiece_model_is_a_model_error_naming_it() {
 
     // The same through the tokenizer: a directory whose source.spm is damaged.
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(model_dir()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
+    copy_tokenizer_files(dir.path(), "");
     let spm = std::fs::read(dir.path().join("source.spm")).unwrap();
     std::fs::write(dir.path().join("source.spm"), &spm[..spm.len() / 3]).unwrap();
     let message = model_error(MarianTokenizer::from_dir(dir.path()));
@@ -312,10 +330,7 @@ fn corrupt_sentencepiece_model_is_a_model_error_naming_it() {
 #[test]
 fn unreadable_vocab_json_is_a_model_error() {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(model_dir()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
+    copy_tokenizer_files(dir.path(), "");
     std::fs::write(dir.path().join("vocab.json"), "{\"a\": 1,").unwrap();
     let message = model_error(MarianTokenizer::from_dir(dir.path()));
     assert!(message.contains("vocab.json"), "{message}");

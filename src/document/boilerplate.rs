@@ -21,58 +21,14 @@ pub enum Furniture {
 }
 
 /// Social networks and share actions, folded; a line made only of these is a share bar.
+#[rustfmt::skip]
 const SHARE_WORDS: &[&str] = &[
-    "شارك",
-    "مشاركه",
-    "فيسبوك",
-    "فيس",
-    "بوك",
-    "تويتر",
-    "اكس",
-    "واتساب",
-    "واتس",
-    "اب",
-    "تلغرام",
-    "تليغرام",
-    "تيليجرام",
-    "تلجرام",
-    "لينكدان",
-    "لينكد",
-    "ان",
-    "انستغرام",
-    "انستجرام",
-    "يوتيوب",
-    "ماسنجر",
-    "بينتريست",
-    "ريديت",
-    "تيك",
-    "توك",
-    "بريد",
-    "الكتروني",
-    "البريد",
-    "الالكتروني",
-    "طباعه",
-    "نسخ",
-    "الرابط",
-    "share",
-    "facebook",
-    "twitter",
-    "x",
-    "whatsapp",
-    "telegram",
-    "linkedin",
-    "instagram",
-    "youtube",
-    "messenger",
-    "pinterest",
-    "reddit",
-    "tiktok",
-    "email",
-    "mail",
-    "print",
-    "copy",
-    "link",
-    "on",
+    "شارك", "مشاركه", "فيسبوك", "فيس", "بوك", "تويتر", "اكس", "واتساب", "واتس", "اب", "تلغرام",
+    "تليغرام", "تيليجرام", "تلجرام", "لينكدان", "لينكد", "ان", "انستغرام", "انستجرام", "يوتيوب",
+    "ماسنجر", "بينتريست", "ريديت", "تيك", "توك", "بريد", "الكتروني", "البريد", "الالكتروني",
+    "طباعه", "نسخ", "الرابط", "share", "facebook", "twitter", "x", "whatsapp", "telegram",
+    "linkedin", "instagram", "youtube", "messenger", "pinterest", "reddit", "tiktok", "email",
+    "mail", "print", "copy", "link", "on",
 ];
 
 const SOCIAL: &str = "فيسبوك|فيس بوك|تويتر|اكس|واتساب|واتس اب|تلغرام|تليغرام|تيليجرام|تلجرام|\
@@ -81,10 +37,16 @@ const SOCIAL: &str = "فيسبوك|فيس بوك|تويتر|اكس|واتساب|
 
 /// Headings of sections that run to the end of the page.
 static FOOTER_START: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^(?:(?:مقالات|اخبار|مواضيع|موضوعات|تقارير|مقالات اخري)(?: ذات صله| متعلقه| مشابهه| مرتبطه)|قد يعجبك ايضا|(?:اترك|اضف|اكتب) (?:تعليقا|تعليق|تعليقك|ردا|رد)|التعليقات|تعليقات|\d+ تعليق(?:ات)?|لا توجد تعليقات|related(?: articles| posts| stories| news| content)?|you (?:may|might) also like|leave a (?:comment|reply)|add a comment|post a comment|comments|\d+ comments?|no comments(?: yet)?)$",
-    )
-    .expect("footer regex is valid")
+    let patterns = [
+        r"(?:مقالات|اخبار|مواضيع|موضوعات|تقارير|مقالات اخري)(?: ذات صله| متعلقه| مشابهه| مرتبطه)",
+        r"قد يعجبك ايضا",
+        r"(?:اترك|اضف|اكتب) (?:تعليقا|تعليق|تعليقك|ردا|رد)",
+        r"التعليقات|تعليقات|\d+ تعليق(?:ات)?|لا توجد تعليقات",
+        r"related(?: articles| posts| stories| news| content)?|you (?:may|might) also like",
+        r"leave a (?:comment|reply)|(?:add|post) a comment",
+        r"comments|\d+ comments?|no comments(?: yet)?",
+    ];
+    Regex::new(&format!("^(?:{})$", patterns.join("|"))).expect("footer regex is valid")
 });
 
 /// Furniture lines that say nothing about what follows them.
@@ -108,7 +70,9 @@ static LINE: LazyLock<Regex> = LazyLock::new(|| {
             r"شارك(?:ها|ه)?(?: هذا)?(?: المقال| الخبر| الموضوع)?(?: (?:علي|عبر|في) (?:{SOCIAL}))?"
         ),
         &format!(r"share(?: this)?(?: article| story| post)?(?: (?:on|via) (?:{SOCIAL}))?"),
-        &format!(r"(?:تابعونا|تابعنا)(?: (?:علي|عبر) (?:{SOCIAL}|[^ ]+(?: [^ ]+){{0,3}}))?"),
+        // "تابعنا على ..." is also "we followed ...", so only social networks may follow it.
+        r"تابعونا(?: (?:علي|عبر) [^ ]+(?: [^ ]+){0,3})?",
+        &format!(r"تابعنا(?: (?:علي|عبر) (?:{SOCIAL}))?"),
         r"follow us(?: on .*)?",
         // Navigation.
         r"(?:الرئيسيه|الصفحه الرئيسيه|home|homepage)",
@@ -116,12 +80,14 @@ static LINE: LazyLock<Regex> = LazyLock::new(|| {
         r"(?:previous|next)(?: article| post| story)?",
         r"(?:اشترك|سجل|اشتركوا) (?:في|ب) (?:النشره|نشرتنا)(?: البريديه| الاخباريه)?",
         r"(?:اشترك الان|subscribe|subscribe to (?:our|the) newsletter|sign up for (?:our|the) newsletter)",
-        // Inline links to other articles; only the lead-in plus a title-sized rest.
-        r"(?:اقرا|شاهد|طالع) (?:ايضا|المزيد)(?: [^ ]+){0,20}",
-        r"(?:read|see) (?:also|more)(?: [^ ]+){0,20}",
+        // Inline links to other articles without their title ("اقرأ أيضا: <title>" is matched
+        // by `is_link_lead_in`, since "شاهد أيضا ..." can also start a news sentence).
+        r"(?:اقرا|شاهد|طالع) (?:ايضا|المزيد)",
+        r"(?:read|see) (?:also|more)",
         // Copyright.
-        r".*(?:جميع الحقوق محفوظه|all rights reserved).*",
-        r"(?:copyright|حقوق النشر)(?: .*)?",
+        r".*(?:جميع الحقوق محفوظه|حقوق (?:الطبع والنشر|النشر|الطبع) محفوظه|all rights reserved).*",
+        // "حقوق النشر ..." (copyright ...) can start a news sentence; a notice names a year.
+        r"(?:copyright|حقوق النشر|حقوق الطبع والنشر) (?:.* )?(?:19|20)\d\d(?: .*)?",
     ];
     Regex::new(&format!("^(?:{})$", patterns.join("|"))).expect("furniture regex is valid")
 });
@@ -138,10 +104,44 @@ pub fn furniture(line: &str) -> Option<Furniture> {
         return Some(Furniture::FooterStart);
     }
     let share_bar = folded.split(' ').all(|w| SHARE_WORDS.contains(&w));
-    if share_bar || line.contains('©') || LINE.is_match(&folded) {
+    if share_bar
+        || line.contains('©')
+        || LINE.is_match(&folded)
+        || is_link_lead_in(line)
+        || is_breadcrumb(line)
+    {
         return Some(Furniture::Line);
     }
     None
+}
+
+/// `اقرأ أيضا: <title>`, `Read more: <title>`: a link to another article, recognized by the
+/// lead-in before a colon.
+fn is_link_lead_in(line: &str) -> bool {
+    line.split_once([':', '：']).is_some_and(|(lead, _)| {
+        matches!(
+            fold_for_matching(lead).as_str(),
+            "اقرا ايضا"
+                | "اقرا المزيد"
+                | "شاهد ايضا"
+                | "طالع ايضا"
+                | "read also"
+                | "read more"
+                | "see also"
+                | "related"
+        )
+    })
+}
+
+/// `الرئيسية » أخبار » سوريا`: a navigation trail that starts at the home page, made of short
+/// steps.
+fn is_breadcrumb(line: &str) -> bool {
+    let mut steps = line.split(['»', '›', '>', '/', '|']).map(fold_for_matching);
+    let home = steps
+        .next()
+        .is_some_and(|s| matches!(s.as_str(), "الرئيسيه" | "الصفحه الرئيسيه" | "home"));
+    let rest: Vec<String> = steps.collect();
+    home && !rest.is_empty() && rest.iter().all(|s| s.split(' ').count() <= 4)
 }
 
 /// Whether `line` is site furniture rather than article text.
@@ -223,7 +223,13 @@ mod tests {
 
     #[test]
     fn keeps_news_that_mentions_the_words() {
-        for line in ["شارك الرئيس في القمة", "شارك في القمة أكثر من 40 زعيما.", "تابعونا الأسبوع المقبل في تغطية خاصة للانتخابات التي ستجرى في البلاد وسط توتر أمني كبير وانتشار واسع لقوات الجيش في الشوارع الرئيسية للمدن الكبرى وعلى الحدود الشمالية مع تركيا والعراق", "العودة إلى المدارس", "أخبار العالم"] {
+        for line in [
+            "شارك الرئيس في القمة",
+            "شارك في القمة أكثر من 40 زعيما.",
+            "تابعونا الأسبوع المقبل في تغطية خاصة للانتخابات",
+            "العودة إلى المدارس",
+            "أخبار العالم",
+        ] {
             assert!(!is_boilerplate(line), "{line}");
         }
     }

@@ -3,7 +3,7 @@
 use super::normalize::{is_arabic_letter, is_arabic_mark};
 
 /// Signs that end a sentence. The Arabic semicolon `؛` is deliberately not one: in news text it
-/// joins clauses of one sentence (6 of the 7 in NTREX sit mid-sentence), so it is only used by
+/// joins clauses of one sentence (all 7 in NTREX sit inside a reference sentence), so it is only used by
 /// [`split_long`] as a clause boundary.
 fn is_terminator(c: char) -> bool {
     matches!(c, '.' | '!' | '?' | '؟' | '…' | '۔')
@@ -23,12 +23,25 @@ fn is_opener(c: char) -> bool {
 }
 
 /// Latin abbreviations that are followed by a period mid-sentence.
+#[rustfmt::skip]
 const LATIN_ABBREVIATIONS: &[&str] = &[
     "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "no", "inc", "ltd", "co", "corp",
     "gen", "gov", "sen", "rep", "lt", "col", "capt", "sgt", "mt", "ft", "jan", "feb", "mar", "apr",
     "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "approx", "dept", "est", "fig", "vol",
     "pp", "cf", "al", "etc",
 ];
+
+/// `"...؟" تساءلت.`: a short tail after a quotation that ends in a terminator says who spoke,
+/// and reads (and translates) as part of the quoted sentence.
+const MAX_ATTRIBUTION_WORDS: usize = 4;
+
+/// Plain narration of at most [`MAX_ATTRIBUTION_WORDS`] words; a tail that opens or closes a
+/// quote, or ends with `!` or `?`, is more speech (`"...؟" بحقك!`), not an attribution.
+fn is_attribution(fragment: &str) -> bool {
+    fragment.split(' ').count() <= MAX_ATTRIBUTION_WORDS
+        && !fragment.starts_with(is_opener)
+        && !fragment.ends_with(|c| is_closer(c) || matches!(c, '!' | '?' | '؟' | '…'))
+}
 
 /// Splits a normalized paragraph into sentences, each keeping its terminator and any closing
 /// quotes or brackets after it.
@@ -38,7 +51,8 @@ const LATIN_ABBREVIATIONS: &[&str] = &[
 /// never split. Other exceptions: a period after a single letter (`د.`, `J.`) or a dotted or
 /// listed Latin abbreviation when Latin text goes on (`U.S. Army`), a list number at the start
 /// (`1.`), and the double period `..` that Arabic headlines use as a separator. A fragment with
-/// no letter or digit (the stray `.` in `سوريا. .`) is attached to the sentence before it.
+/// no letter or digit (the stray `.` in `سوريا. .`), or a short attribution after a closing quote
+/// (`"...؟" تساءلت.`), is attached to the sentence before it.
 pub fn split_sentences(text: &str) -> Vec<String> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut fragments: Vec<&str> = Vec::new();
@@ -65,7 +79,11 @@ pub fn split_sentences(text: &str) -> Vec<String> {
     let mut sentences: Vec<String> = Vec::new();
     let mut dangling = String::new();
     for fragment in fragments.into_iter().filter(|f| !f.is_empty()) {
-        if !fragment.chars().any(char::is_alphanumeric) {
+        let after_quote = sentences
+            .last()
+            .is_some_and(|last| last.ends_with(['"', '”', '»']));
+        let attribution = after_quote && is_attribution(fragment);
+        if !fragment.chars().any(char::is_alphanumeric) || attribution {
             match sentences.last_mut() {
                 Some(last) => {
                     last.push(' ');
@@ -86,13 +104,17 @@ pub fn split_sentences(text: &str) -> Vec<String> {
     sentences
 }
 
+/// Words longer than this are never abbreviations or list numbers, so scans around a
+/// terminator stop there; this keeps segmentation linear on text without spaces.
+const MAX_WORD_SCAN: usize = 32;
+
 /// Decides whether the terminator run `chars[i..j]` ends the sentence that began at byte
 /// `start`.
 fn ends_sentence(chars: &[(usize, char)], start: usize, i: usize, j: usize) -> bool {
-    let word = word_before(chars, start, i);
+    let (word, first_word) = word_before(chars, start, i);
     match chars.get(j) {
         None => return true,
-        Some(&(_, next)) if !next.is_whitespace() => return missing_space(chars, word, i, j),
+        Some(&(_, next)) if !next.is_whitespace() => return missing_space(chars, &word, i, j),
         _ => {}
     }
     let run: String = chars[i..j]
@@ -107,43 +129,48 @@ fn ends_sentence(chars: &[(usize, char)], start: usize, i: usize, j: usize) -> b
         return true;
     }
     let next = next_word_start(chars, j);
-    let first_word = chars[..i]
-        .iter()
-        .all(|&(pos, c)| pos < start || !c.is_whitespace());
+    let list_number =
+        first_word && !word.is_empty() && word.len() <= 3 && word.chars().all(char::is_numeric);
     !(is_arabic_abbreviation(&word)
         || (is_latin_abbreviation(&word) && next.is_some_and(|c| !is_arabic_letter(c)))
-        || (first_word
-            && !word.is_empty()
-            && word.len() <= 3
-            && word.chars().all(|c| c.is_numeric())))
+        || list_number)
 }
 
 /// `قال.وأضاف`: scraped text sometimes loses the space after a period between two Arabic
 /// words. Single letters are excluded because `ق.م` (BC) and similar abbreviations look alike.
-fn missing_space(chars: &[(usize, char)], word: String, i: usize, j: usize) -> bool {
+fn missing_space(chars: &[(usize, char)], word: &str, i: usize, j: usize) -> bool {
     let run_is_one_sign = j == i + 1;
     let before_ok = word.chars().count() >= 2 && word.chars().all(is_arabic_letter);
     let after: String = chars[j..]
         .iter()
         .map(|&(_, c)| c)
         .take_while(|&c| !c.is_whitespace() && !is_terminator(c))
+        .take(MAX_WORD_SCAN)
         .collect();
     let after_ok = after.chars().count() >= 2 && after.chars().all(is_arabic_letter);
     run_is_one_sign && before_ok && after_ok
 }
 
-/// The word that ends at the terminator at `i`, without opening quotes or brackets, and
-/// never reaching back before the sentence start.
-fn word_before(chars: &[(usize, char)], start: usize, i: usize) -> String {
+/// The word that ends at the terminator at `i` (at most [`MAX_WORD_SCAN`] characters of it),
+/// without opening quotes or brackets and never reaching back before the sentence start; and
+/// whether it is the sentence's first word.
+fn word_before(chars: &[(usize, char)], start: usize, i: usize) -> (String, bool) {
+    let in_sentence = |k: usize| k > 0 && chars[k - 1].0 >= start;
     let mut k = i;
-    while k > 0 && chars[k - 1].0 >= start && !chars[k - 1].1.is_whitespace() {
+    while in_sentence(k) && !chars[k - 1].1.is_whitespace() && i - k < MAX_WORD_SCAN {
         k -= 1;
     }
-    chars[k..i]
+    let word = chars[k..i]
         .iter()
         .map(|&(_, c)| c)
         .skip_while(|&c| is_opener(c))
-        .collect()
+        .collect();
+    let mut w = k;
+    while in_sentence(w) && chars[w - 1].1.is_whitespace() {
+        w -= 1;
+    }
+    // A word cut short by the scan cap leaves `w` inside the sentence, so it is not first.
+    (word, !in_sentence(w))
 }
 
 fn next_word_start(chars: &[(usize, char)], j: usize) -> Option<char> {
@@ -218,51 +245,36 @@ fn split_into(
     }
 }
 
-/// Picks the candidate byte offset nearest the middle of `text` (measured in characters)
-/// among those that leave text with a letter or digit on both sides.
-fn nearest_middle(text: &str, candidates: impl Iterator<Item = usize>) -> Option<usize> {
-    let total = text.chars().count();
-    let has_content = |s: &str| s.chars().any(char::is_alphanumeric);
-    candidates
-        .filter(|&cut| cut > 0 && cut < text.len())
-        .filter(|&cut| has_content(&text[..cut]) && has_content(&text[cut..]))
-        .min_by_key(|&cut| {
-            (text[..cut].chars().count() as isize * 2 - total as isize).unsigned_abs()
-        })
+/// Picks, among the char indices where `is_cut` holds, the one nearest the middle of `text`
+/// that leaves a letter or digit on both sides; returns its byte offset. Linear in the text, as
+/// a scraped "word" can be a whole paragraph without spaces.
+fn nearest_middle(text: &str, is_cut: impl Fn(char, Option<char>) -> bool) -> Option<usize> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let first = chars.iter().position(|&(_, c)| c.is_alphanumeric())?;
+    let last = chars.iter().rposition(|&(_, c)| c.is_alphanumeric())?;
+    (first + 1..=last)
+        .filter(|&k| is_cut(chars[k].1, chars.get(k + 1).map(|&(_, c)| c)))
+        .min_by_key(|&k| (k * 2).abs_diff(chars.len()))
+        .map(|k| chars[k].0)
 }
 
+/// Cuts after a clause sign: `،` and `؛` anywhere, `,` and `;` only before a space, since
+/// `1,000` is a number.
 fn clause_cut(text: &str) -> Option<usize> {
-    let mut chars = text.char_indices().peekable();
-    let mut candidates = Vec::new();
-    while let Some((pos, c)) = chars.next() {
-        let followed_by_space = chars.peek().is_some_and(|&(_, n)| n.is_whitespace());
-        if matches!(c, '،' | '؛') || (matches!(c, ',' | ';') && followed_by_space) {
-            candidates.push(pos + c.len_utf8());
-        }
-    }
-    nearest_middle(text, candidates.into_iter())
+    let cut = nearest_middle(text, |c, next| {
+        matches!(c, '،' | '؛') || (matches!(c, ',' | ';') && next.is_some_and(char::is_whitespace))
+    })?;
+    Some(cut + text[cut..].chars().next().map_or(0, char::len_utf8))
 }
 
 fn space_cut(text: &str) -> Option<usize> {
-    nearest_middle(
-        text,
-        text.char_indices()
-            .filter(|&(_, c)| c.is_whitespace())
-            .map(|(pos, _)| pos),
-    )
+    nearest_middle(text, |c, _| c.is_whitespace())
 }
 
 /// Cuts a single long word in the middle, never between a letter and its combining marks.
 fn char_cut(text: &str) -> Option<usize> {
-    let boundaries: Vec<usize> = text
-        .char_indices()
-        .filter(|&(_, c)| !is_arabic_mark(c) && !('\u{0300}'..='\u{036F}').contains(&c))
-        .map(|(pos, _)| pos)
-        .filter(|&pos| pos > 0)
-        .collect();
-    let total = text.chars().count();
-    boundaries.into_iter().min_by_key(|&cut| {
-        (text[..cut].chars().count() as isize * 2 - total as isize).unsigned_abs()
+    nearest_middle(text, |c, _| {
+        !is_arabic_mark(c) && !('\u{0300}'..='\u{036F}').contains(&c)
     })
 }
 
@@ -281,8 +293,19 @@ mod tests {
     #[test]
     fn closing_quotes_stay_with_their_sentence() {
         assert_eq!(
-            split_sentences("قال \"لن نستسلم!\" ثم غادر. “انتهى.” وبعد"),
-            ["قال \"لن نستسلم!\"", "ثم غادر.", "“انتهى.”", "وبعد"]
+            split_sentences("قال \"لن نستسلم!\" ثم غادر إلى مقر الحزب. “انتهى.” وبعد"),
+            [
+                "قال \"لن نستسلم!\"",
+                "ثم غادر إلى مقر الحزب.",
+                "“انتهى.” وبعد"
+            ]
+        );
+        assert_eq!(
+            split_sentences("\"هل يعتقدون أنني أحصل على خصم؟\" تساءلت. ثم غادرت القاعة مسرعة."),
+            [
+                "\"هل يعتقدون أنني أحصل على خصم؟\" تساءلت.",
+                "ثم غادرت القاعة مسرعة."
+            ]
         );
     }
 
@@ -306,6 +329,14 @@ mod tests {
             ["نطق حرف u.", "وقال آخرون."]
         );
         assert_eq!(split_sentences("1. البند الأول"), ["1. البند الأول"]);
+    }
+
+    #[test]
+    fn pathological_lines_stay_fast() {
+        let abbreviations = "د. ".repeat(50_000);
+        assert_eq!(split_sentences(&abbreviations).len(), 1);
+        let unspaced = "كلمة.".repeat(50_000);
+        assert_eq!(split_sentences(&unspaced).len(), 50_000);
     }
 
     #[test]
@@ -334,5 +365,13 @@ mod tests {
         assert!(parts.iter().all(|p| chars(p) <= 2), "{parts:?}");
         assert_eq!(parts.concat(), "abcdef");
         assert_eq!(split_long("x", 0, &chars), ["x"]);
+        assert_eq!(
+            split_long("1,000,000 دولار", 2, &chars).concat(),
+            "1,000,000دولار"
+        );
+        let huge = "كلمة".repeat(50_000);
+        let parts = split_long(&huge, 512, &chars);
+        assert!(parts.iter().all(|p| chars(p) <= 512));
+        assert_eq!(parts.concat(), huge);
     }
 }

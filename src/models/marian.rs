@@ -83,7 +83,7 @@ fn sinusoidal_positions(n_pos: usize, dim: usize, device: &Device) -> candle_cor
     let mut table = vec![0f32; n_pos * dim];
     for pos in 0..n_pos {
         let row = &mut table[pos * dim..(pos + 1) * dim];
-        for j in 0..dim {
+        for (j, value) in row.iter_mut().enumerate() {
             // Column j of the interleaved table has frequency index j / 2; sines come from the even
             // columns, cosines from the odd ones.
             let (src, f): (usize, fn(f64) -> f64) = if j < half {
@@ -92,7 +92,7 @@ fn sinusoidal_positions(n_pos: usize, dim: usize, device: &Device) -> candle_cor
                 (2 * (j - half) + 1, f64::cos)
             };
             let angle = pos as f64 / 10000f64.powf((2 * (src / 2)) as f64 / dim as f64);
-            row[j] = f(angle) as f32;
+            *value = f(angle) as f32;
         }
     }
     Tensor::from_vec(table, (n_pos, dim), device)

@@ -20,7 +20,6 @@ pub struct MarianTokenizer {
     target: SentencePiece,
     encoder: HashMap<String, u32>,
     decoder: HashMap<u32, String>,
-    vocab_size: usize,
     /// Split off before SentencePiece runs, longest first where they overlap.
     added: Vec<AddedToken>,
     added_ids: HashMap<String, u32>,
@@ -40,6 +39,13 @@ impl MarianTokenizer {
     /// Loads `source.spm`, `target.spm`, `vocab.json` and, when present, `tokenizer_config.json`
     /// (and `target_vocab.json` for models with separate vocabularies) from `dir`.
     pub fn from_dir(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::model(format!(
+                "model directory {} does not exist or is not a directory; point --model at a \
+                 Marian model directory",
+                dir.display()
+            )));
+        }
         let file = |name: &str| {
             let path = dir.join(name);
             if path.is_file() {
@@ -117,7 +123,6 @@ impl MarianTokenizer {
             moses: MosesPunctNormalizer::new(&source_lang),
             source,
             target,
-            vocab_size: encoder.len(),
             encoder,
             decoder,
             added,
@@ -148,7 +153,7 @@ impl MarianTokenizer {
 
     /// The number of entries in `vocab.json` (transformers' `vocab_size`).
     pub fn vocab_size(&self) -> usize {
-        self.vocab_size
+        self.encoder.len()
     }
 
     pub fn source_lang(&self) -> &str {

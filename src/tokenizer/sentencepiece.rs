@@ -60,8 +60,14 @@ impl SentencePiece {
 
     /// Parses a serialized `ModelProto`; the error says what is wrong with it.
     pub fn from_bytes(bytes: &[u8]) -> std::result::Result<Self, String> {
+        if bytes.is_empty() {
+            return Err("the file is empty".into());
+        }
         let proto =
             ModelProto::decode(bytes).map_err(|e| format!("it does not parse as one ({e})"))?;
+        if proto.pieces.is_empty() {
+            return Err("it has no pieces".into());
+        }
         let trainer = proto.trainer_spec.clone().unwrap_or_default();
         let byte_fallback = trainer.byte_fallback.unwrap_or(false);
 
