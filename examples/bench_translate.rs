@@ -7,6 +7,10 @@
 
 use std::time::Instant;
 
+// The same allocator as the tarjama binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use candle_core::{DType, Device};
 use tarjama::hub::{self, HubOptions};
 use tarjama::pipeline::Translator;

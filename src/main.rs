@@ -8,6 +8,12 @@ use tarjama::output::OutputTarget;
 use tarjama::pipeline::{GenerationOverrides, Translator};
 use tarjama::{device, hub, Result};
 
+// The decoding loop allocates and frees large logits and cache buffers every step; glibc's
+// allocator returns them to the OS and faults them back in, mimalloc reuses them (beam search
+// measured 1.25x faster on the benchmark model).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

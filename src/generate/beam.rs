@@ -8,6 +8,8 @@
 //! leaves the batch, which the reference does not do but which cannot change its result, because
 //! the reference freezes a stopped input's hypotheses.
 
+use rayon::prelude::*;
+
 use super::{
     log_softmax, logits_to_host, row_index, EarlyStopping, GenerationConfig, Processors,
     Seq2SeqModel,
@@ -98,18 +100,27 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
         let tokens = row_index(&last, model.device())?;
         let (mut scores, vocab) = logits_to_host(&model.decode_step(&tokens, &mut cache)?)?;
 
-        let mut next_rows: Vec<u32> = Vec::with_capacity(active.len() * num_beams);
-        let mut still_active = Vec::with_capacity(active.len());
-        for (slot, &input) in active.iter().enumerate() {
-            let item = &mut items[input];
-            let block = &mut scores[slot * num_beams * vocab..(slot + 1) * num_beams * vocab];
-            for (beam, row) in block.chunks_mut(vocab).enumerate() {
+        // Scoring is independent per row and selection per input: both run in parallel.
+        scores
+            .par_chunks_mut(vocab)
+            .enumerate()
+            .for_each(|(row_no, row)| {
+                let item = &items[active[row_no / num_beams]];
+                let beam = row_no % num_beams;
                 log_softmax(row);
                 processors.apply(&item.running[beam], row);
                 let running = item.running_scores[beam];
                 row.iter_mut().for_each(|x| *x += running);
-            }
-            let candidates = top_k(block, 2 * num_beams);
+            });
+        let all_candidates: Vec<Vec<(f32, usize)>> = scores
+            .par_chunks(num_beams * vocab)
+            .map(|block| top_k(block, 2 * num_beams))
+            .collect();
+
+        let mut next_rows: Vec<u32> = Vec::with_capacity(active.len() * num_beams);
+        let mut still_active = Vec::with_capacity(active.len());
+        for ((slot, &input), candidates) in active.iter().enumerate().zip(all_candidates) {
+            let item = &mut items[input];
 
             let may_add = item.improvable
                 && !(cfg.early_stopping == EarlyStopping::Yes && item.is_full(num_beams));

@@ -1,5 +1,7 @@
 //! Greedy search: the highest-scoring token at every step.
 
+use rayon::prelude::*;
+
 use super::{argmax, logits_to_host, row_index, GenerationConfig, Processors, Seq2SeqModel};
 use crate::models::kv_cache::DecoderCache;
 
@@ -20,11 +22,16 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
             .collect();
         let tokens = row_index(&last, model.device())?;
         let (mut scores, vocab) = logits_to_host(&model.decode_step(&tokens, &mut cache)?)?;
+        let next: Vec<u32> = scores
+            .par_chunks_mut(vocab)
+            .zip(&active)
+            .map(|(row_scores, &input)| {
+                processors.apply(&sequences[input], row_scores);
+                argmax(row_scores)
+            })
+            .collect();
         let mut keep = Vec::with_capacity(active.len());
-        for (row, &input) in active.iter().enumerate() {
-            let row_scores = &mut scores[row * vocab..(row + 1) * vocab];
-            processors.apply(&sequences[input], row_scores);
-            let next = argmax(row_scores);
+        for (row, (&input, next)) in active.iter().zip(next).enumerate() {
             sequences[input].push(next);
             if next != cfg.eos_token_id && sequences[input].len() < cfg.max_length {
                 keep.push(row as u32);

@@ -6,10 +6,11 @@
 //! a [`DecoderCache`] owned by the decoding loop.
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
 use super::kv_cache::{DecoderCache, LayerCache};
+use super::linear::Linear;
 use crate::generate::Seq2SeqModel;
 
 const LAYER_NORM_EPS: f64 = 1e-5;
@@ -113,10 +114,10 @@ impl Attention {
     fn load(vb: VarBuilder, d_model: usize, heads: usize) -> candle_core::Result<Self> {
         let head_dim = d_model / heads;
         Ok(Self {
-            q_proj: candle_nn::linear(d_model, d_model, vb.pp("q_proj"))?,
-            k_proj: candle_nn::linear(d_model, d_model, vb.pp("k_proj"))?,
-            v_proj: candle_nn::linear(d_model, d_model, vb.pp("v_proj"))?,
-            out_proj: candle_nn::linear(d_model, d_model, vb.pp("out_proj"))?,
+            q_proj: Linear::load(d_model, d_model, vb.pp("q_proj"))?,
+            k_proj: Linear::load(d_model, d_model, vb.pp("k_proj"))?,
+            v_proj: Linear::load(d_model, d_model, vb.pp("v_proj"))?,
+            out_proj: Linear::load(d_model, d_model, vb.pp("out_proj"))?,
             heads,
             head_dim,
             scaling: (head_dim as f64).powf(-0.5),
@@ -176,8 +177,8 @@ impl FeedForward {
         activation: Activation,
     ) -> candle_core::Result<Self> {
         Ok(Self {
-            fc1: candle_nn::linear(d_model, ffn, vb.pp("fc1"))?,
-            fc2: candle_nn::linear(ffn, d_model, vb.pp("fc2"))?,
+            fc1: Linear::load(d_model, ffn, vb.pp("fc1"))?,
+            fc2: Linear::load(ffn, d_model, vb.pp("fc2"))?,
             activation,
         })
     }
@@ -291,6 +292,7 @@ pub struct MarianModel {
     embed_scale: f64,
     encoder_layers: Vec<EncoderLayer>,
     decoder_layers: Vec<DecoderLayer>,
+    /// Output projection (the decoder embeddings unless stored separately).
     lm_head: Linear,
     final_logits_bias: Tensor,
     dtype: DType,
@@ -328,9 +330,9 @@ impl MarianModel {
             embedding(&["decoder.embed_tokens"], target_vocab)?
         };
         let lm_head = if !cfg.tie_word_embeddings && vb.contains_tensor("lm_head.weight") {
-            candle_nn::linear_no_bias(d, target_vocab, vb.pp("lm_head"))?
+            Linear::new(vb.get((target_vocab, d), "lm_head.weight")?, None)?
         } else {
-            Linear::new(decoder_embed.embeddings().clone(), None)
+            Linear::new(decoder_embed.embeddings().clone(), None)?
         };
         let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
             vb.get((1, target_vocab), "final_logits_bias")?

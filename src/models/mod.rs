@@ -1,7 +1,9 @@
 //! Model architectures, one module per family, and loading their weights.
 
 pub mod kv_cache;
+pub mod linear;
 pub mod marian;
+pub mod packed_gemm;
 
 use std::path::Path;
 

@@ -1,0 +1,124 @@
+//! A linear layer (`x · Wᵀ + b`, PyTorch's weight layout) for every model family.
+//!
+//! On CPUs with AVX-512 and f32 weights the weight is packed once at load time and multiplied by
+//! [`packed_gemm`], which measured 1.5–2x faster than candle's matmul on decoding shapes (see that
+//! module). Elsewhere candle's matmul runs; with few rows it computes `(W · xᵀ)ᵀ`, which measured
+//! 1.3–1.6x faster than `x · Wᵀ` there, because the `gemm` crate packs its right operand anew on
+//! every call.
+
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::VarBuilder;
+
+use super::packed_gemm::{self, PackedWeight};
+
+/// At or below this many rows, candle's path uses `(W · xᵀ)ᵀ`.
+const FEW_ROWS: usize = 64;
+
+#[derive(Debug, Clone)]
+enum Weight {
+    Packed {
+        weight: PackedWeight,
+        bias: Option<Vec<f32>>,
+        device: Device,
+    },
+    Dense {
+        weight: Tensor,
+        bias: Option<Tensor>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Linear {
+    inner: Weight,
+}
+
+impl Linear {
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        let packable =
+            weight.device().is_cpu() && weight.dtype() == DType::F32 && packed_gemm::available();
+        let inner = if packable {
+            let (n, k) = weight.dims2()?;
+            let host = weight.flatten_all()?.to_vec1::<f32>()?;
+            Weight::Packed {
+                weight: PackedWeight::pack(&host, n, k),
+                bias: bias.map(|b| b.to_vec1::<f32>()).transpose()?,
+                device: weight.device().clone(),
+            }
+        } else {
+            Weight::Dense { weight, bias }
+        };
+        Ok(Self { inner })
+    }
+
+    pub fn load(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Self> {
+        let weight = vb.get((out_dim, in_dim), "weight")?;
+        let bias = vb.get(out_dim, "bias")?;
+        Self::new(weight, Some(bias))
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let in_dim = xs.dim(candle_core::D::Minus1)?;
+        let mut shape: Vec<usize> = xs.dims()[..xs.rank() - 1].to_vec();
+        let rows: usize = shape.iter().product();
+        let flat = xs.reshape((rows, in_dim))?;
+        let out = match &self.inner {
+            Weight::Packed {
+                weight,
+                bias,
+                device,
+            } => {
+                let host = flat.flatten_all()?.to_vec1::<f32>()?;
+                let out = packed_gemm::matmul(&host, rows, weight, bias.as_deref());
+                shape.push(weight.out_dim());
+                return Tensor::from_vec(out, shape, device);
+            }
+            Weight::Dense { weight, bias } => {
+                let product = if rows <= FEW_ROWS && xs.device().is_cpu() {
+                    weight.matmul(&flat.t()?)?.t()?
+                } else {
+                    flat.matmul(&weight.t()?)?
+                };
+                shape.push(weight.dim(0)?);
+                match bias {
+                    // The broadcast add also makes a transposed product contiguous.
+                    Some(bias) => product.broadcast_add(bias)?,
+                    None => product.contiguous()?,
+                }
+            }
+        };
+        out.reshape(shape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::D;
+
+    #[test]
+    fn agrees_with_the_definition_for_few_and_many_rows() -> Result<()> {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1., (70, 33), &dev)?;
+        let b = Tensor::randn(0f32, 1., 70, &dev)?;
+        let layer = Linear::new(w.clone(), Some(b.clone()))?;
+        for rows in [3, FEW_ROWS + 5] {
+            let x = Tensor::randn(0f32, 1., (rows, 1, 33), &dev)?;
+            let expected = x
+                .broadcast_mul(&w.unsqueeze(0)?)?
+                .sum(D::Minus1)?
+                .broadcast_add(&b)?
+                .unsqueeze(1)?;
+            let got = layer.forward(&x)?;
+            assert_eq!(got.dims(), &[rows, 1, 70]);
+            let diff = (got - expected)?
+                .abs()?
+                .flatten_all()?
+                .max(0)?
+                .to_scalar::<f32>()?;
+            assert!(diff < 1e-4, "{diff}");
+        }
+        Ok(())
+    }
+}
