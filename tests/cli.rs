@@ -301,3 +301,82 @@ fn cuda_in_a_cpu_build_names_the_feature() {
     cmd.args(["--device", "cuda"]).write_stdin("مرحبا");
     assert_clean_failure(&mut cmd, "--features cuda");
 }
+
+#[test]
+fn sentence_longer_than_the_model_positions_is_split_not_truncated() {
+    // 40 NTREX sentences chained with Arabic commas: one "sentence" far over 256 positions.
+    let text = fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ntrex/ar.txt"),
+    )
+    .unwrap();
+    let clauses: Vec<&str> = text
+        .lines()
+        .take(40)
+        .map(|l| l.trim_end_matches(['.', '؟', '!', '"', '”']))
+        .collect();
+    let long = clauses.join("، ");
+    let tokenizer = tarjama::tokenizer::MarianTokenizer::from_dir(&model_dir()).unwrap();
+    assert!(
+        tokenizer.count_tokens(&long) > 256,
+        "input must exceed the fixture's 256 positions"
+    );
+    assert_eq!(tarjama::document::split_sentences(&long).len(), 1);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let out = translate_cmd(tmp.path())
+        .write_stdin(long)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let english = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(english.lines().count(), 1);
+    // Every part is translated: far more words come out than one part could hold.
+    assert!(english.split_whitespace().count() > 150, "{english}");
+}
+
+#[test]
+fn output_cut_at_max_length_is_retranslated_in_parts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = translate_cmd(tmp.path())
+        .args(["--max-length", "8"])
+        .write_stdin(ntrex("ar.txt", 3))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // Seven tokens at most would fit one pass; the halves together give more.
+    let words = String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .count();
+    assert!(words > 7, "only {words} words: the output was truncated");
+}
+
+#[test]
+fn strip_boilerplate_drops_the_footer_of_the_example_article() {
+    let article =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/document/article-ar.txt");
+    let lines = fs::read_to_string(&article).unwrap().lines().count();
+    let tmp = tempfile::tempdir().unwrap();
+    let full = translate_cmd(tmp.path()).arg(&article).output().unwrap();
+    let stripped = translate_cmd(tmp.path())
+        .arg(&article)
+        .arg("--strip-boilerplate")
+        .output()
+        .unwrap();
+    assert!(full.status.success() && stripped.status.success());
+    let full = String::from_utf8(full.stdout).unwrap();
+    let stripped = String::from_utf8(stripped.stdout).unwrap();
+    assert_eq!(
+        full.lines().count(),
+        lines,
+        "translate keeps every line by default"
+    );
+    assert!(stripped.lines().count() < lines);
+    // Everything kept is translated exactly as in the full run.
+    let kept: Vec<&str> = stripped.lines().filter(|l| !l.is_empty()).collect();
+    assert!(kept.iter().all(|l| full.lines().any(|f| f == *l)));
+}

@@ -126,15 +126,17 @@ impl Translator {
         )?)
     }
 
-    /// Translates independent sentences. Sentences longer than the model's positions are split
-    /// into parts that are translated in order and joined; batches are formed from sentences of
-    /// similar length so little work is spent on padding.
+    /// Translates independent sentences. A sentence longer than the model's positions (or than
+    /// its maximum output length) is split into parts that are translated in order and joined;
+    /// a part whose translation still hits the maximum length is split again, so no text is
+    /// dropped silently. Batches are formed from sentences of similar length so little work is
+    /// spent on padding.
     pub fn translate_sentences(
         &self,
         sentences: &[&str],
         progress: &Progress,
     ) -> Result<Vec<String>> {
-        let limit = self.model.max_positions();
+        let limit = self.model.max_positions().min(self.generation.max_length);
         let count = |s: &str| self.tokenizer.count_tokens(s);
         // (sentence index, text) for every piece that goes through the model.
         let mut pieces: Vec<(usize, String)> = Vec::new();
@@ -152,12 +154,25 @@ impl Translator {
         order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
 
         let mut translated: Vec<String> = vec![String::new(); pieces.len()];
+        let mut cut_short: Vec<usize> = Vec::new();
         for chunk in order.chunks(self.batch_size.max(1)) {
             let texts: Vec<&str> = chunk.iter().map(|&i| pieces[i].1.as_str()).collect();
             for (&i, ids) in chunk.iter().zip(self.generate_ids(&texts)?) {
+                if ids.last() != Some(&self.generation.eos_token_id) && lengths[i] > 2 {
+                    cut_short.push(i);
+                }
                 translated[i] = self.tokenizer.decode(&ids);
             }
             progress.advance(chunk.len());
+        }
+        for i in cut_short {
+            let parts = document::split_long(&pieces[i].1, lengths[i] / 2, &count);
+            if parts.len() > 1 {
+                let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+                translated[i] = self
+                    .translate_sentences(&parts, &Progress::hidden())?
+                    .join(" ");
+            }
         }
         let mut out = vec![String::new(); sentences.len()];
         for ((sentence, _), text) in pieces.iter().zip(translated) {
