@@ -70,8 +70,10 @@ pub fn matmul(x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32]>) -> Ve
     assert!(available(), "packed_gemm::matmul needs AVX-512");
     let (n, k) = (w.n, w.k);
     assert_eq!(x.len(), m * k);
-    let mut out = vec![0f32; m * n];
-    let out_ptr = SendPtr(out.as_mut_ptr());
+    // Every element is written below, so the buffer is not zeroed first (the logits of a
+    // decoding step are megabytes).
+    let mut out: Vec<f32> = Vec::with_capacity(m * n);
+    let out_ptr = SendPtr(out.spare_capacity_mut().as_mut_ptr().cast::<f32>());
     let panels = n.div_ceil(PANEL);
     (0..panels).into_par_iter().for_each(|p| {
         let panel = &w.data[p * k * PANEL..(p + 1) * k * PANEL];
@@ -98,6 +100,9 @@ pub fn matmul(x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32]>) -> Ve
             }
         }
     });
+    // SAFETY: the panels cover all `n` columns and the row blocks all `m` rows, so each of the
+    // `m * n` elements was initialised above.
+    unsafe { out.set_len(m * n) };
     out
 }
 
