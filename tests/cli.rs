@@ -42,6 +42,31 @@ fn translate_cmd(cache: &Path) -> Command {
     cmd
 }
 
+/// A copy of the fixture model in `tmp/model` without the file named `except`.
+fn copy_model_dir(tmp: &Path, except: &str) -> PathBuf {
+    let dir = tmp.join("model");
+    fs::create_dir(&dir).unwrap();
+    for entry in fs::read_dir(model_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap();
+        if name != except {
+            fs::copy(&path, dir.join(name)).unwrap();
+        }
+    }
+    dir
+}
+
+/// Runs a command that must succeed and returns its stdout.
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Runs a failing command and checks the shape of its error.
 fn assert_clean_failure(cmd: &mut Command, expect: &str) -> String {
     let out = cmd.output().unwrap();
@@ -87,18 +112,10 @@ fn stdin_to_stdout_keeps_paragraphs_blank_lines_and_non_arabic_lines() {
     let tmp = tempfile::tempdir().unwrap();
     let arabic = ntrex("ar.txt", 3);
     let input = format!("{arabic}\n\nhttps://example.com/news/1\n2024\n\n\n{arabic}\n");
-    let out = translate_cmd(tmp.path())
-        .write_stdin(input)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_of(&mut translate_cmd(tmp.path()).write_stdin(input));
     let english = ntrex("en.txt", 3);
     assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
+        stdout,
         format!("{english}\n\nhttps://example.com/news/1\n2024\n\n\n{english}\n")
     );
 }
@@ -106,43 +123,30 @@ fn stdin_to_stdout_keeps_paragraphs_blank_lines_and_non_arabic_lines() {
 #[test]
 fn dash_reads_stdin_and_output_dash_is_stdout() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = translate_cmd(tmp.path())
-        .args(["-", "-o", "-"])
-        .write_stdin(ntrex("ar.txt", 3))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), ntrex("en.txt", 3));
+    let stdout = stdout_of(
+        &mut translate_cmd(tmp.path())
+            .args(["-", "-o", "-"])
+            .write_stdin(ntrex("ar.txt", 3)),
+    );
+    assert_eq!(stdout, ntrex("en.txt", 3));
 }
 
 #[test]
 fn legacy_pytorch_weights_give_the_same_translation() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("model");
-    fs::create_dir(&dir).unwrap();
-    for entry in fs::read_dir(model_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.file_name().unwrap() != "model.safetensors" {
-            fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    let dir = copy_model_dir(tmp.path(), "model.safetensors");
     fs::copy(
         fixtures().join("marian-tiny-ref/pytorch_model.bin"),
         dir.join("pytorch_model.bin"),
     )
     .unwrap();
-    let out = tarjama(tmp.path())
-        .args(["translate", "--quiet", "--beams", "1", "--model"])
-        .arg(&dir)
-        .write_stdin(ntrex("ar.txt", 3))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = stdout_of(
+        &mut tarjama(tmp.path())
+            .args(["translate", "--quiet", "--beams", "1", "--model"])
+            .arg(&dir)
+            .write_stdin(ntrex("ar.txt", 3)),
     );
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), ntrex("en.txt", 3));
+    assert_eq!(stdout, ntrex("en.txt", 3));
 }
 
 #[test]
@@ -188,14 +192,7 @@ fn empty_input() {
 #[test]
 fn model_directory_missing_a_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("model");
-    fs::create_dir(&dir).unwrap();
-    for entry in fs::read_dir(model_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.file_name().unwrap() != "vocab.json" {
-            fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    let dir = copy_model_dir(tmp.path(), "vocab.json");
     let output = tmp.path().join("out.txt");
     let mut cmd = tarjama(tmp.path());
     cmd.args(["translate", "--quiet", "--model"])
@@ -210,12 +207,7 @@ fn model_directory_missing_a_file() {
 #[test]
 fn corrupt_weights_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("model");
-    fs::create_dir(&dir).unwrap();
-    for entry in fs::read_dir(model_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-    }
+    let dir = copy_model_dir(tmp.path(), "");
     let weights = dir.join("model.safetensors");
     let bytes = fs::read(&weights).unwrap();
     fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
@@ -323,16 +315,8 @@ fn sentence_longer_than_the_model_positions_is_split_not_truncated() {
     assert_eq!(tarjama::document::split_sentences(&long).len(), 1);
 
     let tmp = tempfile::tempdir().unwrap();
-    let out = translate_cmd(tmp.path())
-        .write_stdin(long)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let english = String::from_utf8(out.stdout).unwrap();
+    let stdout = stdout_of(&mut translate_cmd(tmp.path()).write_stdin(long));
+    let english = stdout;
     assert_eq!(english.lines().count(), 1);
     // Every part is translated: far more words come out than one part could hold.
     assert!(english.split_whitespace().count() > 150, "{english}");
@@ -341,17 +325,13 @@ fn sentence_longer_than_the_model_positions_is_split_not_truncated() {
 #[test]
 fn output_cut_at_max_length_is_retranslated_in_parts() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = translate_cmd(tmp.path())
-        .args(["--max-length", "8"])
-        .write_stdin(ntrex("ar.txt", 3))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let stdout = stdout_of(
+        &mut translate_cmd(tmp.path())
+            .args(["--max-length", "8"])
+            .write_stdin(ntrex("ar.txt", 3)),
+    );
     // Seven tokens at most would fit one pass; the halves together give more.
-    let words = String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .count();
+    let words = stdout.split_whitespace().count();
     assert!(words > 7, "only {words} words: the output was truncated");
 }
 
