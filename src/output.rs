@@ -65,6 +65,16 @@ impl OutputTarget {
                 };
                 temp.write_all(text.as_bytes()).map_err(io)?;
                 temp.as_file().sync_all().map_err(io)?;
+                // Temporary files are private (0600); the result gets the permissions of the file
+                // it replaces, or the usual 0644 for a new file.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let permissions = std::fs::metadata(&path)
+                        .map(|m| m.permissions())
+                        .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));
+                    std::fs::set_permissions(temp.path(), permissions).map_err(io)?;
+                }
                 temp.persist(&path).map_err(|e| io(e.error))?;
                 Ok(())
             }
@@ -84,6 +94,12 @@ mod tests {
         assert!(!path.exists());
         target.finish("hello\n").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "hello\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644);
+        }
     }
 
     #[test]
