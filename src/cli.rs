@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::device::{DTypeChoice, DeviceChoice};
-use crate::hub::DEFAULT_TRANSLATOR;
+use crate::hub::{DEFAULT_SUMMARIZER, DEFAULT_TRANSLATOR};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,6 +27,90 @@ pub enum Command {
   cat article-ar.txt | tarjama translate --model opus-mt-ar-en
   tarjama translate --strip-boilerplate --beams 1 scraped.txt")]
     Translate(TranslateArgs),
+
+    /// Write a short English summary of an Arabic article with a chat model (GGUF).
+    #[command(after_help = "Examples:
+  tarjama summarize article-ar.txt
+  tarjama summarize --sentences 5 --format json article-ar.txt
+  tarjama summarize --model ./qwen2.5-0.5b-instruct-q4_k_m.gguf --words 60 article-ar.txt")]
+    Summarize(SummarizeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    /// Input file with UTF-8 Arabic text; `-` or nothing reads stdin.
+    pub input: Option<PathBuf>,
+
+    /// A GGUF preset, `owner/repo:file.gguf[@revision]`, or a local .gguf file.
+    #[arg(short, long, default_value = DEFAULT_SUMMARIZER, value_name = "MODEL")]
+    pub model: String,
+
+    /// Length of the summary in sentences.
+    #[arg(long, value_name = "N", conflicts_with = "words")]
+    pub sentences: Option<u32>,
+
+    /// Length of the summary in words (ends at a sentence boundary).
+    #[arg(long, value_name = "N")]
+    pub words: Option<u32>,
+
+    /// text or json (the summary, the model and token counts).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+
+    /// Print sentences as they are written (default when stdout is a terminal).
+    #[arg(long, overrides_with = "no_stream")]
+    pub stream: bool,
+
+    /// Print the summary only when it is complete.
+    #[arg(long)]
+    pub no_stream: bool,
+
+    /// Keep site furniture (related articles, comment forms), which is dropped by default.
+    #[arg(long)]
+    pub keep_boilerplate: bool,
+
+    #[command(flatten)]
+    pub chat: ChatArgs,
+
+    /// Use only files already in the Hugging Face cache (also: HF_HUB_OFFLINE=1).
+    #[arg(long)]
+    pub offline: bool,
+
+    /// auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    pub device: DeviceChoice,
+
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Report the model and timings on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Decoding settings of chat models.
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Sampling temperature; 0 is greedy (the default, reproducible).
+    #[arg(long, default_value_t = 0.0, value_name = "T")]
+    pub temperature: f64,
+
+    /// Nucleus sampling threshold (with --temperature).
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f64>,
+
+    /// Random seed for sampling.
+    #[arg(long, default_value_t = 299792458, value_name = "N")]
+    pub seed: u64,
+
+    /// Most tokens to generate per reply.
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub max_tokens: usize,
+
+    /// Penalty on recently generated tokens (1.0 = off).
+    #[arg(long, default_value_t = 1.1, value_name = "F")]
+    pub repetition_penalty: f32,
 }
 
 #[derive(Debug, Args)]

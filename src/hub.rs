@@ -18,7 +18,12 @@ pub const DEFAULT_TRANSLATOR: &str = "opus-mt-tc-big-ar-en";
 const PRESET_SOURCES: &[&str] = &[
     include_str!("../models/opus-mt-ar-en.toml"),
     include_str!("../models/opus-mt-tc-big-ar-en.toml"),
+    include_str!("../models/qwen2.5-0.5b-instruct.toml"),
+    include_str!("../models/qwen2.5-1.5b-instruct.toml"),
 ];
+
+/// The default chat model for summaries.
+pub const DEFAULT_SUMMARIZER: &str = "qwen2.5-1.5b-instruct";
 
 /// Files a Marian (OPUS-MT) checkpoint needs, for repos and directories without a preset.
 const MARIAN_FILES: &[&str] = &["config.json", "source.spm", "target.spm", "vocab.json"];
@@ -41,6 +46,9 @@ pub struct Preset {
     pub task: String,
     pub repo: String,
     pub revision: String,
+    /// The single model file of a GGUF preset.
+    #[serde(default)]
+    pub file: Option<String>,
     pub license: String,
     pub description: String,
     pub files: Vec<String>,
@@ -295,6 +303,58 @@ fn fetch(
     })
 }
 
+/// Whether `--model` names a GGUF chat model: a `.gguf` path, a GGUF preset, or
+/// `owner/name:file.gguf`.
+pub fn is_gguf(spec: &str) -> bool {
+    spec.ends_with(".gguf")
+        || find_preset(spec).is_some_and(|p| p.family == "gguf")
+        || spec.split('@').next().is_some_and(|s| s.ends_with(".gguf"))
+}
+
+/// Resolves a GGUF chat model to a local file: a path, a preset, or `owner/name:file.gguf[@rev]`.
+pub fn resolve_gguf(spec: &str, opts: &HubOptions) -> Result<ModelFiles> {
+    let path = Path::new(spec);
+    if path.is_file() {
+        return Ok(ModelFiles {
+            name: spec.to_string(),
+            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            weights: path.to_path_buf(),
+            preset: None,
+            source: spec.to_string(),
+        });
+    }
+    let (repo, revision, file, preset) = if let Some(preset) = find_preset(spec) {
+        let file = preset
+            .file
+            .clone()
+            .ok_or_else(|| Error::model(format!("preset {spec} names no GGUF file")))?;
+        (
+            preset.repo.clone(),
+            preset.revision.clone(),
+            file,
+            Some(preset),
+        )
+    } else {
+        let (spec_no_rev, revision) = spec.split_once('@').unwrap_or((spec, "main"));
+        match spec_no_rev.split_once(':') {
+            Some((repo, file)) if repo.contains('/') => {
+                (repo.to_string(), revision.to_string(), file.to_string(), None)
+            }
+            _ => {
+                return Err(Error::model(format!(
+                    "GGUF model {spec:?} not found: give a local .gguf file, a preset, or owner/repo:file.gguf"
+                )))
+            }
+        }
+    };
+    let mut resolved = fetch(&repo, &revision, &[], &[], &[file.as_str()], opts)?;
+    resolved.name = preset
+        .as_ref()
+        .map_or_else(|| repo.clone(), |p| p.name.clone());
+    resolved.preset = preset;
+    Ok(resolved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,10 +364,16 @@ mod tests {
         let all = presets();
         assert!(all.len() >= 2);
         assert!(find_preset(DEFAULT_TRANSLATOR).is_some());
+        assert!(find_preset(DEFAULT_SUMMARIZER).is_some_and(|p| p.file.is_some()));
         for p in &all {
             assert!(!p.scores.is_empty(), "{} has no published scores", p.name);
-            assert_eq!(p.generation_json()["num_beams"], 4);
+            if p.family == "marian" {
+                assert_eq!(p.generation_json()["num_beams"], 4);
+            }
         }
+        assert!(
+            is_gguf(DEFAULT_SUMMARIZER) && is_gguf("x/y:model.gguf") && !is_gguf("opus-mt-ar-en")
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod device;
 pub mod document;
 pub mod error;
+pub mod eval;
 pub mod generate;
 pub mod hub;
 pub mod models;

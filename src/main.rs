@@ -2,11 +2,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use tarjama::cli::{Cli, Command, TranslateArgs};
+use std::io::{IsTerminal, Write};
+
+use tarjama::cli::{Cli, Command, SummarizeArgs, TranslateArgs};
 use tarjama::document::{self, Document};
 use tarjama::output::OutputTarget;
-use tarjama::pipeline::{GenerationOverrides, Translator};
-use tarjama::{device, hub, Result};
+use tarjama::pipeline::{ChatPipeline, GenerationOverrides, SummaryLength, Translator};
+use tarjama::{device, hub, Error, Result};
 
 // The decoding loop allocates and frees large logits and cache buffers every step; glibc's
 // allocator returns them to the OS and faults them back in, mimalloc reuses them (beam search
@@ -18,6 +20,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Translate(args) => translate(args),
+        Command::Summarize(args) => summarize(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -37,6 +40,9 @@ fn translate(args: TranslateArgs) -> Result<()> {
     }
 
     let m = &args.model;
+    if hub::is_gguf(&m.model) {
+        return translate_with_chat(&args, &doc, output);
+    }
     let started = Instant::now();
     let device = device::select_device(m.device)?;
     let dtype = device::select_dtype(m.dtype, &device);
@@ -75,4 +81,149 @@ fn translate(args: TranslateArgs) -> Result<()> {
         );
     }
     output.finish(&english)
+}
+
+/// Translation with a chat model, a paragraph at a time; to stdout each paragraph is printed
+/// as soon as it is translated.
+fn translate_with_chat(args: &TranslateArgs, doc: &Document, output: OutputTarget) -> Result<()> {
+    use tarjama::document::Paragraph;
+    let m = &args.model;
+    let device = device::select_device(m.device)?;
+    let files = hub::resolve_gguf(&m.model, &hub::HubOptions::from_env(m.offline, !m.quiet))?;
+    let mut chat = ChatPipeline::load(&files.weights, &device)?;
+    let streaming = matches!(output, OutputTarget::Stdout);
+    let mut stdout = std::io::stdout().lock();
+    let mut english = String::new();
+    for (i, paragraph) in doc.paragraphs.iter().enumerate() {
+        let line = match paragraph {
+            Paragraph::Blank => String::new(),
+            Paragraph::Verbatim(text) => text.clone(),
+            Paragraph::Text { sentences, .. } => chat
+                .translate_paragraph(&sentences.join(" "), &mut |_| {})?
+                .replace('\n', " "),
+        };
+        let last = i + 1 == doc.paragraphs.len();
+        let newline = if !last || doc.trailing_newline {
+            "\n"
+        } else {
+            ""
+        };
+        if streaming {
+            write!(stdout, "{line}{newline}")
+                .and_then(|_| stdout.flush())
+                .map_err(|source| Error::Output {
+                    path: "<stdout>".into(),
+                    source,
+                })?;
+        }
+        english.push_str(&line);
+        english.push_str(newline);
+    }
+    if streaming {
+        Ok(())
+    } else {
+        output.finish(&english)
+    }
+}
+
+fn summarize(args: SummarizeArgs) -> Result<()> {
+    let length = match (args.sentences, args.words) {
+        (Some(0), _) => return Err(Error::usage("--sentences must be at least 1")),
+        (_, Some(0)) => return Err(Error::usage("--words must be at least 1")),
+        (_, Some(words)) => SummaryLength::Words(words as usize),
+        (Some(n), None) => SummaryLength::Sentences(n as usize),
+        (None, None) => SummaryLength::Sentences(3),
+    };
+    let text = document::read_input(args.input.as_deref())?;
+    let mut doc = Document::parse(&text);
+    if !args.keep_boilerplate {
+        doc.strip_boilerplate();
+    }
+    let paragraphs: Vec<String> = doc
+        .paragraphs
+        .iter()
+        .filter(|p| !p.source().trim().is_empty())
+        .map(|p| match p.sentences() {
+            [] => p.source().trim().to_string(),
+            sentences => sentences.join(" "),
+        })
+        .collect();
+    if paragraphs.is_empty() {
+        return Err(Error::input("the input has nothing to summarize once site furniture is removed: pass --keep-boilerplate or check the file"));
+    }
+    if !document::contains_arabic(&text) && !args.quiet {
+        eprintln!("tarjama: note: the input contains no Arabic text; summarizing it anyway");
+    }
+
+    let started = Instant::now();
+    let device = device::select_device(args.device)?;
+    let hub_opts = hub::HubOptions::from_env(args.offline, !args.quiet);
+    let files = hub::resolve_gguf(&args.model, &hub_opts)?;
+    let mut chat = ChatPipeline::load(&files.weights, &device)?;
+    let c = &args.chat;
+    chat.settings.temperature = c.temperature;
+    chat.settings.top_p = c.top_p;
+    chat.settings.seed = c.seed;
+    chat.settings.max_new_tokens = c.max_tokens;
+    chat.settings.repetition_penalty = c.repetition_penalty;
+    if args.verbose {
+        eprintln!(
+            "tarjama: model {} ({}, {}) on {}, loaded in {:.2}s",
+            files.name,
+            files.source,
+            chat.architecture(),
+            device::describe(&device),
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    let json = args.format == "json";
+    let stream = !json && (args.stream || (!args.no_stream && std::io::stdout().is_terminal()));
+    let mut stdout = std::io::stdout().lock();
+    let mut first = true;
+    let mut on_text = |sentence: &str| {
+        if stream {
+            let sep = if std::mem::take(&mut first) { "" } else { " " };
+            let _ = write!(stdout, "{sep}{sentence}");
+            let _ = stdout.flush();
+        }
+    };
+    let quiet = args.quiet;
+    let mut on_part = |done: usize, total: usize| {
+        if !quiet && std::io::stderr().is_terminal() {
+            eprint!(
+                "\rtarjama: long article, summarizing part {}/{total}",
+                (done + 1).min(total)
+            );
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    let started = Instant::now();
+    let summary = chat.summarize(&paragraphs, length, &mut on_text, &mut on_part)?;
+    if args.verbose {
+        eprintln!(
+            "tarjama: {} prompt and {} generated tokens in {:.2}s",
+            summary.prompt_tokens,
+            summary.generated_tokens,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let out = if json {
+        serde_json::json!({
+            "summary": summary.text,
+            "model": files.name,
+            "source": files.source,
+            "prompt_tokens": summary.prompt_tokens,
+            "generated_tokens": summary.generated_tokens,
+        })
+        .to_string()
+            + "\n"
+    } else if stream {
+        "\n".to_string()
+    } else {
+        format!("{}\n", summary.text)
+    };
+    OutputTarget::Stdout.finish(&out)
 }

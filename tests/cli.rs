@@ -112,7 +112,7 @@ fn stdin_to_stdout_keeps_paragraphs_blank_lines_and_non_arabic_lines() {
     let tmp = tempfile::tempdir().unwrap();
     let arabic = ntrex("ar.txt", 3);
     let input = format!("{arabic}\n\nhttps://example.com/news/1\n2024\n\n\n{arabic}\n");
-    let stdout = stdout_of(&mut translate_cmd(tmp.path()).write_stdin(input));
+    let stdout = stdout_of(translate_cmd(tmp.path()).write_stdin(input));
     let english = ntrex("en.txt", 3);
     assert_eq!(
         stdout,
@@ -124,7 +124,7 @@ fn stdin_to_stdout_keeps_paragraphs_blank_lines_and_non_arabic_lines() {
 fn dash_reads_stdin_and_output_dash_is_stdout() {
     let tmp = tempfile::tempdir().unwrap();
     let stdout = stdout_of(
-        &mut translate_cmd(tmp.path())
+        translate_cmd(tmp.path())
             .args(["-", "-o", "-"])
             .write_stdin(ntrex("ar.txt", 3)),
     );
@@ -141,7 +141,7 @@ fn legacy_pytorch_weights_give_the_same_translation() {
     )
     .unwrap();
     let stdout = stdout_of(
-        &mut tarjama(tmp.path())
+        tarjama(tmp.path())
             .args(["translate", "--quiet", "--beams", "1", "--model"])
             .arg(&dir)
             .write_stdin(ntrex("ar.txt", 3)),
@@ -315,7 +315,7 @@ fn sentence_longer_than_the_model_positions_is_split_not_truncated() {
     assert_eq!(tarjama::document::split_sentences(&long).len(), 1);
 
     let tmp = tempfile::tempdir().unwrap();
-    let stdout = stdout_of(&mut translate_cmd(tmp.path()).write_stdin(long));
+    let stdout = stdout_of(translate_cmd(tmp.path()).write_stdin(long));
     let english = stdout;
     assert_eq!(english.lines().count(), 1);
     // Every part is translated: far more words come out than one part could hold.
@@ -326,7 +326,7 @@ fn sentence_longer_than_the_model_positions_is_split_not_truncated() {
 fn output_cut_at_max_length_is_retranslated_in_parts() {
     let tmp = tempfile::tempdir().unwrap();
     let stdout = stdout_of(
-        &mut translate_cmd(tmp.path())
+        translate_cmd(tmp.path())
             .args(["--max-length", "8"])
             .write_stdin(ntrex("ar.txt", 3)),
     );

@@ -7,6 +7,7 @@
 mod beam;
 mod config;
 mod greedy;
+pub mod llm;
 mod processors;
 
 use candle_core::{Device, Tensor};

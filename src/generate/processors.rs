@@ -80,7 +80,7 @@ fn force(scores: &mut [f32], id: u32) {
 }
 
 /// Tokens that would complete an n-gram already present in `sequence`.
-fn banned_ngram_tokens(sequence: &[u32], n: usize) -> Vec<u32> {
+pub(crate) fn banned_ngram_tokens(sequence: &[u32], n: usize) -> Vec<u32> {
     if sequence.len() + 1 < n {
         return Vec::new();
     }

@@ -1,5 +1,6 @@
 //! Model architectures, one module per family, and loading their weights.
 
+pub mod gguf;
 pub mod kv_cache;
 pub mod linear;
 pub mod marian;

@@ -1,7 +1,10 @@
 //! Orchestration: documents in, translations out, with batching and progress.
 
+pub mod chat;
 mod progress;
+mod prompts;
 mod translate;
 
+pub use chat::{ChatPipeline, SummaryLength};
 pub use progress::Progress;
 pub use translate::{GenerationOverrides, Translator};

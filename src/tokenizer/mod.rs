@@ -1,5 +1,6 @@
 //! Tokenizers: SentencePiece models with a Marian vocab.json.
 
+pub mod gguf;
 mod marian;
 mod marian_config;
 mod moses;
@@ -9,6 +10,7 @@ mod spm_normalizer;
 mod spm_proto;
 mod trie;
 
+pub use gguf::GgufTokenizer;
 pub use marian::MarianTokenizer;
 pub use moses::MosesPunctNormalizer;
 pub use sentencepiece::SentencePiece;

@@ -1,0 +1,220 @@
+//! Chat models in the pipeline: the model's own chat template rendered the way transformers
+//! renders it, the prompts, and summaries and translations built on them.
+
+use std::path::Path;
+
+use candle_core::Device;
+use minijinja::{context, Environment, Error as JinjaError, ErrorKind};
+use serde::Serialize;
+
+use super::prompts;
+use crate::generate::llm::{self, Generation, LlmSettings};
+use crate::models::gguf::{self, ChatModel};
+use crate::tokenizer::gguf::GgufTokenizer;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub role: &'static str,
+    pub content: String,
+}
+
+impl Message {
+    pub fn system(content: impl Into<String>) -> Self {
+        Self {
+            role: "system",
+            content: content.into(),
+        }
+    }
+    pub fn user(content: impl Into<String>) -> Self {
+        Self {
+            role: "user",
+            content: content.into(),
+        }
+    }
+}
+
+/// A Jinja chat template with transformers' settings: `trim_blocks`, `lstrip_blocks`,
+/// `raise_exception` and Python-style string methods.
+pub struct ChatTemplate {
+    env: Environment<'static>,
+}
+
+impl ChatTemplate {
+    pub fn new(source: &str) -> Result<Self> {
+        let mut env = Environment::new();
+        env.set_syntax(
+            minijinja::syntax::SyntaxConfig::builder()
+                .trim_blocks(true)
+                .lstrip_blocks(true)
+                .build()
+                .expect("default delimiters are valid"),
+        );
+        minijinja_contrib::add_to_environment(&mut env);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<String, JinjaError> {
+                Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
+        env.add_template_owned("chat", source.to_string())
+            .map_err(|e| Error::model(format!("the model's chat template does not parse: {e}")))?;
+        Ok(Self { env })
+    }
+
+    pub fn render(&self, messages: &[Message]) -> Result<String> {
+        let template = self.env.get_template("chat").expect("added in new()");
+        template
+            .render(context! {
+                messages => minijinja::Value::from(minijinja::value::Serde(messages)),
+                add_generation_prompt => true,
+            })
+            .map_err(|e| Error::model(format!("cannot render the model's chat template: {e}")))
+    }
+}
+
+/// How long a summary should be.
+#[derive(Debug, Clone, Copy)]
+pub enum SummaryLength {
+    Sentences(usize),
+    Words(usize),
+}
+
+/// A loaded GGUF chat model with its tokenizer and template.
+pub struct ChatPipeline {
+    model: ChatModel,
+    tokenizer: GgufTokenizer,
+    template: ChatTemplate,
+    pub settings: LlmSettings,
+    /// Tokens a prompt plus its reply may use; longer articles are summarised in parts.
+    pub context_budget: usize,
+}
+
+impl ChatPipeline {
+    pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        let (content, mut file) = gguf::read_header(path)?;
+        gguf::check_supported(&content)?;
+        let tokenizer = GgufTokenizer::from_content(&content)?;
+        let template = ChatTemplate::new(tokenizer.chat_template().ok_or_else(|| {
+            Error::model(format!("{} has no tokenizer.chat_template", path.display()))
+        })?)?;
+        let model = ChatModel::load(content, &mut file, device)?;
+        let context_budget = model.context_length.min(4096);
+        Ok(Self {
+            model,
+            tokenizer,
+            template,
+            settings: LlmSettings::default(),
+            context_budget,
+        })
+    }
+
+    pub fn architecture(&self) -> &str {
+        &self.model.architecture
+    }
+
+    fn prompt_tokens(&self, messages: &[Message]) -> Result<Vec<u32>> {
+        self.tokenizer
+            .encode(&self.template.render(messages)?, false)
+    }
+
+    fn run(
+        &mut self,
+        messages: &[Message],
+        settings: &LlmSettings,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation> {
+        let prompt = self.prompt_tokens(messages)?;
+        self.model.reset();
+        llm::generate(&mut self.model, &self.tokenizer, &prompt, settings, on_text)
+    }
+
+    /// Summarises an article, in parts when it does not fit the context (map-reduce).
+    pub fn summarize(
+        &mut self,
+        paragraphs: &[String],
+        length: SummaryLength,
+        on_text: &mut dyn FnMut(&str),
+        on_part: &mut dyn FnMut(usize, usize),
+    ) -> Result<Generation> {
+        let mut settings = self.settings.clone();
+        match length {
+            SummaryLength::Sentences(n) => settings.max_sentences = Some(n),
+            SummaryLength::Words(n) => settings.max_words = Some(n),
+        }
+        let article = paragraphs.join("\n\n");
+        let messages = prompts::summary(&article, length);
+        let room = self.context_budget.saturating_sub(settings.max_new_tokens);
+        if self.prompt_tokens(&messages)?.len() <= room {
+            return self.run(&messages, &settings, on_text);
+        }
+        // Map: summarise consecutive parts that fit; reduce: summarise the summaries.
+        let parts = self.split_to_fit(paragraphs, room)?;
+        let mut part_settings = self.settings.clone();
+        part_settings.max_sentences = Some(3);
+        let mut summaries = Vec::new();
+        let (mut prompt_tokens, mut generated_tokens) = (0, 0);
+        for (i, part) in parts.iter().enumerate() {
+            on_part(i, parts.len());
+            let g = self.run(&prompts::part_summary(part), &part_settings, &mut |_| {})?;
+            prompt_tokens += g.prompt_tokens;
+            generated_tokens += g.generated_tokens;
+            summaries.push(g.text);
+        }
+        on_part(parts.len(), parts.len());
+        let mut g = self.run(&prompts::combine(&summaries, length), &settings, on_text)?;
+        g.prompt_tokens += prompt_tokens;
+        g.generated_tokens += generated_tokens;
+        Ok(g)
+    }
+
+    /// Groups paragraphs into parts whose part-summary prompt fits in `room` tokens; a single
+    /// paragraph that is too long is cut at sentence boundaries.
+    fn split_to_fit(&self, paragraphs: &[String], room: usize) -> Result<Vec<String>> {
+        let fits = |text: &str| -> Result<bool> {
+            Ok(self.prompt_tokens(&prompts::part_summary(text))?.len() <= room)
+        };
+        let mut units: Vec<String> = Vec::new();
+        for p in paragraphs {
+            if fits(p)? {
+                units.push(p.clone());
+            } else {
+                units.extend(crate::document::split_sentences(p));
+            }
+        }
+        let mut parts: Vec<String> = Vec::new();
+        let mut current = String::new();
+        for unit in units {
+            let candidate = if current.is_empty() {
+                unit.clone()
+            } else {
+                format!("{current}\n\n{unit}")
+            };
+            if current.is_empty() || fits(&candidate)? {
+                current = candidate;
+            } else {
+                parts.push(std::mem::replace(&mut current, unit));
+            }
+        }
+        if !current.is_empty() {
+            parts.push(current);
+        }
+        Ok(parts)
+    }
+
+    /// Translates one paragraph, streaming the text as it is written.
+    pub fn translate_paragraph(
+        &mut self,
+        paragraph: &str,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<String> {
+        let settings = LlmSettings {
+            repetition_penalty: 1.0,
+            ..self.settings.clone()
+        };
+        Ok(self
+            .run(&prompts::translation(paragraph), &settings, on_text)?
+            .text)
+    }
+}
