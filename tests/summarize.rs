@@ -44,6 +44,13 @@ fn tarjama() -> Command {
     cmd
 }
 
+/// `tarjama summarize --model MODEL` followed by `args`.
+fn summarize_with(model: &Path, args: &[&str]) -> Command {
+    let mut cmd = tarjama();
+    cmd.args(["summarize", "--model"]).arg(model).args(args);
+    cmd
+}
+
 fn failure(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
@@ -94,12 +101,7 @@ fn unsupported_architecture_names_the_supported_ones() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bert.gguf");
     write_gguf(&path, "bert", false);
-    let err = failure(
-        tarjama()
-            .args(["summarize", "--model"])
-            .arg(&path)
-            .write_stdin("خبر عاجل."),
-    );
+    let err = failure(summarize_with(&path, &[]).write_stdin("خبر عاجل."));
     assert!(
         err.contains("\"bert\" is not supported") && err.contains("qwen2"),
         "{err}"
@@ -113,24 +115,20 @@ fn truncated_gguf_is_reported() {
     write_gguf(&path, "qwen2", true);
     let bytes = fs::read(&path).unwrap();
     fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
-    let err = failure(
-        tarjama()
-            .args(["summarize", "--model"])
-            .arg(&path)
-            .write_stdin("خبر عاجل."),
-    );
+    let err = failure(summarize_with(&path, &[]).write_stdin("خبر عاجل."));
     assert!(err.contains("truncated"), "{err}");
 }
 
 #[test]
 fn summary_of_the_example_article_has_three_clean_sentences() {
     let Some(model) = test_model() else { return };
-    let out = tarjama()
-        .args(["summarize", "--quiet", "--format", "json", "--model"])
-        .arg(&model)
-        .arg(shared("article-ar.txt"))
-        .output()
-        .unwrap();
+    let article = shared("article-ar.txt");
+    let out = summarize_with(
+        &model,
+        &["--quiet", "--format", "json", article.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -164,9 +162,7 @@ fn summary_of_the_example_article_has_three_clean_sentences() {
 #[test]
 fn non_arabic_input_gets_a_note_and_a_summary() {
     let Some(model) = test_model() else { return };
-    let out = tarjama()
-        .args(["summarize", "--no-stream", "--sentences", "1", "--model"])
-        .arg(&model)
+    let out = summarize_with(&model, &["--no-stream", "--sentences", "1"])
         .write_stdin("The city council approved a new budget on Monday. It raises spending on schools by ten percent.\n")
         .output()
         .unwrap();

@@ -126,8 +126,17 @@ impl ChatPipeline {
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation> {
         let prompt = self.prompt_tokens(messages)?;
+        self.run_tokens(&prompt, settings, on_text)
+    }
+
+    fn run_tokens(
+        &mut self,
+        prompt: &[u32],
+        settings: &LlmSettings,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation> {
         self.model.reset();
-        llm::generate(&mut self.model, &self.tokenizer, &prompt, settings, on_text)
+        llm::generate(&mut self.model, &self.tokenizer, prompt, settings, on_text)
     }
 
     /// Summarises an article, in parts when it does not fit the context (map-reduce).
@@ -146,8 +155,9 @@ impl ChatPipeline {
         let article = paragraphs.join("\n\n");
         let messages = prompts::summary(&article, length);
         let room = self.context_budget.saturating_sub(settings.max_new_tokens);
-        if self.prompt_tokens(&messages)?.len() <= room {
-            return self.run(&messages, &settings, on_text);
+        let prompt = self.prompt_tokens(&messages)?;
+        if prompt.len() <= room {
+            return self.run_tokens(&prompt, &settings, on_text);
         }
         // Map: summarise consecutive parts that fit; reduce: summarise the summaries.
         let parts = self.split_to_fit(paragraphs, room)?;
