@@ -94,13 +94,17 @@ fn translate_with_chat(args: &TranslateArgs, doc: &Document, output: OutputTarge
     let streaming = matches!(output, OutputTarget::Stdout);
     let mut stdout = std::io::stdout().lock();
     let mut english = String::new();
+    let mut usage = tarjama::generate::llm::Generation::default();
+    let started = Instant::now();
     for (i, paragraph) in doc.paragraphs.iter().enumerate() {
         let line = match paragraph {
             Paragraph::Blank => String::new(),
             Paragraph::Verbatim(text) => text.clone(),
-            Paragraph::Text { sentences, .. } => chat
-                .translate_paragraph(&sentences.join(" "), &mut |_| {})?
-                .replace('\n', " "),
+            Paragraph::Text { sentences, .. } => {
+                let g = chat.translate_paragraph(&sentences.join(" "), &mut |_| {})?;
+                usage.add_counts(&g);
+                g.text.replace('\n', " ")
+            }
         };
         let last = i + 1 == doc.paragraphs.len();
         let newline = if !last || doc.trailing_newline {
@@ -118,6 +122,15 @@ fn translate_with_chat(args: &TranslateArgs, doc: &Document, output: OutputTarge
         }
         english.push_str(&line);
         english.push_str(newline);
+    }
+    if m.verbose {
+        eprintln!(
+            "tarjama: {} prompt tokens ({} of them cached from the previous paragraph) and {} generated tokens in {:.2}s",
+            usage.prompt_tokens,
+            usage.cached_prompt_tokens,
+            usage.generated_tokens,
+            started.elapsed().as_secs_f64()
+        );
     }
     if streaming {
         Ok(())
@@ -204,8 +217,9 @@ fn summarize(args: SummarizeArgs) -> Result<()> {
     let summary = chat.summarize(&paragraphs, length, &mut on_text, &mut on_part)?;
     if args.verbose {
         eprintln!(
-            "tarjama: {} prompt and {} generated tokens in {:.2}s",
+            "tarjama: {} prompt tokens ({} of them cached) and {} generated tokens in {:.2}s",
             summary.prompt_tokens,
+            summary.cached_prompt_tokens,
             summary.generated_tokens,
             started.elapsed().as_secs_f64()
         );
@@ -216,6 +230,7 @@ fn summarize(args: SummarizeArgs) -> Result<()> {
             "model": files.name,
             "source": files.source,
             "prompt_tokens": summary.prompt_tokens,
+            "cached_prompt_tokens": summary.cached_prompt_tokens,
             "generated_tokens": summary.generated_tokens,
         })
         .to_string()

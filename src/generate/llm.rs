@@ -52,10 +52,22 @@ impl Default for LlmSettings {
 pub struct Generation {
     pub text: String,
     pub prompt_tokens: usize,
+    /// Prompt tokens whose keys and values were already cached from an earlier prompt.
+    pub cached_prompt_tokens: usize,
     pub generated_tokens: usize,
 }
 
-/// Feeds `prompt` after what the model has cached and generates a reply. `on_text` receives
+impl Generation {
+    /// Adds another generation's token counts to these.
+    pub fn add_counts(&mut self, other: &Generation) {
+        self.prompt_tokens += other.prompt_tokens;
+        self.cached_prompt_tokens += other.cached_prompt_tokens;
+        self.generated_tokens += other.generated_tokens;
+    }
+}
+
+/// Reads `prompt`, reusing the keys and values of the prefix it shares with what the model
+/// read before, and generates a reply. `on_text` receives
 /// each finished sentence (or, with no sentence limit, each new piece of text) as it is written.
 pub fn generate(
     model: &mut ChatModel,
@@ -64,8 +76,10 @@ pub fn generate(
     settings: &LlmSettings,
     on_text: &mut dyn FnMut(&str),
 ) -> Result<Generation> {
+    // Prompts of one document share their instructions, whose keys and values stay cached.
+    let reused = model.reuse_prefix(prompt);
     let mut logits = Vec::new();
-    for chunk in prompt.chunks(PROMPT_CHUNK) {
+    for chunk in prompt[reused..].chunks(PROMPT_CHUNK) {
         logits = model.forward(chunk)?;
     }
     let sampling = if settings.temperature <= 0.0 {
@@ -178,6 +192,7 @@ pub fn generate(
     Ok(Generation {
         text: text.trim().to_string(),
         prompt_tokens: prompt.len(),
+        cached_prompt_tokens: reused,
         generated_tokens: generated.len(),
     })
 }

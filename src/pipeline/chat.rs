@@ -135,7 +135,6 @@ impl ChatPipeline {
         settings: &LlmSettings,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation> {
-        self.model.reset();
         llm::generate(&mut self.model, &self.tokenizer, prompt, settings, on_text)
     }
 
@@ -164,18 +163,16 @@ impl ChatPipeline {
         let mut part_settings = self.settings.clone();
         part_settings.max_sentences = Some(3);
         let mut summaries = Vec::new();
-        let (mut prompt_tokens, mut generated_tokens) = (0, 0);
+        let mut parts_total = Generation::default();
         for (i, part) in parts.iter().enumerate() {
             on_part(i, parts.len());
             let g = self.run(&prompts::part_summary(part), &part_settings, &mut |_| {})?;
-            prompt_tokens += g.prompt_tokens;
-            generated_tokens += g.generated_tokens;
+            parts_total.add_counts(&g);
             summaries.push(g.text);
         }
         on_part(parts.len(), parts.len());
         let mut g = self.run(&prompts::combine(&summaries, length), &settings, on_text)?;
-        g.prompt_tokens += prompt_tokens;
-        g.generated_tokens += generated_tokens;
+        g.add_counts(&parts_total);
         Ok(g)
     }
 
@@ -218,13 +215,11 @@ impl ChatPipeline {
         &mut self,
         paragraph: &str,
         on_text: &mut dyn FnMut(&str),
-    ) -> Result<String> {
+    ) -> Result<Generation> {
         let settings = LlmSettings {
             repetition_penalty: 1.0,
             ..self.settings.clone()
         };
-        Ok(self
-            .run(&prompts::translation(paragraph), &settings, on_text)?
-            .text)
+        self.run(&prompts::translation(paragraph), &settings, on_text)
     }
 }

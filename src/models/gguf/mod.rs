@@ -1,5 +1,8 @@
-//! Quantized chat models from GGUF files, run with candle-transformers' quantized model files.
-//! The architecture comes from the file's `general.architecture`.
+//! Quantized chat models from GGUF files. The architecture comes from the file's
+//! `general.architecture`: Llama, Qwen2 and Qwen3 run on [`decoder::Decoder`], whose cache can
+//! keep a shared prompt prefix; Gemma 3 runs on candle-transformers' model file.
+
+mod decoder;
 
 use std::fs::File;
 use std::io::{Read, Seek};
@@ -7,9 +10,9 @@ use std::path::Path;
 
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
-use candle_transformers::models::{
-    quantized_gemma3, quantized_llama, quantized_qwen2, quantized_qwen3,
-};
+use candle_transformers::models::quantized_gemma3;
+
+use decoder::Decoder;
 
 use crate::{Error, Result};
 
@@ -17,9 +20,7 @@ use crate::{Error, Result};
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["qwen2", "qwen3", "llama", "gemma3"];
 
 enum Weights {
-    Qwen2(quantized_qwen2::ModelWeights),
-    Qwen3(quantized_qwen3::ModelWeights),
-    Llama(quantized_llama::ModelWeights),
+    Decoder(Decoder),
     Gemma3(quantized_gemma3::ModelWeights),
 }
 
@@ -30,8 +31,8 @@ pub struct ChatModel {
     /// The context the model was trained for (`<arch>.context_length`).
     pub context_length: usize,
     device: Device,
-    /// Positions already in the cache.
-    position: usize,
+    /// The tokens whose keys and values are cached, in order.
+    cached: Vec<u32>,
 }
 
 /// Reads a GGUF header (metadata and tensor index, no tensor data) and checks that the file
@@ -121,27 +122,18 @@ impl ChatModel {
         let arch = architecture(&content)?;
         let context_length =
             metadata_usize(&content, &format!("{arch}.context_length")).unwrap_or(4096);
-        let load_error = |e: candle_core::Error| {
-            Error::model(format!(
-                "cannot load the {arch} weights of the GGUF file: {e}"
-            ))
-        };
         let weights = match arch.as_str() {
-            "qwen2" => Weights::Qwen2(
-                quantized_qwen2::ModelWeights::from_gguf(content, reader, device)
-                    .map_err(load_error)?,
-            ),
-            "qwen3" => Weights::Qwen3(
-                quantized_qwen3::ModelWeights::from_gguf(content, reader, device)
-                    .map_err(load_error)?,
-            ),
-            "llama" => Weights::Llama(
-                quantized_llama::ModelWeights::from_gguf(content, reader, device)
-                    .map_err(load_error)?,
-            ),
+            "qwen2" | "qwen3" | "llama" => {
+                Weights::Decoder(Decoder::from_gguf(&content, &arch, reader, device)?)
+            }
             "gemma3" => Weights::Gemma3(
-                quantized_gemma3::ModelWeights::from_gguf(content, reader, device)
-                    .map_err(load_error)?,
+                quantized_gemma3::ModelWeights::from_gguf(content, reader, device).map_err(
+                    |e| {
+                        Error::model(format!(
+                            "cannot load the gemma3 weights of the GGUF file: {e}"
+                        ))
+                    },
+                )?,
             ),
             other => return Err(unsupported(other)),
         };
@@ -150,42 +142,60 @@ impl ChatModel {
             architecture: arch,
             context_length,
             device: device.clone(),
-            position: 0,
+            cached: Vec::new(),
         })
     }
 
+    /// Positions in the cache.
     pub fn position(&self) -> usize {
-        self.position
+        self.cached.len()
     }
 
     /// Forgets the cache: the next tokens start a new sequence.
     pub fn reset(&mut self) {
+        self.rewind(0);
+    }
+
+    fn rewind(&mut self, len: usize) {
         match &mut self.weights {
-            Weights::Qwen2(m) => m.clear_kv_cache(),
-            Weights::Qwen3(m) => m.clear_kv_cache(),
-            Weights::Llama(m) => m.clear_kv_cache(),
-            // Gemma 3's cache has no clear method; it restarts when fed position 0.
-            Weights::Gemma3(_) => {}
+            Weights::Decoder(m) => m.truncate(len),
+            // Gemma 3's cache can only restart, which it does when fed position 0.
+            Weights::Gemma3(_) => assert_eq!(len, 0, "gemma3 caches cannot be cut back"),
         }
-        self.position = 0;
+        self.cached.truncate(len);
+    }
+
+    /// Prepares the cache for `prompt` and returns how many of its first tokens are already
+    /// cached: the prompt's common prefix with what the cache holds, less at least one token,
+    /// since the model must read one to give the next-token logits.
+    pub fn reuse_prefix(&mut self, prompt: &[u32]) -> usize {
+        let common = match self.weights {
+            Weights::Decoder(_) => self
+                .cached
+                .iter()
+                .zip(prompt)
+                .take_while(|(a, b)| a == b)
+                .count()
+                .min(prompt.len().saturating_sub(1)),
+            Weights::Gemma3(_) => 0,
+        };
+        self.rewind(common);
+        common
     }
 
     /// Feeds `tokens` after what is cached and returns the next-token logits (f32, `[vocab]`).
     pub fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
-        let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
-        let pos = self.position;
         let logits = match &mut self.weights {
-            Weights::Qwen2(m) => m.forward(&input, pos)?,
-            Weights::Qwen3(m) => m.forward(&input, pos)?,
-            Weights::Llama(m) => m.forward(&input, pos)?,
-            Weights::Gemma3(m) => m.forward(&input, pos)?,
+            Weights::Decoder(m) => m.forward(tokens)?,
+            Weights::Gemma3(m) => {
+                let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
+                m.forward(&input, self.cached.len())?
+                    .flatten_all()?
+                    .to_dtype(candle_core::DType::F32)?
+            }
         };
-        self.position += tokens.len();
-        // Some architectures return `[1, vocab]`, others `[1, 1, vocab]`.
-        Ok(logits
-            .flatten_all()?
-            .to_dtype(candle_core::DType::F32)?
-            .to_vec1::<f32>()?)
+        self.cached.extend_from_slice(tokens);
+        Ok(logits.to_vec1::<f32>()?)
     }
 }
 

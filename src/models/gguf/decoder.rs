@@ -1,0 +1,437 @@
+//! The decoder-only transformer shared by the Llama, Qwen2 and Qwen3 GGUF families.
+//!
+//! candle-transformers has a quantized model file per family, but each keeps its key/value
+//! cache private and can only clear it. Reusing the cached prompt prefix across the turns of
+//! one document (the system prompt and instructions every paragraph's prompt starts with)
+//! needs a cache that can be cut back to a given length, so the three families live here in
+//! one parametrised implementation, on candle's quantized matmul and rope kernels.
+
+use std::sync::Arc;
+
+use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor};
+use candle_transformers::quantized_nn::RmsNorm;
+
+use crate::{Error, Result};
+
+/// How rotary embeddings pair the dimensions of a head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RopeStyle {
+    /// Adjacent pairs (GGUF Llama: the converter permutes q/k weights for it).
+    Interleaved,
+    /// First half with second half (Qwen2, Qwen3: GGUF "neox" rope).
+    Halves,
+}
+
+#[derive(Debug, Clone)]
+struct DecoderConfig {
+    block_count: usize,
+    head_count: usize,
+    head_count_kv: usize,
+    head_dim: usize,
+    rms_norm_eps: f64,
+    rope_freq_base: f32,
+    rope_style: RopeStyle,
+}
+
+impl DecoderConfig {
+    fn from_gguf(content: &gguf_file::Content, arch: &str) -> Result<Self> {
+        let get = |key: &str| -> Result<&gguf_file::Value> {
+            content.metadata.get(&format!("{arch}.{key}")).ok_or_else(|| {
+                Error::model(format!(
+                    "the GGUF file lacks {arch}.{key}: it was not written by a llama.cpp converter tarjama knows"
+                ))
+            })
+        };
+        let usize_of = |key: &str| -> Result<usize> {
+            let v = get(key)?;
+            v.to_u32()
+                .map(|x| x as usize)
+                .or_else(|_| v.to_u64().map(|x| x as usize))
+                .map_err(|e| Error::model(format!("GGUF metadata {arch}.{key}: {e}")))
+        };
+        let f32_of = |key: &str| -> Result<f32> {
+            get(key)?
+                .to_f32()
+                .map_err(|e| Error::model(format!("GGUF metadata {arch}.{key}: {e}")))
+        };
+        let embedding_length = usize_of("embedding_length")?;
+        let head_count = usize_of("attention.head_count")?;
+        let head_dim = usize_of("attention.key_length").unwrap_or(embedding_length / head_count);
+        let config = Self {
+            block_count: usize_of("block_count")?,
+            head_count,
+            head_count_kv: usize_of("attention.head_count_kv").unwrap_or(head_count),
+            head_dim,
+            rms_norm_eps: f32_of("attention.layer_norm_rms_epsilon")? as f64,
+            rope_freq_base: f32_of("rope.freq_base").unwrap_or(10_000.0),
+            rope_style: if arch == "llama" {
+                RopeStyle::Interleaved
+            } else {
+                RopeStyle::Halves
+            },
+        };
+        if config.head_count_kv == 0 || config.head_count % config.head_count_kv != 0 {
+            return Err(Error::model(format!(
+                "GGUF metadata: {} attention heads cannot share {} key/value heads",
+                config.head_count, config.head_count_kv
+            )));
+        }
+        Ok(config)
+    }
+}
+
+/// A quantized linear layer; the tensor is kept for candle's fused single-row kernels.
+struct QLinear {
+    weight: Arc<QTensor>,
+    matmul: QMatMul,
+    bias: Option<Tensor>,
+}
+
+impl QLinear {
+    fn new(weight: Arc<QTensor>, bias: Option<Tensor>) -> Result<Self> {
+        Ok(Self {
+            matmul: QMatMul::from_arc(weight.clone())?,
+            weight,
+            bias,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.matmul.forward(x)?;
+        self.add_bias(y)
+    }
+
+    fn add_bias(&self, y: Tensor) -> Result<Tensor> {
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+
+    /// Applies several layers to the same input; one token at a time, candle can do this in
+    /// one pass over the input (a fused kernel) when the weight types allow.
+    fn forward_many<const N: usize>(layers: [&QLinear; N], x: &Tensor) -> Result<[Tensor; N]> {
+        let quantized = layers
+            .iter()
+            .all(|l| matches!(l.matmul, QMatMul::QTensor(_)));
+        if quantized && x.dims().iter().rev().skip(1).product::<usize>() == 1 {
+            let weights = layers.map(|l| l.weight.as_ref());
+            if let Some(ys) = QTensor::gemv_fused_shared_lhs(&weights, x)? {
+                let mut out = Vec::with_capacity(N);
+                for (layer, y) in layers.iter().zip(ys) {
+                    out.push(layer.add_bias(y)?);
+                }
+                return Ok(out.try_into().unwrap_or_else(|_| unreachable!()));
+            }
+        }
+        let mut out = Vec::with_capacity(N);
+        for layer in layers {
+            out.push(layer.forward(x)?);
+        }
+        Ok(out.try_into().unwrap_or_else(|_| unreachable!()))
+    }
+}
+
+/// Keys and values of one layer, `[1, kv_heads, capacity, head_dim]`, of which the first `len`
+/// positions are valid. Unlike concatenation per step, appending writes in place, and
+/// truncating is free.
+#[derive(Default)]
+struct LayerCache {
+    kv: Option<(Tensor, Tensor)>,
+    len: usize,
+}
+
+/// Positions the cache grows by, so a long reply does not reallocate every step.
+const CACHE_GROWTH: usize = 512;
+
+impl LayerCache {
+    fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (b, heads, t, dim) = k.dims4()?;
+        let needed = self.len + t;
+        let capacity = self.kv.as_ref().map_or(0, |(k, _)| k.dim(2).unwrap_or(0));
+        if needed > capacity {
+            let capacity = needed.next_multiple_of(CACHE_GROWTH).max(capacity * 2);
+            let grown_k = Tensor::zeros((b, heads, capacity, dim), k.dtype(), k.device())?;
+            let grown_v = grown_k.zeros_like()?;
+            if let Some((old_k, old_v)) = &self.kv {
+                grown_k.slice_set(&old_k.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                grown_v.slice_set(&old_v.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+            }
+            self.kv = Some((grown_k, grown_v));
+        }
+        let (cache_k, cache_v) = self.kv.as_ref().expect("allocated above");
+        cache_k.slice_set(&k.contiguous()?, 2, self.len)?;
+        cache_v.slice_set(&v.contiguous()?, 2, self.len)?;
+        self.len = needed;
+        Ok((cache_k.narrow(2, 0, needed)?, cache_v.narrow(2, 0, needed)?))
+    }
+}
+
+struct Layer {
+    attn_norm: RmsNorm,
+    q: QLinear,
+    k: QLinear,
+    v: QLinear,
+    /// Qwen3 normalises each query and key head before rope.
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
+    out: QLinear,
+    ffn_norm: RmsNorm,
+    gate: QLinear,
+    up: QLinear,
+    down: QLinear,
+    cache: LayerCache,
+}
+
+/// Llama/Qwen2/Qwen3 weights plus their key/value cache (batch of one sequence).
+pub struct Decoder {
+    config: DecoderConfig,
+    embeddings: Arc<QTensor>,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    output: QMatMul,
+    /// Rope frequencies per pair of head dimensions.
+    inv_freq: Vec<f32>,
+    device: Device,
+    /// Positions in the cache.
+    len: usize,
+}
+
+struct TensorReader<'a, R> {
+    content: &'a gguf_file::Content,
+    reader: &'a mut R,
+    device: &'a Device,
+}
+
+impl<R: std::io::Read + std::io::Seek> TensorReader<'_, R> {
+    fn get(&mut self, name: &str) -> Result<QTensor> {
+        self.content
+            .tensor(self.reader, name, self.device)
+            .map_err(|e| Error::model(format!("GGUF tensor {name}: {e}")))
+    }
+
+    fn optional(&mut self, name: &str) -> Result<Option<QTensor>> {
+        if self.content.tensor_infos.contains_key(name) {
+            self.get(name).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn linear(&mut self, name: &str) -> Result<QLinear> {
+        let weight = Arc::new(self.get(&format!("{name}.weight"))?);
+        let bias = match self.optional(&format!("{name}.bias"))? {
+            Some(b) => Some(b.dequantize(self.device)?),
+            None => None,
+        };
+        QLinear::new(weight, bias)
+    }
+
+    fn norm(&mut self, name: &str, eps: f64) -> Result<RmsNorm> {
+        Ok(RmsNorm::from_qtensor(self.get(name)?, eps)?)
+    }
+
+    fn optional_norm(&mut self, name: &str, eps: f64) -> Result<Option<RmsNorm>> {
+        match self.optional(name)? {
+            Some(w) => Ok(Some(RmsNorm::from_qtensor(w, eps)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Decoder {
+    pub fn from_gguf<R: std::io::Read + std::io::Seek>(
+        content: &gguf_file::Content,
+        arch: &str,
+        reader: &mut R,
+        device: &Device,
+    ) -> Result<Self> {
+        let config = DecoderConfig::from_gguf(content, arch)?;
+        let eps = config.rms_norm_eps;
+        let mut tensors = TensorReader {
+            content,
+            reader,
+            device,
+        };
+        // Kept quantized: rows are dequantized when looked up, which saves the hundreds of
+        // megabytes a float copy of a 150k-word table takes.
+        let embeddings = Arc::new(tensors.get("token_embd.weight")?);
+        let output = match tensors.optional("output.weight")? {
+            Some(w) => QMatMul::from_qtensor(w)?,
+            None => QMatMul::from_arc(embeddings.clone())?,
+        };
+        let norm = tensors.norm("output_norm.weight", eps)?;
+        let mut inv_freq: Vec<f32> = (0..config.head_dim / 2)
+            .map(|i| {
+                1.0 / config
+                    .rope_freq_base
+                    .powf(2.0 * i as f32 / config.head_dim as f32)
+            })
+            .collect();
+        // Llama 3.1+ stretches the low frequencies for long contexts (llama.cpp's freq factors).
+        if let Some(factors) = tensors.optional("rope_freqs.weight")? {
+            let factors = factors.dequantize(device)?.to_vec1::<f32>()?;
+            if factors.len() != inv_freq.len() {
+                return Err(Error::model(format!(
+                    "GGUF tensor rope_freqs.weight has {} factors for {} frequencies",
+                    factors.len(),
+                    inv_freq.len()
+                )));
+            }
+            for (f, factor) in inv_freq.iter_mut().zip(factors) {
+                *f /= factor;
+            }
+        }
+        let mut layers = Vec::with_capacity(config.block_count);
+        for i in 0..config.block_count {
+            let p = format!("blk.{i}");
+            layers.push(Layer {
+                attn_norm: tensors.norm(&format!("{p}.attn_norm.weight"), eps)?,
+                q: tensors.linear(&format!("{p}.attn_q"))?,
+                k: tensors.linear(&format!("{p}.attn_k"))?,
+                v: tensors.linear(&format!("{p}.attn_v"))?,
+                q_norm: tensors.optional_norm(&format!("{p}.attn_q_norm.weight"), eps)?,
+                k_norm: tensors.optional_norm(&format!("{p}.attn_k_norm.weight"), eps)?,
+                out: tensors.linear(&format!("{p}.attn_output"))?,
+                ffn_norm: tensors.norm(&format!("{p}.ffn_norm.weight"), eps)?,
+                gate: tensors.linear(&format!("{p}.ffn_gate"))?,
+                up: tensors.linear(&format!("{p}.ffn_up"))?,
+                down: tensors.linear(&format!("{p}.ffn_down"))?,
+                cache: LayerCache::default(),
+            });
+        }
+        Ok(Self {
+            config,
+            embeddings,
+            layers,
+            norm,
+            output,
+            inv_freq,
+            device: device.clone(),
+            len: 0,
+        })
+    }
+
+    /// Keeps the first `len` cached positions and forgets the rest.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+        for layer in &mut self.layers {
+            layer.cache.len = self.len;
+        }
+    }
+
+    /// `cos` and `sin` of the rope angles for positions `start..start + count`.
+    fn rope_tables(&self, start: usize, count: usize) -> Result<(Tensor, Tensor)> {
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(count * half);
+        let mut sin = Vec::with_capacity(count * half);
+        for pos in start..start + count {
+            for f in &self.inv_freq {
+                let (s, c) = (pos as f32 * f).sin_cos();
+                cos.push(c);
+                sin.push(s);
+            }
+        }
+        Ok((
+            Tensor::from_vec(cos, (count, half), &self.device)?,
+            Tensor::from_vec(sin, (count, half), &self.device)?,
+        ))
+    }
+
+    /// Causal mask for `t` new queries after `start` cached positions, with the query rows
+    /// of all heads sharing a key/value head stacked (`groups × t` rows).
+    fn causal_mask(&self, start: usize, t: usize, groups: usize) -> Result<Tensor> {
+        let total = start + t;
+        let mut mask = Vec::with_capacity(groups * t * total);
+        for _ in 0..groups {
+            for i in 0..t {
+                mask.extend((0..total).map(|j| {
+                    if j > start + i {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    }
+                }));
+            }
+        }
+        Ok(Tensor::from_vec(mask, (groups * t, total), &self.device)?)
+    }
+
+    /// Feeds `tokens` after the cached positions and returns the logits after the last one.
+    pub fn forward(&mut self, tokens: &[u32]) -> Result<Tensor> {
+        let t = tokens.len();
+        if t == 0 {
+            return Err(Error::model("no tokens to feed the model"));
+        }
+        let c = &self.config;
+        let (heads, kv_heads, head_dim) = (c.head_count, c.head_count_kv, c.head_dim);
+        let groups = heads / kv_heads;
+        let start = self.len;
+        let ids = Tensor::new(tokens, &self.device)?;
+        let mut x = self.embeddings.embedding(&ids)?.unsqueeze(0)?;
+        let (cos, sin) = self.rope_tables(start, t)?;
+        let mask = (t > 1)
+            .then(|| self.causal_mask(start, t, groups))
+            .transpose()?;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let rope = |x: &Tensor| -> Result<Tensor> {
+            Ok(match c.rope_style {
+                RopeStyle::Halves => candle_nn::rotary_emb::rope(x, &cos, &sin)?,
+                RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(x, &cos, &sin)?,
+            })
+        };
+        for layer in &mut self.layers {
+            let h = layer.attn_norm.forward(&x)?;
+            let [q, k, v] = QLinear::forward_many([&layer.q, &layer.k, &layer.v], &h)?;
+            let mut q = q.reshape((1, t, heads, head_dim))?;
+            let mut k = k.reshape((1, t, kv_heads, head_dim))?;
+            if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
+                q = qn.forward(&q)?;
+                k = kn.forward(&k)?;
+            }
+            let q = rope(&q.transpose(1, 2)?.contiguous()?)?;
+            let k = rope(&k.transpose(1, 2)?.contiguous()?)?;
+            let v = v
+                .reshape((1, t, kv_heads, head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?;
+            let (keys, values) = layer.cache.append(&k, &v)?;
+            // The heads sharing a key/value head are stacked as extra query rows, so the
+            // cache is never repeated per head.
+            let q = q.reshape((1, kv_heads, groups * t, head_dim))?;
+            let mut scores = (q.matmul(&keys.t()?)? * scale)?;
+            if let Some(mask) = &mask {
+                scores = scores.broadcast_add(mask)?;
+            }
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let attn = probs
+                .matmul(&values)?
+                .reshape((1, heads, t, head_dim))?
+                .transpose(1, 2)?
+                .reshape((1, t, heads * head_dim))?;
+            x = (x + layer.out.forward(&attn)?)?;
+
+            let h = layer.ffn_norm.forward(&x)?;
+            let [gate, up] = QLinear::forward_many([&layer.gate, &layer.up], &h)?;
+            let ffn = layer.down.forward(&(candle_nn::ops::silu(&gate)? * up)?)?;
+            x = (x + ffn)?;
+        }
+        self.len = start + t;
+        let last = self.norm.forward(&x.narrow(1, t - 1, 1)?)?;
+        Ok(self
+            .output
+            .forward(&last)?
+            .flatten_all()?
+            .to_dtype(DType::F32)?)
+    }
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("config", &self.config)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,190 @@
+//! The GGUF decoder (Llama, Qwen2, Qwen3) against transformers on tiny random-weight models with
+//! F32 tensors (tests/fixtures/gguf-tiny, made by scripts/make-gguf-model-fixtures.py): logits
+//! within 1e-4, through the key/value cache, after cutting the cache back to a shared prompt
+//! prefix, and greedy ids exactly.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use serde::Deserialize;
+use tarjama::models::gguf::{read_header, ChatModel};
+
+const TOLERANCE: f32 = 1e-4;
+
+#[derive(Deserialize)]
+struct Reference {
+    models: std::collections::HashMap<String, ModelCases>,
+}
+
+#[derive(Deserialize)]
+struct ModelCases {
+    file: String,
+    last_logits: Vec<LogitsCase>,
+    incremental: Incremental,
+    prefix_reuse: PrefixReuse,
+    greedy: Greedy,
+}
+
+#[derive(Deserialize)]
+struct LogitsCase {
+    input_ids: Vec<u32>,
+    logits: Vec<f32>,
+}
+
+#[derive(Deserialize)]
+struct Incremental {
+    prompt: Vec<u32>,
+    steps: Vec<u32>,
+    logits: Vec<Vec<f32>>,
+}
+
+#[derive(Deserialize)]
+struct PrefixReuse {
+    common_prefix: usize,
+    a: LogitsCase,
+    b: LogitsCase,
+}
+
+#[derive(Deserialize)]
+struct Greedy {
+    input_ids: Vec<u32>,
+    max_new_tokens: usize,
+    generated_ids: Vec<u32>,
+    step_logits: Vec<Vec<f32>>,
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf-tiny")
+}
+
+fn cases(arch: &str) -> ModelCases {
+    let text = std::fs::read_to_string(fixtures().join("reference.json")).unwrap();
+    let mut reference: Reference = serde_json::from_str(&text).unwrap();
+    reference.models.remove(arch).unwrap()
+}
+
+fn load(cases: &ModelCases) -> ChatModel {
+    let (content, mut file) = read_header(&fixtures().join(&cases.file)).unwrap();
+    ChatModel::load(content, &mut file, &Device::Cpu).unwrap()
+}
+
+#[track_caller]
+fn assert_close(actual: &[f32], expected: &[f32], what: &str) {
+    assert_eq!(actual.len(), expected.len(), "{what}: vocabulary size");
+    let worst = actual
+        .iter()
+        .zip(expected)
+        .map(|(a, e)| (a - e).abs())
+        .fold(0f32, f32::max);
+    assert!(worst <= TOLERANCE, "{what}: max |Δlogit| {worst:e}");
+}
+
+fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+fn check_architecture(arch: &str) {
+    let cases = cases(arch);
+    let mut model = load(&cases);
+    assert_eq!(model.architecture, arch);
+
+    for (i, case) in cases.last_logits.iter().enumerate() {
+        model.reset();
+        let logits = model.forward(&case.input_ids).unwrap();
+        assert_close(&logits, &case.logits, &format!("{arch} prompt {i}"));
+    }
+
+    let inc = &cases.incremental;
+    model.reset();
+    let logits = model.forward(&inc.prompt).unwrap();
+    assert_close(
+        &logits,
+        &inc.logits[0],
+        &format!("{arch} incremental prompt"),
+    );
+    for (step, (&token, expected)) in inc.steps.iter().zip(&inc.logits[1..]).enumerate() {
+        let logits = model.forward(&[token]).unwrap();
+        assert_close(
+            &logits,
+            expected,
+            &format!("{arch} incremental step {step}"),
+        );
+    }
+
+    // A's keys and values are cut back to the shared prefix, and B continues from there.
+    let reuse = &cases.prefix_reuse;
+    model.reset();
+    let logits = model.forward(&reuse.a.input_ids).unwrap();
+    assert_close(&logits, &reuse.a.logits, &format!("{arch} prompt A"));
+    let cached = model.reuse_prefix(&reuse.b.input_ids);
+    assert_eq!(cached, reuse.common_prefix, "{arch}: reused prefix");
+    assert_eq!(model.position(), reuse.common_prefix);
+    let logits = model.forward(&reuse.b.input_ids[cached..]).unwrap();
+    assert_close(
+        &logits,
+        &reuse.b.logits,
+        &format!("{arch} prompt B after A"),
+    );
+
+    let greedy = &cases.greedy;
+    model.reset();
+    let mut logits = model.forward(&greedy.input_ids).unwrap();
+    let mut generated = Vec::new();
+    for step in 0..greedy.max_new_tokens {
+        assert_close(
+            &logits,
+            &greedy.step_logits[step],
+            &format!("{arch} greedy step {step}"),
+        );
+        let next = argmax(&logits);
+        generated.push(next);
+        logits = model.forward(&[next]).unwrap();
+    }
+    assert_eq!(generated, greedy.generated_ids, "{arch} greedy ids");
+}
+
+#[test]
+fn qwen2_matches_transformers() {
+    check_architecture("qwen2");
+}
+
+#[test]
+fn qwen3_matches_transformers() {
+    check_architecture("qwen3");
+}
+
+#[test]
+fn llama_matches_transformers() {
+    check_architecture("llama");
+}
+
+#[test]
+fn a_prompt_already_cached_still_reads_its_last_token() {
+    let cases = cases("qwen2");
+    let mut model = load(&cases);
+    let prompt = &cases.last_logits[1].input_ids;
+    model.forward(prompt).unwrap();
+    // The whole prompt is cached, but the logits after it need one token read again.
+    assert_eq!(model.reuse_prefix(prompt), prompt.len() - 1);
+    let logits = model.forward(&prompt[prompt.len() - 1..]).unwrap();
+    assert_close(
+        &logits,
+        &cases.last_logits[1].logits,
+        "qwen2 re-read prompt",
+    );
+}
+
+#[test]
+fn a_different_prompt_reuses_nothing() {
+    let cases = cases("qwen2");
+    let mut model = load(&cases);
+    model.forward(&[1, 2, 3]).unwrap();
+    assert_eq!(model.reuse_prefix(&[4, 5, 6]), 0);
+    assert_eq!(model.position(), 0);
+}
