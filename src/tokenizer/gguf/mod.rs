@@ -2,20 +2,23 @@
 //! `tokenizer.json`.
 //!
 //! The reference is what llama.cpp and transformers' `AutoTokenizer.from_pretrained(dir,
-//! gguf_file=...)` build from the same metadata. Byte-level BPE vocabularies
-//! (`tokenizer.ggml.model = "gpt2"`: Qwen2, Llama 3) are built in `byte_level.rs`;
-//! tests/fixtures/qwen-gguf records transformers on a real model.
+//! gguf_file=...)` build from the same metadata. Two kinds of vocabulary are supported
+//! (`tokenizer.ggml.model`), each in a module of its own that builds the `tokenizers` model and
+//! pipeline:
 //!
-//! Special tokens, BOS/EOS insertion and the chat template are handled here: CONTROL tokens and
-//! the bos/eos/unk/pad ids are special, USER_DEFINED ones are matched whole but are not special
-//! (so `skip_special` decoding keeps them), UNUSED ones are plain text.
+//! * `gpt2`, byte-level BPE (Qwen2, Llama 3): `byte_level.rs`; tests/fixtures/qwen-gguf records
+//!   transformers on a real model.
+//! * `llama`, SentencePiece (Llama 2, Mistral, Gemma, Phi-3): `sentencepiece.rs`;
+//!   tests/fixtures/llama-gguf records transformers on small trained vocabularies.
 //!
-//! SentencePiece vocabularies (`tokenizer.ggml.model = "llama"`, Gemma/Mistral/Phi-3) are not
-//! supported from GGUF metadata: candle rejects them, and a correct port needs merges recovered
-//! from scores plus per-architecture space handling that no test model here could check. Such
-//! models load from their repo's tokenizer.json with [`GgufTokenizer::from_tokenizer_json`].
+//! Special tokens, BOS/EOS insertion and the chat template are handled here, the same for both:
+//! CONTROL tokens and the bos/eos/unk/pad ids are special, USER_DEFINED ones are matched whole
+//! but are not special (so `skip_special` decoding keeps them), UNUSED ones are plain text.
+//! Other vocabularies (`t5`, `bert`, `rwkv`…) load from their repo's tokenizer.json with
+//! [`GgufTokenizer::from_tokenizer_json`].
 
 mod byte_level;
+mod sentencepiece;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -104,14 +107,17 @@ impl GgufTokenizer {
         };
         let bos_id = id("tokenizer.ggml.bos_token_id")?;
         let eos_id = id("tokenizer.ggml.eos_token_id")?;
+        let unk_id = id("tokenizer.ggml.unknown_token_id")?;
 
         let mut inner = match kind {
             "gpt2" => {
                 let pre = meta(ct, "tokenizer.ggml.pre", str_of)?.unwrap_or("default");
                 byte_level::tokenizer(ct, pre)?
             }
+            "llama" => sentencepiece::tokenizer(ct, &tokens, unk_id)?,
             other => return Err(unsupported_model(other)),
         };
+        // Only a byte-level vocabulary has an alphabet to check CONTROL tokens against.
         let spelled = (kind == "gpt2").then(byte_level::spelled_in_alphabet);
 
         let mut specials = BTreeSet::new();
@@ -128,8 +134,9 @@ impl GgufTokenizer {
                 _ => {}
             }
         }
-        // A token the model's vocabulary holds under another id (a repeated token) would be added
-        // as a new id the model has no embedding for.
+        // A token the model's vocabulary spells otherwise (a Gemma run of spaces) or holds under
+        // another id (a repeated token) would be added as a new id the model has no embedding
+        // for.
         let in_vocab = |i: &u32| inner.token_to_id(tokens[*i as usize]) == Some(*i);
         specials.retain(in_vocab);
         user_defined.retain(in_vocab);
@@ -145,7 +152,9 @@ impl GgufTokenizer {
             .add_tokens(added(&user_defined, false))
             .map_err(|e| Error::model(format!("cannot add the GGUF user-defined tokens: {e}")))?;
 
-        let add_bos = meta(ct, "tokenizer.ggml.add_bos_token", Value::to_bool)?.unwrap_or(false);
+        // llama.cpp and transformers add a BOS to a SentencePiece vocabulary that does not say.
+        let add_bos =
+            meta(ct, "tokenizer.ggml.add_bos_token", Value::to_bool)?.unwrap_or(kind == "llama");
         let add_eos = meta(ct, "tokenizer.ggml.add_eos_token", Value::to_bool)?.unwrap_or(false);
         let bos = add_bos.then_some(bos_id).flatten();
         let eos = add_eos.then_some(eos_id).flatten();
@@ -293,7 +302,7 @@ impl GgufTokenizer {
             .map_err(|e| Error::model(format!("cannot decode token ids: {e}")))
     }
 
-    /// The vocabulary entry of `id` as stored (byte-level spelling, e.g. `Ġworld`).
+    /// The vocabulary entry of `id` as stored (`Ġworld` byte-level, `▁world` SentencePiece).
     pub fn token_str(&self, id: u32) -> Option<String> {
         self.inner.id_to_token(id)
     }
@@ -356,8 +365,9 @@ fn template(bos: Option<(String, u32)>, eos: Option<(String, u32)>) -> Result<Te
 
 fn unsupported_model(kind: &str) -> Error {
     Error::model(format!(
-        "GGUF tokenizer type `{kind}` is not supported, only byte-level BPE `gpt2` \
-         (Qwen2, Llama 3); load the model repo's tokenizer.json instead"
+        "GGUF tokenizer type `{kind}` (tokenizer.ggml.model) is not supported, only `gpt2` \
+         (byte-level BPE: Qwen2, Llama 3) and `llama` (SentencePiece: Llama 2, Mistral, Gemma, \
+         Phi-3); load the model repo's tokenizer.json instead"
     ))
 }
 
