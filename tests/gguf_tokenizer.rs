@@ -284,9 +284,9 @@ fn garbage_truncated_and_missing_files_are_model_errors() {
 
 #[test]
 fn unsupported_tokenizers_are_named_in_the_error() {
-    let msg = model_error(from_metadata(tiny_metadata("llama", "default")));
+    let msg = model_error(from_metadata(tiny_metadata("t5", "default")));
     assert!(
-        msg.contains("`llama`") && msg.contains("tokenizer.json"),
+        msg.contains("`t5`") && msg.contains("tokenizer.json"),
         "{msg}"
     );
 

@@ -190,7 +190,7 @@ fn translating_thirty_ntrex_lines_reaches_chrf_25() {
     let hyps: Vec<String> = ar
         .lines()
         .take(30)
-        .map(|line| chat.translate_paragraph(line, &mut |_| {}).unwrap())
+        .map(|line| chat.translate_paragraph(line, &mut |_| {}).unwrap().text)
         .collect();
     for (h, r) in hyps.iter().zip(&refs).take(5) {
         eprintln!("hyp: {h}\nref: {r}");

@@ -71,7 +71,7 @@ impl DecoderConfig {
                 RopeStyle::Halves
             },
         };
-        if config.head_count_kv == 0 || config.head_count % config.head_count_kv != 0 {
+        if config.head_count_kv == 0 || !config.head_count.is_multiple_of(config.head_count_kv) {
             return Err(Error::model(format!(
                 "GGUF metadata: {} attention heads cannot share {} key/value heads",
                 config.head_count, config.head_count_kv

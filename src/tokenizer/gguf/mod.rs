@@ -2,37 +2,30 @@
 //! `tokenizer.json`.
 //!
 //! The reference is what llama.cpp and transformers' `AutoTokenizer.from_pretrained(dir,
-//! gguf_file=...)` build from the same metadata (tests/fixtures/qwen-gguf records the latter). The
-//! BPE model itself comes from candle's `TokenizerFromGguf`, which reads the vocabulary and merges
-//! correctly; the rest of its pipeline differs from the reference, so it is rebuilt here:
+//! gguf_file=...)` build from the same metadata. Two kinds of vocabulary are supported
+//! (`tokenizer.ggml.model`), each in a module of its own that builds the `tokenizers` model and
+//! pipeline:
 //!
-//! * candle puts an NFC normalizer on `qwen2` (copied from the Qwen repo's tokenizer.json). The
-//!   GGUF reference does not normalize, so decomposed text (`e` + U+0301, `ا` + U+0654) got other
-//!   ids than llama.cpp gives.
-//! * candle adds every token whose type is not NORMAL as a special token. The UNUSED ones
-//!   (`[PAD151665]`…) are then matched whole in text, which llama.cpp and transformers never do,
-//!   and USER_DEFINED ones (`<tool_call>`) become special, so `skip_special` decoding dropped them.
-//! * candle reads the pad/unk ids under key names llama.cpp does not write
-//!   (`tokenizer.ggml.pad_token_id` for `padding_token_id`, `unk_token_id` for `unknown_token_id`).
-//! * candle knows four `tokenizer.ggml.pre` values and silently splits any other like GPT-2,
-//!   `llama-bpe` (what llama.cpp writes for Llama 3) included; here an unknown one is an error.
+//! * `gpt2`, byte-level BPE (Qwen2, Llama 3): `byte_level.rs`; tests/fixtures/qwen-gguf records
+//!   transformers on a real model.
+//! * `llama`, SentencePiece (Llama 2, Mistral, Gemma, Phi-3): `sentencepiece.rs`;
+//!   tests/fixtures/llama-gguf records transformers on small trained vocabularies.
 //!
-//! SentencePiece vocabularies (`tokenizer.ggml.model = "llama"`, Gemma/Mistral/Phi-3) are not
-//! supported from GGUF metadata: candle rejects them, and a correct port needs merges recovered
-//! from scores plus per-architecture space handling that no test model here could check. Such
-//! models load from their repo's tokenizer.json with [`GgufTokenizer::from_tokenizer_json`].
+//! Special tokens, BOS/EOS insertion and the chat template are handled here, the same for both:
+//! CONTROL tokens and the bos/eos/unk/pad ids are special, USER_DEFINED ones are matched whole
+//! but are not special (so `skip_special` decoding keeps them), UNUSED ones are plain text.
+//! Other vocabularies (`t5`, `bert`, `rwkv`…) load from their repo's tokenizer.json with
+//! [`GgufTokenizer::from_tokenizer_json`].
+
+mod byte_level;
+mod sentencepiece;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use candle_core::quantized::gguf_file::{self, Value};
-use candle_core::quantized::tokenizer::TokenizerFromGguf;
-use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::pre_tokenizers::sequence::Sequence;
-use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::processors::template::TemplateProcessing;
-use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
+use tokenizers::{AddedToken, Tokenizer};
 
 use crate::{Error, Result};
 
@@ -52,34 +45,6 @@ const END_OF_TURN: &[&str] = &[
     "<end_of_turn>",
     "</s>",
 ];
-
-// Split regexes by `tokenizer.ggml.pre`, verbatim from transformers 5.24
-// (integrations/gguf/gguf_tokenizer_mapping.py), which ports llama.cpp's. Only qwen2 is checked
-// against a real model (tests/gguf_tokenizer.rs); the others are as transformers has them.
-const SPLIT_QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-const SPLIT_QWEN35: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-const SPLIT_LLAMA3: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-const SPLIT_TEKKEN: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-const SPLIT_GPT4O: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-
-/// `None`: GPT-2's own splitting (ByteLevel with its built-in regex), as transformers does.
-fn split_regex(pre: &str) -> Result<Option<&'static str>> {
-    Ok(Some(match pre {
-        "default" | "gpt2" | "gpt-2" => return Ok(None),
-        "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" | "megrez" => SPLIT_QWEN2,
-        "qwen35" => SPLIT_QWEN35,
-        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0"
-        | "lfm2" | "jina-v5-nano" | "dbrx" | "smaug-bpe" => SPLIT_LLAMA3,
-        "tekken" => SPLIT_TEKKEN,
-        "gpt-4o" | "llama4" | "kanana2" | "talkie" | "minimax-m2" => SPLIT_GPT4O,
-        other => {
-            return Err(Error::model(format!(
-                "GGUF pre-tokenizer `{other}` (tokenizer.ggml.pre) is not supported; \
-                 load the model repo's tokenizer.json instead"
-            )))
-        }
-    }))
-}
 
 /// A chat model's tokenizer with the ids a generation loop needs.
 pub struct GgufTokenizer {
@@ -121,33 +86,12 @@ impl GgufTokenizer {
                  load the model repo's tokenizer.json instead",
             )
         })?;
-        if kind != "gpt2" {
-            return Err(Error::model(format!(
-                "GGUF tokenizer type `{kind}` is not supported, only byte-level BPE `gpt2` \
-                 (Qwen2, Llama 3); load the model repo's tokenizer.json instead"
-            )));
-        }
-        let pre = meta(ct, "tokenizer.ggml.pre", str_of)?.unwrap_or("default");
-        let split = split_regex(pre)?;
         let tokens = meta(ct, "tokenizer.ggml.tokens", Value::to_vec)?
             .ok_or_else(|| bad_meta("tokenizer.ggml.tokens", "missing"))?
             .iter()
             .map(str_of)
             .collect::<candle_core::Result<Vec<&str>>>()
             .map_err(|e| bad_meta("tokenizer.ggml.tokens", one_line(&e)))?;
-
-        let built = Tokenizer::from_gguf(ct).map_err(|e| {
-            Error::model(format!(
-                "cannot build the tokenizer from the GGUF metadata: {}. The file is damaged; \
-                 download it again",
-                one_line(&e)
-            ))
-        })?;
-        // Keep candle's BPE model only; see the module docs for why the pipeline is not kept.
-        let mut inner = Tokenizer::new(built.get_model().clone());
-        inner.with_pre_tokenizer(Some(pre_tokenizer(split)?));
-        inner.with_decoder(Some(ByteLevelDecoder::default()));
-
         let id = |key: &str| -> Result<Option<u32>> {
             match ct.metadata.get(key) {
                 None => Ok(None),
@@ -163,25 +107,39 @@ impl GgufTokenizer {
         };
         let bos_id = id("tokenizer.ggml.bos_token_id")?;
         let eos_id = id("tokenizer.ggml.eos_token_id")?;
+        let unk_id = id("tokenizer.ggml.unknown_token_id")?;
+
+        let mut inner = match kind {
+            "gpt2" => {
+                let pre = meta(ct, "tokenizer.ggml.pre", str_of)?.unwrap_or("default");
+                byte_level::tokenizer(ct, pre)?
+            }
+            "llama" => sentencepiece::tokenizer(ct, &tokens, unk_id)?,
+            other => return Err(unsupported_model(other)),
+        };
+        // Only a byte-level vocabulary has an alphabet to check CONTROL tokens against.
+        let spelled = (kind == "gpt2").then(byte_level::spelled_in_alphabet);
+
         let mut specials = BTreeSet::new();
         for key in ["unknown", "padding", "bos", "eos"] {
             specials.extend(id(&format!("tokenizer.ggml.{key}_token_id"))?);
         }
         let mut user_defined = Vec::new();
-        if let Some(types) = meta(ct, "tokenizer.ggml.token_type", Value::to_vec)? {
-            // Byte-level vocabularies spell every real token in the 256-symbol byte alphabet; a
-            // CONTROL token outside it is a converter mislabel that transformers skips too.
-            let alphabet = ByteLevel::alphabet();
-            for (i, (ty, tok)) in types.iter().zip(&tokens).enumerate() {
-                match as_int(ty) {
-                    Some(TYPE_CONTROL) if tok.chars().all(|c| alphabet.contains(&c)) => {
-                        specials.insert(i as u32);
-                    }
-                    Some(TYPE_USER_DEFINED) => user_defined.push(i as u32),
-                    _ => {}
+        for (i, ty) in token_types(ct, tokens.len())?.into_iter().enumerate() {
+            match ty {
+                TYPE_CONTROL if spelled.as_ref().is_none_or(|spelled| spelled(tokens[i])) => {
+                    specials.insert(i as u32);
                 }
+                TYPE_USER_DEFINED => user_defined.push(i as u32),
+                _ => {}
             }
         }
+        // A token the model's vocabulary spells otherwise (a Gemma run of spaces) or holds under
+        // another id (a repeated token) would be added as a new id the model has no embedding
+        // for.
+        let in_vocab = |i: &u32| inner.token_to_id(tokens[*i as usize]) == Some(*i);
+        specials.retain(in_vocab);
+        user_defined.retain(in_vocab);
         let added = |ids: &[u32], special: bool| -> Vec<AddedToken> {
             let tok = |&i: &u32| AddedToken::from(tokens[i as usize], special).normalized(false);
             ids.iter().map(tok).collect()
@@ -194,7 +152,9 @@ impl GgufTokenizer {
             .add_tokens(added(&user_defined, false))
             .map_err(|e| Error::model(format!("cannot add the GGUF user-defined tokens: {e}")))?;
 
-        let add_bos = meta(ct, "tokenizer.ggml.add_bos_token", Value::to_bool)?.unwrap_or(false);
+        // llama.cpp and transformers add a BOS to a SentencePiece vocabulary that does not say.
+        let add_bos =
+            meta(ct, "tokenizer.ggml.add_bos_token", Value::to_bool)?.unwrap_or(kind == "llama");
         let add_eos = meta(ct, "tokenizer.ggml.add_eos_token", Value::to_bool)?.unwrap_or(false);
         let bos = add_bos.then_some(bos_id).flatten();
         let eos = add_eos.then_some(eos_id).flatten();
@@ -342,7 +302,7 @@ impl GgufTokenizer {
             .map_err(|e| Error::model(format!("cannot decode token ids: {e}")))
     }
 
-    /// The vocabulary entry of `id` as stored (byte-level spelling, e.g. `Ġworld`).
+    /// The vocabulary entry of `id` as stored (`Ġworld` byte-level, `▁world` SentencePiece).
     pub fn token_str(&self, id: u32) -> Option<String> {
         self.inner.id_to_token(id)
     }
@@ -387,24 +347,6 @@ impl GgufTokenizer {
     }
 }
 
-fn pre_tokenizer(split: Option<&str>) -> Result<PreTokenizerWrapper> {
-    let Some(regex) = split else {
-        return Ok(ByteLevel::new(false, true, true).into());
-    };
-    let split = Split::new(
-        SplitPattern::Regex(regex.to_string()),
-        SplitDelimiterBehavior::Isolated,
-        false,
-    )
-    .map_err(|e| Error::model(format!("cannot compile the pre-tokenizer regex: {e}")))?;
-    // The regex has already split the text; ByteLevel only maps bytes to its alphabet.
-    Ok(Sequence::new(vec![
-        split.into(),
-        ByteLevel::new(false, true, false).into(),
-    ])
-    .into())
-}
-
 fn template(bos: Option<(String, u32)>, eos: Option<(String, u32)>) -> Result<TemplateProcessing> {
     let wrap = |seq: &str, type_id: u32| -> Vec<String> {
         let b = bos.iter().map(|(t, _)| format!("{t}:{type_id}"));
@@ -421,9 +363,17 @@ fn template(bos: Option<(String, u32)>, eos: Option<(String, u32)>) -> Result<Te
         .map_err(|e| Error::model(format!("cannot set up BOS/EOS insertion: {e}")))
 }
 
+fn unsupported_model(kind: &str) -> Error {
+    Error::model(format!(
+        "GGUF tokenizer type `{kind}` (tokenizer.ggml.model) is not supported, only `gpt2` \
+         (byte-level BPE: Qwen2, Llama 3) and `llama` (SentencePiece: Llama 2, Mistral, Gemma, \
+         Phi-3); load the model repo's tokenizer.json instead"
+    ))
+}
+
 /// candle's errors carry a backtrace in their text when RUST_BACKTRACE is set, and contexts on
 /// lines of their own; a tarjama error is one line, so keep only the messages.
-fn one_line(e: &candle_core::Error) -> String {
+pub(super) fn one_line(e: &candle_core::Error) -> String {
     use candle_core::Error as E;
     match e {
         E::WithBacktrace { inner, .. } => one_line(inner),
@@ -433,14 +383,14 @@ fn one_line(e: &candle_core::Error) -> String {
     }
 }
 
-fn bad_meta(key: &str, e: impl std::fmt::Display) -> Error {
+pub(super) fn bad_meta(key: &str, e: impl std::fmt::Display) -> Error {
     Error::model(format!(
         "GGUF metadata `{key}` is invalid ({e}); the file is damaged, download it again"
     ))
 }
 
 /// `key`'s value through one of candle's typed getters; `None` when the key is absent.
-fn meta<'a, T>(
+pub(super) fn meta<'a, T>(
     ct: &'a gguf_file::Content,
     key: &str,
     get: impl Fn(&'a Value) -> candle_core::Result<T>,
@@ -452,7 +402,7 @@ fn meta<'a, T>(
 }
 
 /// GGUF writers store ids and token types in whichever integer type they like.
-fn as_int(v: &Value) -> Option<i64> {
+pub(super) fn as_int(v: &Value) -> Option<i64> {
     Some(match *v {
         Value::U8(x) => x.into(),
         Value::I8(x) => x.into(),
@@ -466,8 +416,28 @@ fn as_int(v: &Value) -> Option<i64> {
     })
 }
 
-fn str_of(v: &Value) -> candle_core::Result<&str> {
+pub(super) fn str_of(v: &Value) -> candle_core::Result<&str> {
     v.to_string().map(String::as_str)
+}
+
+/// `tokenizer.ggml.token_type`, one per token; empty when the file has none (all NORMAL).
+fn token_types(ct: &gguf_file::Content, n_tokens: usize) -> Result<Vec<i64>> {
+    const KEY: &str = "tokenizer.ggml.token_type";
+    let Some(list) = meta(ct, KEY, Value::to_vec)? else {
+        return Ok(Vec::new());
+    };
+    if list.len() != n_tokens {
+        return Err(bad_meta(
+            KEY,
+            format!("{} types for {n_tokens} tokens", list.len()),
+        ));
+    }
+    list.iter()
+        .map(|v| {
+            as_int(v)
+                .ok_or_else(|| bad_meta(KEY, format!("a {:?} is not a token type", v.value_type())))
+        })
+        .collect()
 }
 
 fn json_id(v: &serde_json::Value) -> Option<u32> {
