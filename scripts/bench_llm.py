@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+import numpy as np
 from llama_cpp import Llama
 
 
@@ -19,10 +20,14 @@ def main(model, prompt_file, new_tokens, threads):
     start = time.perf_counter()
     llm.eval(tokens)
     prompt_s = time.perf_counter() - start
+    # Without logits_all, llama-cpp-python keeps no scores of its own (Llama.scores stays
+    # unwritten): read the last position's logits from the context, as its samplers do.
+    def last_logits():
+        return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+
     start = time.perf_counter()
     for _ in range(new_tokens):
-        logits = llm.scores[llm.n_tokens - 1]
-        llm.eval([int(logits.argmax())])
+        llm.eval([int(last_logits().argmax())])
     gen_s = time.perf_counter() - start
     print(json.dumps({"system": "llama.cpp", "prompt_tokens": len(tokens),
                       "prompt_tok_s": round(len(tokens) / prompt_s, 1), "generated": new_tokens,

@@ -5,12 +5,13 @@
 mod decoder;
 
 use std::fs::File;
-use std::io::{Read, Seek};
+use std::io::{Cursor, Read, Seek};
 use std::path::Path;
 
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_gemma3;
+use memmap2::Mmap;
 
 use decoder::Decoder;
 
@@ -35,11 +36,21 @@ pub struct ChatModel {
     cached: Vec<u32>,
 }
 
+/// A GGUF file mapped into memory. candle's quantized tensors own their data, so each tensor
+/// is still copied once, but from the page cache rather than through read calls.
+pub type GgufFile = Cursor<Mmap>;
+
 /// Reads a GGUF header (metadata and tensor index, no tensor data) and checks that the file
 /// holds all the tensor data the header announces.
-pub fn read_header(path: &Path) -> Result<(gguf_file::Content, File)> {
-    let mut file = File::open(path)
+pub fn read_header(path: &Path) -> Result<(gguf_file::Content, GgufFile)> {
+    let file = File::open(path)
         .map_err(|e| Error::model(format!("cannot open GGUF file {}: {e}", path.display())))?;
+    // SAFETY: the map is read-only and only read while loading, when every tensor is copied
+    // out; the file being truncated by another process during that time is the one hazard, as
+    // for every tool that maps model files (candle's safetensors loader included).
+    let map = unsafe { Mmap::map(&file) }
+        .map_err(|e| Error::model(format!("cannot map GGUF file {}: {e}", path.display())))?;
+    let mut file = Cursor::new(map);
     let content = gguf_file::Content::read(&mut file).map_err(|e| {
         Error::model(format!(
             "{} is not a readable GGUF file ({e}): download it again",
