@@ -26,8 +26,19 @@ const PRESET_SOURCES: &[&str] = &[
 pub const DEFAULT_SUMMARIZER: &str = "qwen2.5-1.5b-instruct";
 
 /// Files a Marian (OPUS-MT) checkpoint needs, for repos and directories without a preset.
-const MARIAN_FILES: &[&str] = &["config.json", "source.spm", "target.spm", "vocab.json"];
-const MARIAN_OPTIONAL: &[&str] = &["generation_config.json", "tokenizer_config.json"];
+/// What an encoder-decoder model needs besides weights: its config and a tokenizer, either a
+/// `tokenizer.json` (BART, NLLB, T5) or Marian's SentencePiece files.
+const REQUIRED_FILES: &[&str] = &["config.json"];
+const MARIAN_TOKENIZER_FILES: &[&str] = &["source.spm", "target.spm", "vocab.json"];
+const OPTIONAL_FILES: &[&str] = &[
+    "generation_config.json",
+    "tokenizer_config.json",
+    "tokenizer.json",
+    "special_tokens_map.json",
+    "source.spm",
+    "target.spm",
+    "vocab.json",
+];
 const WEIGHT_FILES: &[&str] = &["model.safetensors", "pytorch_model.bin"];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +60,9 @@ pub struct Preset {
     /// The single model file of a GGUF preset.
     #[serde(default)]
     pub file: Option<String>,
+    /// Summarizers: the language they read (`en` or `ar`); translation presets read Arabic.
+    #[serde(default)]
+    pub source_language: Option<String>,
     pub license: String,
     pub description: String,
     pub files: Vec<String>,
@@ -151,14 +165,16 @@ pub fn resolve(spec: &str, opts: &HubOptions) -> Result<ModelFiles> {
     }
     if spec.contains('/') && !spec.starts_with('.') && !path.is_absolute() {
         let (repo, revision) = spec.split_once('@').unwrap_or((spec, "main"));
-        return fetch(
+        let resolved = fetch(
             repo,
             revision,
-            MARIAN_FILES,
-            MARIAN_OPTIONAL,
+            REQUIRED_FILES,
+            OPTIONAL_FILES,
             WEIGHT_FILES,
             opts,
-        );
+        )?;
+        check_tokenizer_files(&resolved.dir, &resolved.name)?;
+        return Ok(resolved);
     }
     if path.exists() {
         return Err(Error::model(format!(
@@ -172,8 +188,24 @@ pub fn resolve(spec: &str, opts: &HubOptions) -> Result<ModelFiles> {
     )))
 }
 
+/// A model needs `tokenizer.json` or the complete set of Marian tokenizer files.
+fn check_tokenizer_files(dir: &Path, name: &str) -> Result<()> {
+    if dir.join("tokenizer.json").is_file() {
+        return Ok(());
+    }
+    match MARIAN_TOKENIZER_FILES
+        .iter()
+        .find(|file| !dir.join(file).is_file())
+    {
+        Some(file) => Err(Error::model(format!(
+            "model {name} has no tokenizer.json and is missing {file}: download the complete model or point --model at a directory that has its tokenizer"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn resolve_local(dir: &Path) -> Result<ModelFiles> {
-    for file in MARIAN_FILES {
+    for file in REQUIRED_FILES {
         if !dir.join(file).is_file() {
             return Err(Error::model(format!(
                 "model directory {} is missing {file}: download the complete model or point --model at a directory that has it",
@@ -181,6 +213,7 @@ fn resolve_local(dir: &Path) -> Result<ModelFiles> {
             )));
         }
     }
+    check_tokenizer_files(dir, &dir.display().to_string())?;
     let weights = WEIGHT_FILES
         .iter()
         .map(|w| dir.join(w))

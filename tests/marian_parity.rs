@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
-use tarjama::generate::{EarlyStopping, Seq2SeqModel};
+use tarjama::generate::EarlyStopping;
 use tarjama::hub::{self, HubOptions};
 use tarjama::pipeline::Translator;
 

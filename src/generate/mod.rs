@@ -29,9 +29,19 @@ pub trait Seq2SeqModel {
         attention_mask: &Tensor,
     ) -> candle_core::Result<DecoderCache>;
 
+    /// Runs the decoder over `ids` (`[rows, len]`) after the positions in `cache`, extends the
+    /// cache, and returns logits `[rows, len, vocab]` in f32.
+    fn decode(&self, ids: &Tensor, cache: &mut DecoderCache) -> candle_core::Result<Tensor>;
+
     /// Feeds one token per row and returns next-token logits `[rows, vocab]` in f32.
-    fn decode_step(&self, tokens: &Tensor, cache: &mut DecoderCache)
-        -> candle_core::Result<Tensor>;
+    fn decode_step(
+        &self,
+        tokens: &Tensor,
+        cache: &mut DecoderCache,
+    ) -> candle_core::Result<Tensor> {
+        let rows = tokens.dim(0)?;
+        self.decode(&tokens.reshape((rows, 1))?, cache)?.squeeze(1)
+    }
 
     /// The longest source or target sequence the model has positions for.
     fn max_positions(&self) -> usize;

@@ -1,9 +1,9 @@
 //! Model architectures, one module per family, and loading their weights.
 
+pub mod bart;
 pub mod gguf;
 pub mod kv_cache;
 pub mod linear;
-pub mod marian;
 pub mod packed_gemm;
 
 use std::path::Path;
@@ -11,7 +11,7 @@ use std::path::Path;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
-use crate::generate::GenerationConfig;
+use crate::generate::{GenerationConfig, Seq2SeqModel};
 use crate::hub::ModelFiles;
 use crate::{Error, Result};
 
@@ -31,6 +31,40 @@ pub fn open_weights(path: &Path, dtype: DType, device: &Device) -> Result<VarBui
     } else {
         VarBuilder::from_pth(path, dtype, device).map_err(corrupt)
     }
+}
+
+/// An encoder-decoder model loaded by [`load_seq2seq`], with what its config says about input.
+pub struct LoadedSeq2Seq {
+    pub model: Box<dyn Seq2SeqModel>,
+    pub decoder_start_token_id: Option<u32>,
+    /// A task prefix the model expects before its input (T5's `task_specific_params`).
+    pub text_prefix: Option<String>,
+}
+
+/// Builds the model `config.json` describes, choosing the family by `model_type`.
+pub fn load_seq2seq(
+    model_type: &str,
+    config: &serde_json::Value,
+    vb: VarBuilder<'static>,
+) -> Result<LoadedSeq2Seq> {
+    let parse_error = |e: serde_json::Error| {
+        Error::model(format!(
+            "config.json is not a valid {model_type} config ({e})"
+        ))
+    };
+    if bart::MODEL_TYPES.contains(&model_type) {
+        let cfg: bart::BartConfig = serde_json::from_value(config.clone()).map_err(parse_error)?;
+        let decoder_start_token_id = cfg.decoder_start_token_id;
+        return Ok(LoadedSeq2Seq {
+            model: Box::new(bart::BartModel::load(&cfg, vb)?),
+            decoder_start_token_id,
+            text_prefix: None,
+        });
+    }
+    Err(Error::model(format!(
+        "model_type {model_type:?} is not an encoder-decoder tarjama runs (supported: {})",
+        bart::MODEL_TYPES.join(", ")
+    )))
 }
 
 /// Reads a JSON file of the model directory.

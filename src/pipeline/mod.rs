@@ -7,4 +7,4 @@ mod translate;
 
 pub use chat::{ChatPipeline, SummaryLength};
 pub use progress::Progress;
-pub use translate::{GenerationOverrides, Translator};
+pub use translate::{GenerationOverrides, Seq2Seq, Task, Translator};

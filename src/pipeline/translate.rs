@@ -6,8 +6,8 @@ use super::Progress;
 use crate::document::{self, Document};
 use crate::generate::{self, GenerationConfig, Seq2SeqModel};
 use crate::hub::ModelFiles;
-use crate::models::{self, marian};
-use crate::tokenizer::MarianTokenizer;
+use crate::models;
+use crate::tokenizer::Seq2SeqTokenizer;
 use crate::{Error, Result};
 
 /// Generation settings given on the command line; `None` keeps the model's own.
@@ -44,69 +44,99 @@ impl GenerationOverrides {
     }
 }
 
-/// A loaded translation model with its tokenizer and generation settings.
-pub struct Translator {
-    model: marian::MarianModel,
-    tokenizer: MarianTokenizer,
+/// What a loaded encoder-decoder model is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    Translation,
+    /// Summaries in English of text in the given language (`"en"`, `"ar"`).
+    Summarization {
+        source_english: bool,
+    },
+}
+
+impl Task {
+    /// The preset's task, else what the architecture is normally trained for.
+    fn of(files: &ModelFiles, model_type: &str) -> Task {
+        let (task, source) = match &files.preset {
+            Some(p) => (
+                p.task.as_str(),
+                p.source_language.as_deref().unwrap_or("en"),
+            ),
+            None => match model_type {
+                "bart" | "t5" => ("summarization", "en"),
+                _ => ("translation", "ar"),
+            },
+        };
+        if task == "summarization" {
+            Task::Summarization {
+                source_english: source == "en",
+            }
+        } else {
+            Task::Translation
+        }
+    }
+}
+
+/// A loaded encoder-decoder model (any family) with its tokenizer and generation settings.
+pub struct Seq2Seq {
+    model: Box<dyn Seq2SeqModel>,
+    tokenizer: Seq2SeqTokenizer,
     pub generation: GenerationConfig,
-    pub batch_size: usize,
+    pub task: Task,
+    pub name: String,
     device: Device,
 }
 
-impl Translator {
+impl Seq2Seq {
     pub fn load(files: &ModelFiles, device: &Device, dtype: DType) -> Result<Self> {
-        let config_json = models::read_json(files, "config.json")?;
-        let family = config_json
+        let config = models::read_json(files, "config.json")?;
+        let model_type = config
             .get("model_type")
             .and_then(|v| v.as_str())
-            .unwrap_or("marian");
-        if family != "marian" {
-            return Err(Error::model(format!(
-                "{} is a {family:?} model; translation currently supports Marian (OPUS-MT) models",
-                files.name
-            )));
-        }
-        let config: marian::MarianConfig =
-            serde_json::from_value(config_json.clone()).map_err(|e| {
-                Error::model(format!(
-                    "config.json of {} is not a Marian config ({e})",
-                    files.name
-                ))
-            })?;
-        let tokenizer = MarianTokenizer::from_dir(&files.dir)?;
+            .unwrap_or("marian")
+            .to_string();
+        let task = Task::of(files, &model_type);
+        let mut tokenizer = Seq2SeqTokenizer::from_dir(&files.dir, &model_type, &config)?;
         let vb = models::open_weights(&files.weights, dtype, device)?;
-        let model = marian::MarianModel::load(&config, vb).map_err(|e| match e {
+        let loaded = models::load_seq2seq(&model_type, &config, vb).map_err(|e| match e {
             Error::Candle(e) => Error::model(format!(
                 "weights file {} does not match config.json ({e}): the download may be corrupt or incomplete",
                 files.weights.display()
             )),
             other => other,
         })?;
-        let start = config.decoder_start_token_id.unwrap_or(config.pad_token_id);
-        let mut generation = models::generation_config(
-            files,
-            &config_json,
-            start,
-            config.eos_token_id,
-            config.pad_token_id,
-        )?;
+        if let Some(prefix) = &loaded.text_prefix {
+            tokenizer.set_text_prefix(prefix);
+        }
+        let pad = tokenizer.pad_id();
+        let start = loaded.decoder_start_token_id.unwrap_or(pad);
+        let mut generation =
+            models::generation_config(files, &config, start, tokenizer.eos_id(), pad)?;
+        if let Some(code) = tokenizer.english_code() {
+            generation.forced_bos_token_id = Some(code);
+        }
         // The decoder has no positions past this; the reference would fail there.
-        generation.max_length = generation.max_length.min(config.max_position_embeddings);
+        generation.max_length = generation.max_length.min(loaded.model.max_positions());
         Ok(Self {
-            model,
+            model: loaded.model,
             tokenizer,
             generation,
-            batch_size: 16,
+            task,
+            name: files.name.clone(),
             device: device.clone(),
         })
     }
 
-    pub fn tokenizer(&self) -> &MarianTokenizer {
+    pub fn tokenizer(&self) -> &Seq2SeqTokenizer {
         &self.tokenizer
     }
 
-    pub fn model(&self) -> &marian::MarianModel {
-        &self.model
+    pub fn tokenizer_mut(&mut self) -> &mut Seq2SeqTokenizer {
+        &mut self.tokenizer
+    }
+
+    pub fn model(&self) -> &dyn Seq2SeqModel {
+        self.model.as_ref()
     }
 
     /// Tokenizes `texts` and returns a right-padded `(input_ids, attention_mask)` batch.
@@ -119,11 +149,48 @@ impl Translator {
     pub fn generate_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
         let (ids, mask) = self.encode_batch(texts)?;
         Ok(generate::generate(
-            &self.model,
+            self.model.as_ref(),
             &ids,
             &mask,
             &self.generation,
         )?)
+    }
+}
+
+/// Translation, a sentence at a time, with an encoder-decoder model.
+pub struct Translator {
+    core: Seq2Seq,
+    pub batch_size: usize,
+}
+
+impl std::ops::Deref for Translator {
+    type Target = Seq2Seq;
+    fn deref(&self) -> &Seq2Seq {
+        &self.core
+    }
+}
+
+impl std::ops::DerefMut for Translator {
+    fn deref_mut(&mut self) -> &mut Seq2Seq {
+        &mut self.core
+    }
+}
+
+impl Translator {
+    /// Loads a translation model; a summarization model is refused with a pointer to
+    /// `summarize`.
+    pub fn load(files: &ModelFiles, device: &Device, dtype: DType) -> Result<Self> {
+        let core = Seq2Seq::load(files, device, dtype)?;
+        if core.task != Task::Translation {
+            return Err(Error::usage(format!(
+                "{} is a summarization model, not a translator: use it with `tarjama summarize --model {}`",
+                files.name, files.name
+            )));
+        }
+        Ok(Self {
+            core,
+            batch_size: 16,
+        })
     }
 
     /// Translates independent sentences. A sentence longer than the model's positions (or than
@@ -136,8 +203,8 @@ impl Translator {
         sentences: &[&str],
         progress: &Progress,
     ) -> Result<Vec<String>> {
-        let limit = self.model.max_positions().min(self.generation.max_length);
-        let count = |s: &str| self.tokenizer.count_tokens(s);
+        let limit = self.model().max_positions().min(self.generation.max_length);
+        let count = |s: &str| self.tokenizer().count_tokens(s);
         // (sentence index, text) for every piece that goes through the model.
         let mut pieces: Vec<(usize, String)> = Vec::new();
         for (i, sentence) in sentences.iter().enumerate() {
@@ -161,7 +228,7 @@ impl Translator {
                 if ids.last() != Some(&self.generation.eos_token_id) && lengths[i] > 2 {
                     cut_short.push(i);
                 }
-                translated[i] = self.tokenizer.decode(&ids);
+                translated[i] = self.tokenizer().decode(&ids);
             }
             progress.advance(chunk.len());
         }

@@ -1,0 +1,206 @@
+//! Attention, feed-forward and the encoder/decoder layers of the BART family, in both the
+//! post-norm (Marian, BART) and pre-norm (mBART, M2M100/NLLB) arrangements.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{LayerNorm, VarBuilder};
+
+use super::{Activation, BartConfig};
+use crate::models::kv_cache::LayerCache;
+use crate::models::linear::Linear;
+
+const LAYER_NORM_EPS: f64 = 1e-5;
+
+pub(super) fn layer_norm(vb: VarBuilder, d_model: usize) -> Result<LayerNorm> {
+    candle_nn::layer_norm(d_model, LAYER_NORM_EPS, vb)
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    out_proj: Linear,
+    heads: usize,
+    head_dim: usize,
+    scaling: f64,
+}
+
+impl Attention {
+    fn load(vb: VarBuilder, d_model: usize, heads: usize) -> Result<Self> {
+        let head_dim = d_model / heads;
+        Ok(Self {
+            q_proj: Linear::load(d_model, d_model, vb.pp("q_proj"))?,
+            k_proj: Linear::load(d_model, d_model, vb.pp("k_proj"))?,
+            v_proj: Linear::load(d_model, d_model, vb.pp("v_proj"))?,
+            out_proj: Linear::load(d_model, d_model, vb.pp("out_proj"))?,
+            heads,
+            head_dim,
+            scaling: (head_dim as f64).powf(-0.5),
+        })
+    }
+
+    /// `[b, t, d_model]` → `[b, heads, t, head_dim]`.
+    fn split_heads(&self, xs: &Tensor) -> Result<Tensor> {
+        let (b, t, _) = xs.dims3()?;
+        xs.reshape((b, t, self.heads, self.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()
+    }
+
+    pub(super) fn project_kv(&self, xs: &Tensor) -> Result<(Tensor, Tensor)> {
+        let k = self.split_heads(&self.k_proj.forward(xs)?)?;
+        let v = self.split_heads(&self.v_proj.forward(xs)?)?;
+        Ok((k, v))
+    }
+
+    /// Attends from `xs` to the given keys/values; `mask` is additive and broadcast over heads.
+    fn attend(&self, xs: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let (b, t, _) = xs.dims3()?;
+        let q = (self.split_heads(&self.q_proj.forward(xs)?)? * self.scaling)?;
+        let scores = q.matmul(&k.t()?)?;
+        let scores = match mask {
+            Some(mask) => scores.broadcast_add(mask)?,
+            None => scores,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let context = probs.matmul(v)?;
+        let context = context
+            .transpose(1, 2)?
+            .reshape((b, t, self.heads * self.head_dim))?;
+        self.out_proj.forward(&context)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct FeedForward {
+    fc1: Linear,
+    fc2: Linear,
+    activation: Activation,
+}
+
+impl FeedForward {
+    fn load(vb: &VarBuilder, d_model: usize, ffn: usize, activation: Activation) -> Result<Self> {
+        Ok(Self {
+            fc1: Linear::load(d_model, ffn, vb.pp("fc1"))?,
+            fc2: Linear::load(ffn, d_model, vb.pp("fc2"))?,
+            activation,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.fc2
+            .forward(&self.activation.apply(&self.fc1.forward(xs)?)?)
+    }
+}
+
+/// A residual sub-layer with its layer norm, placed after the residual sum (post-norm) or
+/// before the sub-layer (pre-norm).
+fn residual(
+    xs: &Tensor,
+    norm: &LayerNorm,
+    pre_norm: bool,
+    sublayer: impl FnOnce(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    if pre_norm {
+        xs + sublayer(&norm.forward(xs)?)?
+    } else {
+        norm.forward(&(xs + sublayer(xs)?)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct EncoderLayer {
+    self_attn: Attention,
+    self_attn_layer_norm: LayerNorm,
+    ffn: FeedForward,
+    final_layer_norm: LayerNorm,
+    pre_norm: bool,
+}
+
+impl EncoderLayer {
+    pub(super) fn load(vb: VarBuilder, cfg: &BartConfig, act: Activation) -> Result<Self> {
+        Ok(Self {
+            self_attn: Attention::load(
+                vb.pp("self_attn"),
+                cfg.d_model,
+                cfg.encoder_attention_heads,
+            )?,
+            self_attn_layer_norm: layer_norm(vb.pp("self_attn_layer_norm"), cfg.d_model)?,
+            ffn: FeedForward::load(&vb, cfg.d_model, cfg.encoder_ffn_dim, act)?,
+            final_layer_norm: layer_norm(vb.pp("final_layer_norm"), cfg.d_model)?,
+            pre_norm: cfg.pre_norm(),
+        })
+    }
+
+    pub(super) fn forward(&self, xs: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let xs = residual(xs, &self.self_attn_layer_norm, self.pre_norm, |h| {
+            let (k, v) = self.self_attn.project_kv(h)?;
+            self.self_attn.attend(h, &k, &v, Some(mask))
+        })?;
+        residual(&xs, &self.final_layer_norm, self.pre_norm, |h| {
+            self.ffn.forward(h)
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct DecoderLayer {
+    self_attn: Attention,
+    self_attn_layer_norm: LayerNorm,
+    pub(super) encoder_attn: Attention,
+    encoder_attn_layer_norm: LayerNorm,
+    ffn: FeedForward,
+    final_layer_norm: LayerNorm,
+    pre_norm: bool,
+}
+
+impl DecoderLayer {
+    pub(super) fn load(vb: VarBuilder, cfg: &BartConfig, act: Activation) -> Result<Self> {
+        Ok(Self {
+            self_attn: Attention::load(
+                vb.pp("self_attn"),
+                cfg.d_model,
+                cfg.decoder_attention_heads,
+            )?,
+            self_attn_layer_norm: layer_norm(vb.pp("self_attn_layer_norm"), cfg.d_model)?,
+            encoder_attn: Attention::load(
+                vb.pp("encoder_attn"),
+                cfg.d_model,
+                cfg.decoder_attention_heads,
+            )?,
+            encoder_attn_layer_norm: layer_norm(vb.pp("encoder_attn_layer_norm"), cfg.d_model)?,
+            ffn: FeedForward::load(&vb, cfg.d_model, cfg.decoder_ffn_dim, act)?,
+            final_layer_norm: layer_norm(vb.pp("final_layer_norm"), cfg.d_model)?,
+            pre_norm: cfg.pre_norm(),
+        })
+    }
+
+    pub(super) fn forward(
+        &self,
+        xs: &Tensor,
+        cache: &mut LayerCache,
+        causal_mask: Option<&Tensor>,
+        encoder_mask: &Tensor,
+    ) -> Result<Tensor> {
+        let xs = residual(xs, &self.self_attn_layer_norm, self.pre_norm, |h| {
+            let (k_new, v_new) = self.self_attn.project_kv(h)?;
+            let (k, v) = match cache.self_kv.take() {
+                Some((k, v)) => (
+                    Tensor::cat(&[&k, &k_new], 2)?,
+                    Tensor::cat(&[&v, &v_new], 2)?,
+                ),
+                None => (k_new, v_new),
+            };
+            let attn = self.self_attn.attend(h, &k, &v, causal_mask)?;
+            cache.self_kv = Some((k, v));
+            Ok(attn)
+        })?;
+        let xs = residual(&xs, &self.encoder_attn_layer_norm, self.pre_norm, |h| {
+            let (ck, cv) = &cache.cross_kv;
+            self.encoder_attn.attend(h, ck, cv, Some(encoder_mask))
+        })?;
+        residual(&xs, &self.final_layer_norm, self.pre_norm, |h| {
+            self.ffn.forward(h)
+        })
+    }
+}

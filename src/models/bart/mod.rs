@@ -1,0 +1,364 @@
+//! The BART family of encoder-decoder models, configured by `config.json` alone: Marian
+//! (OPUS-MT), BART and DistilBART, mBART, and M2M100/NLLB-200.
+//!
+//! Written here rather than taken from candle-transformers: its `marian` and `bart`-like modules
+//! have no padding masks, recompute cross-attention keys/values at every step and keep their
+//! cache inside the layers, so neither batching nor beam search can be built on them. This
+//! module keeps the cache in a [`DecoderCache`] owned by the decoding loop.
+//!
+//! The members differ in a handful of switches, all read from the config or the checkpoint:
+//!
+//! | | positions | norm | `layernorm_embedding` | final layer norms |
+//! |---|---|---|---|---|
+//! | Marian | sinusoids from 0 | post | no | no |
+//! | BART | learned, offset 2 | post | yes | no |
+//! | mBART | learned, offset 2 | pre | yes | yes |
+//! | M2M100, NLLB | fairseq sinusoids, offset 2 | pre | no | yes |
+
+mod layers;
+mod positions;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Embedding, LayerNorm, VarBuilder};
+use serde::Deserialize;
+
+use self::layers::{layer_norm, DecoderLayer, EncoderLayer};
+use self::positions::Positions;
+use super::kv_cache::{DecoderCache, LayerCache};
+use super::linear::Linear;
+use crate::generate::Seq2SeqModel;
+
+/// `model_type` values this module runs.
+pub const MODEL_TYPES: &[&str] = &["marian", "bart", "mbart", "m2m_100"];
+
+/// Which member of the family a config describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Marian,
+    Bart,
+    MBart,
+    M2M100,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BartConfig {
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
+    pub vocab_size: usize,
+    #[serde(default)]
+    pub decoder_vocab_size: Option<usize>,
+    pub d_model: usize,
+    pub encoder_layers: usize,
+    pub decoder_layers: usize,
+    pub encoder_attention_heads: usize,
+    pub decoder_attention_heads: usize,
+    pub encoder_ffn_dim: usize,
+    pub decoder_ffn_dim: usize,
+    #[serde(default)]
+    pub activation_function: Option<String>,
+    pub max_position_embeddings: usize,
+    /// Multiply token embeddings by √d_model; the default depends on the family.
+    #[serde(default)]
+    pub scale_embedding: Option<bool>,
+    /// Pre-norm layers; the default depends on the family.
+    #[serde(default)]
+    pub normalize_before: Option<bool>,
+    #[serde(default = "yes")]
+    pub share_encoder_decoder_embeddings: bool,
+    #[serde(default = "yes")]
+    pub tie_word_embeddings: bool,
+    pub pad_token_id: u32,
+    pub eos_token_id: u32,
+    #[serde(default)]
+    pub decoder_start_token_id: Option<u32>,
+}
+
+fn default_model_type() -> String {
+    // OPUS-MT configs predate the key in some conversions.
+    "marian".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl BartConfig {
+    pub fn family(&self) -> crate::Result<Family> {
+        match self.model_type.as_str() {
+            "marian" => Ok(Family::Marian),
+            "bart" => Ok(Family::Bart),
+            "mbart" => Ok(Family::MBart),
+            "m2m_100" => Ok(Family::M2M100),
+            other => Err(crate::Error::model(format!(
+                "model_type {other:?} is not in the BART family (supported: {})",
+                MODEL_TYPES.join(", ")
+            ))),
+        }
+    }
+
+    fn pre_norm(&self) -> bool {
+        self.normalize_before
+            .unwrap_or(matches!(self.family(), Ok(Family::MBart | Family::M2M100)))
+    }
+
+    fn scales_embedding(&self) -> bool {
+        // transformers' defaults: Marian and M2M100 configs scale unless told not to.
+        self.scale_embedding
+            .unwrap_or(matches!(self.family(), Ok(Family::Marian | Family::M2M100)))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Activation {
+    Silu,
+    Gelu,
+    Relu,
+}
+
+impl Activation {
+    fn from_name(name: &str) -> crate::Result<Self> {
+        match name {
+            "swish" | "silu" => Ok(Activation::Silu),
+            "gelu" => Ok(Activation::Gelu),
+            "relu" => Ok(Activation::Relu),
+            other => Err(crate::Error::model(format!(
+                "config.json asks for activation {other:?}, which tarjama does not implement (supported: swish, gelu, relu)"
+            ))),
+        }
+    }
+
+    fn apply(self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Activation::Silu => candle_nn::ops::silu(xs),
+            Activation::Gelu => xs.gelu_erf(),
+            Activation::Relu => xs.relu(),
+        }
+    }
+}
+
+/// An encoder stack or a decoder stack's embedding side: token table, positions and the
+/// optional layer norms around the layers.
+#[derive(Debug, Clone)]
+struct Stack {
+    embed_tokens: Embedding,
+    positions: Positions,
+    /// BART and mBART normalise the embeddings before the first layer.
+    layernorm_embedding: Option<LayerNorm>,
+    /// Pre-norm models (mBART, M2M100) normalise after the last layer.
+    final_layer_norm: Option<LayerNorm>,
+}
+
+impl Stack {
+    fn load(
+        vb: &VarBuilder,
+        embed_tokens: Embedding,
+        cfg: &BartConfig,
+        family: Family,
+    ) -> candle_core::Result<Self> {
+        let (n_pos, d) = (cfg.max_position_embeddings, cfg.d_model);
+        let positions = match family {
+            Family::Marian => Positions::marian(n_pos, d, vb.device(), vb.dtype())?,
+            Family::Bart | Family::MBart => Positions::learned(vb.pp("embed_positions"), n_pos, d)?,
+            Family::M2M100 => {
+                Positions::fairseq(n_pos, d, cfg.pad_token_id, vb.device(), vb.dtype())?
+            }
+        };
+        let optional_norm = |name: &str| -> candle_core::Result<Option<LayerNorm>> {
+            if vb.contains_tensor(&format!("{name}.weight")) {
+                layer_norm(vb.pp(name), d).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        Ok(Self {
+            embed_tokens,
+            positions,
+            layernorm_embedding: optional_norm("layernorm_embedding")?,
+            final_layer_norm: optional_norm("layer_norm")?,
+        })
+    }
+
+    fn embed(&self, ids: &Tensor, past: usize, scale: f64) -> candle_core::Result<Tensor> {
+        let tokens = (self.embed_tokens.forward(ids)? * scale)?;
+        let xs = tokens.broadcast_add(&self.positions.embed(ids, past)?)?;
+        match &self.layernorm_embedding {
+            Some(norm) => norm.forward(&xs),
+            None => Ok(xs),
+        }
+    }
+
+    fn finish(&self, xs: Tensor) -> candle_core::Result<Tensor> {
+        match &self.final_layer_norm {
+            Some(norm) => norm.forward(&xs),
+            None => Ok(xs),
+        }
+    }
+}
+
+/// An encoder-decoder of the BART family with its language-model head.
+#[derive(Debug, Clone)]
+pub struct BartModel {
+    encoder: Stack,
+    decoder: Stack,
+    embed_scale: f64,
+    encoder_layers: Vec<EncoderLayer>,
+    decoder_layers: Vec<DecoderLayer>,
+    /// Output projection (the decoder embeddings unless stored separately).
+    lm_head: Linear,
+    final_logits_bias: Option<Tensor>,
+    dtype: DType,
+    device: Device,
+    pub config: BartConfig,
+}
+
+impl BartModel {
+    pub fn load(cfg: &BartConfig, vb: VarBuilder) -> crate::Result<Self> {
+        let family = cfg.family()?;
+        let activation = Activation::from_name(cfg.activation_function.as_deref().unwrap_or(
+            // Marian's converter wrote no key when it was swish, the OPUS-MT default.
+            if family == Family::Marian {
+                "swish"
+            } else {
+                "gelu"
+            },
+        ))?;
+        Ok(Self::load_tensors(cfg, family, vb, activation)?)
+    }
+
+    fn load_tensors(
+        cfg: &BartConfig,
+        family: Family,
+        vb: VarBuilder,
+        act: Activation,
+    ) -> candle_core::Result<Self> {
+        let d = cfg.d_model;
+        let target_vocab = cfg.decoder_vocab_size.unwrap_or(cfg.vocab_size);
+        let model = vb.pp("model");
+        // Checkpoints written with tied weights store only one copy, under any of these names.
+        let embedding = |names: &[&str], vocab: usize| -> candle_core::Result<Embedding> {
+            for name in names {
+                if model.contains_tensor(&format!("{name}.weight")) {
+                    return candle_nn::embedding(vocab, d, model.pp(name));
+                }
+            }
+            candle_nn::embedding(vocab, d, model.pp(names[0]))
+        };
+        let encoder_embed = embedding(&["shared", "encoder.embed_tokens"], cfg.vocab_size)?;
+        let decoder_embed = if cfg.share_encoder_decoder_embeddings {
+            encoder_embed.clone()
+        } else {
+            embedding(&["decoder.embed_tokens"], target_vocab)?
+        };
+        let lm_head = if !cfg.tie_word_embeddings && vb.contains_tensor("lm_head.weight") {
+            Linear::new(vb.get((target_vocab, d), "lm_head.weight")?, None)?
+        } else {
+            Linear::new(decoder_embed.embeddings().clone(), None)?
+        };
+        let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
+            Some(vb.get((1, target_vocab), "final_logits_bias")?)
+        } else {
+            None
+        };
+        let encoder_layers = (0..cfg.encoder_layers)
+            .map(|i| EncoderLayer::load(model.pp(format!("encoder.layers.{i}")), cfg, act))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let decoder_layers = (0..cfg.decoder_layers)
+            .map(|i| DecoderLayer::load(model.pp(format!("decoder.layers.{i}")), cfg, act))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self {
+            encoder: Stack::load(&model.pp("encoder"), encoder_embed, cfg, family)?,
+            decoder: Stack::load(&model.pp("decoder"), decoder_embed, cfg, family)?,
+            embed_scale: if cfg.scales_embedding() {
+                (d as f64).sqrt()
+            } else {
+                1.0
+            },
+            encoder_layers,
+            decoder_layers,
+            lm_head,
+            final_logits_bias,
+            dtype: vb.dtype(),
+            device: vb.device().clone(),
+            config: cfg.clone(),
+        })
+    }
+
+    /// Additive mask `[rows, 1, 1, len]` from a `[rows, len]` 0/1 attention mask.
+    fn additive_mask(&self, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+        let (rows, len) = attention_mask.dims2()?;
+        let keep = attention_mask.to_dtype(DType::F32)?;
+        // (1 - mask) * min: masked keys get the most negative value, like the reference.
+        let mask = ((keep - 1.0)? * (-f32::MIN as f64))?;
+        mask.reshape((rows, 1, 1, len))?.to_dtype(self.dtype)
+    }
+
+    fn causal_mask(&self, len: usize, past: usize) -> candle_core::Result<Option<Tensor>> {
+        if len == 1 {
+            return Ok(None);
+        }
+        let total = past + len;
+        let mask: Vec<f32> = (0..len)
+            .flat_map(|i| (0..total).map(move |j| if j > past + i { f32::MIN } else { 0.0 }))
+            .collect();
+        Ok(Some(
+            Tensor::from_vec(mask, (1, 1, len, total), &self.device)?.to_dtype(self.dtype)?,
+        ))
+    }
+}
+
+impl Seq2SeqModel for BartModel {
+    fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+        let mask = self.additive_mask(attention_mask)?;
+        let mut xs = self.encoder.embed(input_ids, 0, self.embed_scale)?;
+        for layer in &self.encoder_layers {
+            xs = layer.forward(&xs, &mask)?;
+        }
+        self.encoder.finish(xs)
+    }
+
+    fn start_decoder(
+        &self,
+        encoder_hidden: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<DecoderCache> {
+        let layers = self
+            .decoder_layers
+            .iter()
+            .map(|layer| {
+                Ok(LayerCache {
+                    self_kv: None,
+                    cross_kv: layer.encoder_attn.project_kv(encoder_hidden)?,
+                })
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(DecoderCache {
+            layers,
+            encoder_mask: self.additive_mask(attention_mask)?,
+            past_len: 0,
+        })
+    }
+
+    fn decode(&self, ids: &Tensor, cache: &mut DecoderCache) -> candle_core::Result<Tensor> {
+        let len = ids.dim(1)?;
+        let mut xs = self.decoder.embed(ids, cache.past_len, self.embed_scale)?;
+        let causal = self.causal_mask(len, cache.past_len)?;
+        for (layer, layer_cache) in self.decoder_layers.iter().zip(cache.layers.iter_mut()) {
+            xs = layer.forward(&xs, layer_cache, causal.as_ref(), &cache.encoder_mask)?;
+        }
+        let xs = self.decoder.finish(xs)?;
+        cache.past_len += len;
+        let mut logits = self.lm_head.forward(&xs)?;
+        if let Some(bias) = &self.final_logits_bias {
+            logits = logits.broadcast_add(bias)?;
+        }
+        logits.to_dtype(DType::F32)
+    }
+
+    fn max_positions(&self) -> usize {
+        self.encoder.positions.capacity()
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
+    }
+}
