@@ -426,16 +426,14 @@ def stage_tokenizer(data, fams):
 # stage 2: models
 # --------------------------------------------------------------------------
 
-BATCH = int(os.environ.get("FX_BATCH", 32))
+BATCH = 32
 WARMUP = 100
-LR = float(os.environ.get("FX_LR", 3e-3))
-TRAIN_DROPOUT = float(os.environ.get("FX_DROPOUT", 0.0))
-STEPS = {"bart": 900, "nllb": 900, "t5": 1100, "t5v11": 900}
-if os.environ.get("FX_STEPS"):
-    STEPS = {k: int(os.environ["FX_STEPS"]) for k in STEPS}
+LR = 5e-3
+TRAIN_DROPOUT = 0.0
+STEPS = {"bart": 500, "nllb": 500, "t5": 600, "t5v11": 500}
 MAX_SRC = {"bart": 80, "nllb": 48, "t5": 72, "t5v11": 56}
 MAX_TGT = {"bart": 28, "nllb": 28, "t5": 28, "t5v11": 28}
-N_TRAIN = {k: int(os.environ.get("FX_NTRAIN", 128)) for k in STEPS}
+N_TRAIN = {k: 128 for k in STEPS}  # training examples (the first of each kind, after the length filter)
 
 
 class Task:
@@ -444,21 +442,24 @@ class Task:
     def __init__(self, fam, data, tok):
         self.fam = fam
         self.tok = tok
-        pairs = []  # (kind, src text as given to the tokenizer, target text)
+        pairs = []  # (kind, ntrex line index, prefix, raw source text, target text)
         if fam in ("bart", "t5"):
             for i, para, first in data.paragraphs():
-                p = T5_PREFIX_SUM if fam == "t5" else ""
-                pairs.append(("sum", p + para, first))
+                pairs.append(("sum", i, T5_PREFIX_SUM if fam == "t5" else "", para, first))
         if fam in ("nllb", "t5", "t5v11"):
             for i in range(len(data.ar)):
-                p = T5_PREFIX_TR if fam.startswith("t5") else ""
-                pairs.append(("tr", p + data.ar[i], data.en[i]))
-        self.examples = []
-        for kind, s, t in pairs:
-            src = tok(s)["input_ids"]
+                pairs.append(("tr", i, T5_PREFIX_TR if fam.startswith("t5") else "", data.ar[i], data.en[i]))
+        self.examples = []  # (kind, prefix + raw source, target, source ids, target ids, line, raw)
+        self.rejected = []
+        self.unused = []
+        for kind, line, prefix, raw, t in pairs:
+            src = tok(prefix + raw)["input_ids"]
             tgt = tok(text_target=t)["input_ids"]
+            e = (kind, prefix + raw, t, src, tgt, line, raw)
             if len(src) <= MAX_SRC[fam] and len(tgt) <= MAX_TGT[fam]:
-                self.examples.append((kind, s, t, src, tgt))
+                self.examples.append(e)
+            else:
+                self.rejected.append(e)
         if N_TRAIN.get(fam):
             # a small set the tiny model can nearly learn by heart in a few hundred steps:
             # confident, varied outputs that end with </s>
@@ -467,6 +468,7 @@ class Task:
                 by_kind.setdefault(e[0], []).append(e)
             n = N_TRAIN[fam] // len(by_kind)
             self.examples = [e for k in sorted(by_kind) for e in by_kind[k][:n]]
+            self.unused = [e for k in sorted(by_kind) for e in by_kind[k][n:]]
         kinds = {}
         for e in self.examples:
             kinds[e[0]] = kinds.get(e[0], 0) + 1
@@ -560,7 +562,7 @@ def make_model(fam, tok):
         )
         model = M2M100ForConditionalGeneration(cfg)
         gc = GenerationConfig(
-            bos_token_id=0, decoder_start_token_id=2, eos_token_id=2, pad_token_id=1, max_length=64
+            bos_token_id=0, decoder_start_token_id=2, eos_token_id=2, pad_token_id=1, max_length=48
         )
     else:
         v11 = fam == "t5v11"
@@ -629,6 +631,23 @@ def fix_config_json(fam, d):
             c["dropout_rate"] = 0.1
 
     rewrite_json(d / "config.json", dropout)
+    if fam == "bart":
+        # fields facebook/bart-large-cnn's config.json has that BartConfig 5.x no longer keeps,
+        # and its generation settings, repeated from generation_config.json as that file does
+        def cnn(c):
+            c.update(
+                add_bias_logits=False,
+                add_final_layer_norm=False,
+                normalize_before=False,
+                normalize_embedding=True,
+                static_position_embeddings=False,
+                forced_bos_token_id=0,
+            )
+            gc = json.loads((d / "generation_config.json").read_text(encoding="utf-8"))
+            for k in ("early_stopping", "length_penalty", "max_length", "min_length", "no_repeat_ngram_size", "num_beams"):
+                c[k] = gc[k]
+
+        rewrite_json(d / "config.json", cnn)
     if fam.startswith("t5"):
 
         def edit(c):
@@ -736,7 +755,6 @@ def stage_model(data, fams):
                     "torch_threads": torch.get_num_threads(),
                     "loss_per_100_steps": history,
                     "final_eval_loss": round(eval_loss, 4),
-                    "train_time_s": round(train_time, 1),
                     "optimizer": "AdamW lr %g betas (0.9, 0.98) wd 0, linear warmup %d steps, linear decay "
                     "to 0.1x, grad clip 1.0, batch %d (length-bucketed), dropout as in config.json"
                     % (LR, WARMUP, BATCH),
@@ -749,6 +767,561 @@ def stage_model(data, fams):
 # --------------------------------------------------------------------------
 # stage 3: references
 # --------------------------------------------------------------------------
+
+
+GEN_BATCH = 8
+
+# name, overrides of the family's defaults (generation_config.json + FAMILY_BASE below).
+# Every effective setting is passed to generate() explicitly, as in make-fixtures.py.
+COMMON_CASES = [
+    ("defaults", {}),
+    ("greedy", dict(num_beams=1)),
+    ("beam4", dict(num_beams=4, length_penalty=1.0, early_stopping=False)),
+    ("beam4_lp2.0", dict(num_beams=4, length_penalty=2.0, early_stopping=False)),
+    ("beam4_lp0.5", dict(num_beams=4, length_penalty=0.5, early_stopping=False)),
+    ("beam4_early_stopping", dict(num_beams=4, length_penalty=1.0, early_stopping=True)),
+    ("beam4_early_stopping_never", dict(num_beams=4, length_penalty=1.0, early_stopping="never")),
+    ("greedy_no_repeat3", dict(num_beams=1, no_repeat_ngram_size=3)),
+    ("beam4_no_repeat3", dict(num_beams=4, no_repeat_ngram_size=3)),
+    ("beam4_repetition1.3", dict(num_beams=4, repetition_penalty=1.3)),
+    ("greedy_min_length12", dict(num_beams=1, min_length=12)),
+    ("beam4_min_length16", dict(num_beams=4, min_length=16)),
+    ("greedy_max_new_tokens8", dict(num_beams=1, max_new_tokens=8)),
+    ("beam4_max_length12", dict(num_beams=4, max_length=12)),
+    ("beam2_lp0.5", dict(num_beams=2, length_penalty=0.5)),
+]
+
+
+def family_cases(fam, tok, cfg):
+    """(name, input set, overrides) for one family."""
+    main_set = "en_para" if fam == "bart" else "ar"
+    cases = [(n, main_set, o) for n, o in COMMON_CASES]
+    if fam == "bart":
+        plain = dict(no_repeat_ngram_size=0, min_length=0, length_penalty=1.0, early_stopping=False)
+        cases += [
+            ("greedy_plain", main_set, dict(num_beams=1, **plain)),
+            ("beam4_plain", main_set, dict(num_beams=4, **plain)),
+            # facebook/bart-large-cnn's settings (its min_length 56 / max_length 142 scaled down)
+            (
+                "cnn_summary",
+                main_set,
+                dict(num_beams=4, no_repeat_ngram_size=3, min_length=12, length_penalty=2.0, max_length=40,
+                     early_stopping=True, forced_bos_token_id=0, forced_eos_token_id=2),
+            ),
+        ]
+    if fam == "nllb":
+        fra = tok.convert_tokens_to_ids("fra_Latn")
+        cases += [
+            ("greedy_forced_fra_Latn", main_set, dict(num_beams=1, forced_bos_token_id=fra)),
+            ("beam4_forced_fra_Latn", main_set, dict(num_beams=4, forced_bos_token_id=fra)),
+        ]
+    if fam.startswith("t5"):
+        tsp = cfg.task_specific_params
+        tr = {k: v for k, v in tsp["translation_ar_to_en"].items() if k != "prefix"}
+        cases += [("task_translation", "ar", tr)]
+        if fam == "t5":
+            sm = {k: v for k, v in tsp["summarization"].items() if k != "prefix"}
+            cases += [
+                ("task_summarization", "en_para", sm),
+                ("greedy_summarize", "en_para", dict(num_beams=1)),
+                ("beam4_summarize", "en_para", dict(num_beams=4)),
+            ]
+    return cases
+
+
+def family_base(fam, tok):
+    """Settings every case of a family has on top of generation_config.json (except `defaults`
+    for T5, which keeps transformers' max_length 20)."""
+    if fam == "nllb":
+        # what a translation call does: force the target language code first
+        return dict(forced_bos_token_id=tok.convert_tokens_to_ids("eng_Latn"))
+    if fam.startswith("t5"):
+        return dict(max_length=48)
+    return {}
+
+
+def gen_params(gc, base, over, name):
+    # transformers 5.x GenerationConfig leaves unset fields as None and fills
+    # in the defaults inside generate(); record the effective values.
+    d = lambda v, default: default if v is None else v
+    p = dict(
+        num_beams=d(gc.num_beams, 1),
+        length_penalty=float(d(gc.length_penalty, 1.0)),
+        early_stopping=d(gc.early_stopping, False),
+        no_repeat_ngram_size=int(d(gc.no_repeat_ngram_size, 0)),
+        repetition_penalty=float(d(gc.repetition_penalty, 1.0)),
+        max_length=d(gc.max_length, 20),
+        min_length=int(d(gc.min_length, 0)),
+        batch_size=GEN_BATCH,
+        renormalize_logits=bool(d(gc.renormalize_logits, False)),
+        forced_bos_token_id=gc.forced_bos_token_id,
+        forced_eos_token_id=gc.forced_eos_token_id,
+        bad_words_ids=gc.bad_words_ids or [],
+        max_new_tokens=None,
+    )
+    if not (name == "defaults" and "max_length" in base):
+        p.update(base)
+    else:
+        p.update({k: v for k, v in base.items() if k != "max_length"})
+    p.update(over)
+    if p["max_new_tokens"] is not None:
+        # encoder-decoder: max_length = decoder start + max_new_tokens
+        p["max_length"] = 1 + p["max_new_tokens"]
+    p["length_penalty"] = float(p["length_penalty"])
+    p["repetition_penalty"] = float(p["repetition_penalty"])
+    return p
+
+
+def gen_kwargs(p):
+    kw = {k: v for k, v in p.items() if k not in ("batch_size", "max_new_tokens", "bad_words_ids")}
+    if p["bad_words_ids"]:
+        kw["bad_words_ids"] = p["bad_words_ids"]
+    if p["max_new_tokens"] is not None:
+        del kw["max_length"]
+        kw["max_new_tokens"] = p["max_new_tokens"]
+    kw.update(do_sample=False, num_return_sequences=1)
+    return kw
+
+
+def drop_word(text, k):
+    w = text.split()
+    return " ".join(w[:k] + w[k + 1 :]) if len(w) > k + 1 else text
+
+
+def swap_words(text, k):
+    w = text.split()
+    if len(w) > k + 2:
+        w[k], w[k + 1] = w[k + 1], w[k]
+    return " ".join(w)
+
+
+def input_sets(fam, task, data):
+    """20 inputs per set: 8 training sources, 3 edited training sources, 5 unseen, 4 odd ones."""
+    sets = {}
+    kinds = {"ar": "tr", "en_para": "sum"}
+    for name, kind in kinds.items():
+        train = [e for e in task.examples if e[0] == kind]
+        if not train:
+            continue
+        raw = [e[6] for e in train[:8]]
+        raw += [drop_word(train[8][6], 2), swap_words(train[9][6], 1), train[10][6].rstrip(".") + "!"]
+        unseen = [e for e in task.unused if e[0] == kind]
+        unseen += [e for e in task.rejected if e[0] == kind and len(e[3]) <= MAX_SRC[fam] + 8]
+        step = max(1, len(unseen) // 5)
+        raw += [unseen[i * step][6] for i in range(5)]
+        if kind == "tr":
+            raw += ["مرحبا", "", data.article[1], "في عام ٢٠٢٤ ارتفع السعر 3.5%"]
+        else:
+            raw += ["Hello.", "", data.en[1990], "The 2024 budget rose 3.5% to $12,000."]
+        assert len(raw) == 20
+        sets[name] = (T5_PREFIX_TR if (fam.startswith("t5") and kind == "tr") else T5_PREFIX_SUM if fam == "t5" else "", raw)
+    return sets
+
+
+def trim(row, eos):
+    """The generated tokens of an HF output row: after the decoder start, up to and including the
+    first </s>. (Beam search fills finished rows with `pad_token_id or eos_token_id`: with T5's
+    pad id 0 that is </s>, so stripping trailing pads is not enough.)"""
+    row = list(row)[1:]
+    return row[: row.index(eos) + 1] if eos in row else row
+
+
+# ---- tokenizer reference cases ----------------------------------------------
+
+
+def tok_texts(fam, data):
+    ar, en = data.ar, data.en
+    texts = [ar[i] for i in (0, 2, 25, 100, 333, 777, 1200, 1500, 1996)]
+    texts += [en[i] for i in (0, 4, 50, 640, 1990)]
+    texts += [
+        "",
+        " ",
+        "   ",
+        "\t\n",
+        "مرحبا",
+        "  مرحبا   بالعالم  ",
+        "مرحبا\u00a0بالعالم\u3000!",
+        "Hello, world! This is English text.",
+        "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３",
+        "ﬁne ½ ² … ™",
+        "\ufefb \ufef5 \ufdf2 \ufe8d\ufe8e",
+        "A\u030a and \u00c5",
+        "في عام ١٢٣ و ٢٠٢٤ و ٣٫٥ و ٥٪",
+        "0123456789 3.5% 12,000 $4.99",
+        "حالة 😀👍🏽 ممتازة",
+        "漢字 ДЖЯ ΩΣλ",
+        "مُحَمَّدٌ رَسُولُ اللَّهِ",
+        "لا\u200dإله\u200c و\u200bكلمة",
+        "Mixed العربية and English text",
+        "https://www.example.com/path?a=1&b=2 info@example.org",
+        "x" * 30,
+        "line1\r\nline2\ttab",
+    ]
+    return texts
+
+
+def tok_special_texts(fam):
+    s = ["</s>", "<unk>", "مرحبا </s> بالعالم", "نص <pad> نص", "<s> x </s>"]
+    if fam == "bart":
+        s += ["<mask>", "The <mask> was here.", "a<mask>b"]
+    if fam == "nllb":
+        s += ["eng_Latn مرحبا", "arb_Arab", "x fra_Latn y", "<mask>"]
+    if fam.startswith("t5"):
+        s += ["<extra_id_0>", "The <extra_id_0> was <extra_id_1> here.", "a<extra_id_7>b"]
+    return s
+
+
+def tokenizer_refs(fam, tok, data, raw):
+    encode = []
+    for t in tok_texts(fam, data):
+        ids = tok(t)["input_ids"]
+        assert raw.encode(t).ids == ids, (fam, t)
+        encode.append({"text": t, "ids": ids, "tokens": tok.convert_ids_to_tokens(ids)})
+    encode_special = []
+    for t in tok_special_texts(fam):
+        ids = tok(t)["input_ids"]
+        assert raw.encode(t).ids == ids, (fam, t)
+        encode_special.append({"text": t, "ids": ids, "tokens": tok.convert_ids_to_tokens(ids)})
+    out = {"encode": encode, "encode_special": encode_special}
+    if fam.startswith("t5"):
+        out["encode_prefixed"] = []
+        for p in (T5_PREFIX_SUM, T5_PREFIX_TR):
+            for t in (data.en[0], data.ar[0], "", "  x "):
+                ids = tok(p + t)["input_ids"]
+                out["encode_prefixed"].append({"prefix": p, "text": t, "ids": ids})
+    if fam == "nllb":
+        # target side (labels): [tgt_lang] tokens </s>; other source languages
+        out["encode_target"] = [
+            {"tgt_lang": "eng_Latn", "text": t, "ids": tok(text_target=t)["input_ids"]}
+            for t in (data.en[0], data.en[4], "", "Hello")
+        ]
+        rows = []
+        for lang in ("eng_Latn", "fra_Latn"):
+            tok.src_lang = lang
+            for t in (data.en[0], "Bonjour", ""):
+                rows.append({"src_lang": lang, "text": t, "ids": tok(t)["input_ids"]})
+        tok.src_lang = "arb_Arab"
+        out["encode_src_lang"] = rows
+
+    # decode
+    n = len(tok)
+    specials = sorted(set(tok.all_special_ids))
+    e5 = tok(text_target=data.en[4])["input_ids"]
+    a3 = tok(data.ar[2])["input_ids"]
+    rng = random.Random(SEED)
+    seqs = [tok(text_target=data.en[i])["input_ids"] for i in (0, 1, 50, 640)]
+    seqs += [
+        a3,
+        [],
+        specials,
+        [tok.pad_token_id] * 3 + e5,
+        e5[:3] + [tok.unk_token_id] + e5[3:],
+        e5[:4] + [tok.eos_token_id] + e5[4:],
+        e5 + [tok.pad_token_id] * 2,
+        rng.sample(range(4, n), 12),
+        rng.sample(range(4, n), 12),
+        e5[:3] + [n, n + 1] + e5[3:],  # ids past the tokenizer (model-only rows): dropped
+    ]
+    if fam == "bart":
+        b = tok("漢字 😀")["input_ids"]
+        seqs += [b[:2] + b[3:], b[1:-2]]  # split UTF-8 sequences: errors="replace"
+        seqs += [tok(" leading space")["input_ids"], tok("The <mask> was here.")["input_ids"]]
+    if fam == "nllb":
+        seqs += [[2, tok.convert_tokens_to_ids("eng_Latn")] + e5[1:]]
+    if fam.startswith("t5"):
+        x = tok("The <extra_id_0> was <extra_id_1> here.")["input_ids"]
+        seqs += [x, [0] + e5]
+    decode = []
+    mismatch = []
+    for ids in seqs:
+        text = tok.decode(ids, skip_special_tokens=True)
+        rec = {
+            "ids": ids,
+            "text": text,
+            "text_keep_special": tok.decode(ids, skip_special_tokens=False),
+            "tokens": tok.convert_ids_to_tokens([i for i in ids if i < n]),
+        }
+        if raw.decode([i for i in ids if i < n], skip_special_tokens=True) != text:
+            mismatch.append(len(decode))
+        decode.append(rec)
+    out["decode"] = decode
+    return out, mismatch
+
+
+# ---- refs --------------------------------------------------------------------
+
+
+def pick_forward(task, fam):
+    kind = "sum" if fam == "bart" else "tr"
+    ex = [e for e in task.examples + task.unused if e[0] == kind]
+    picks = []
+    for want in (4, 7, 10):
+        best = min(
+            (e for e in ex if e not in picks and all(len(e[3]) != len(p[3]) for p in picks)),
+            key=lambda e: (abs(len(e[4]) - want), len(e[3]), e[5]),
+        )
+        picks.append(best)
+    return picks
+
+
+def refs_one(fam, data):
+    import tokenizers
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    from transformers import AutoModelForSeq2SeqLM
+
+    tok = load_tokenizer(fam)
+    md, rd = out_model(fam), out_ref(fam)
+    raw = tokenizers.Tokenizer.from_file(str(md / "tokenizer.json"))
+    model = AutoModelForSeq2SeqLM.from_pretrained(str(md), attn_implementation="eager")
+    model.eval()
+    cfg, gc = model.config, model.generation_config
+    pad, eos, unk = tok.pad_token_id, tok.eos_token_id, tok.unk_token_id
+    start = cfg.decoder_start_token_id
+    task = Task(fam, data, tok)
+    with safe_open(str(md / "model.safetensors"), "pt") as f:
+        saved_keys = sorted(f.keys())
+    if fam == "t5v11":
+        assert "lm_head.weight" in saved_keys and not cfg.scale_decoder_outputs
+        assert not torch.equal(model.lm_head.weight, model.shared.weight)
+    if fam == "t5":
+        assert "lm_head.weight" not in saved_keys and cfg.scale_decoder_outputs
+    if fam == "bart":
+        assert "final_logits_bias" in saved_keys and float(model.final_logits_bias.abs().sum()) > 0
+
+    # ---- tokenizer ---------------------------------------------------------
+    tref, decode_mismatch = tokenizer_refs(fam, tok, data, raw)
+    ids = {"pad": pad, "eos": eos, "unk": unk, "bos": tok.bos_token_id if fam in ("bart", "nllb") else None,
+           "decoder_start": start, "tokenizer_len": len(tok), "model_vocab_size": cfg.vocab_size}
+    if fam == "nllb":
+        ids["lang_codes"] = {c: tok.convert_tokens_to_ids(c) for c in NLLB_LANGS}
+        ids["mask"] = tok.mask_token_id
+    if fam == "bart":
+        ids["mask"] = tok.mask_token_id
+    if fam.startswith("t5"):
+        ids["extra_ids"] = {"<extra_id_%d>" % i: tok.convert_tokens_to_ids("<extra_id_%d>" % i) for i in range(T5_EXTRA_IDS)}
+    about = {
+        "bart": "BartTokenizer (= RobertaTokenizer in transformers 5.x): byte-level BPE, no prefix space, "
+        "<s> tokens </s>. ",
+        "nllb": "NllbTokenizer, src_lang=arb_Arab (tokenizer_config.json), legacy_behaviour=False: "
+        "[src_lang] tokens </s>; text_target=: [tgt_lang] tokens </s>. ",
+        "t5": "T5Tokenizer: SentencePiece unigram, tokens </s> (no bos); <extra_id_N> = ids counted down from "
+        "the end of the tokenizer vocab. ",
+        "t5v11": "T5Tokenizer (the same tokenizer.json as t5-tiny). ",
+    }[fam]
+    write_json(
+        rd / "tokenizer.json",
+        {
+            "about": about
+            + "transformers %s. encode.ids = tok(text)['input_ids'] (special tokens added); equal to "
+            "tokenizers.Tokenizer.from_file(<model dir>/tokenizer.json).encode(text).ids for every encode and "
+            "encode_special case (checked). encode_special: literal special tokens in the text. "
+            "decode.text = tok.decode(ids, skip_special_tokens=True), text_keep_special = "
+            "skip_special_tokens=False (clean_up_tokenization_spaces is %s); ids >= tokenizer_len are dropped "
+            "by transformers' decode. tokens = convert_ids_to_tokens (ids < tokenizer_len only)."
+            % (versions()["transformers"], tok.clean_up_tokenization_spaces),
+            "ids": ids,
+            **tref,
+        },
+    )
+    print("%s tokenizer refs: %d encode, %d decode, raw-decode mismatches %s"
+          % (fam, len(tref["encode"]), len(tref["decode"]), decode_mismatch))
+
+    # ---- forward -----------------------------------------------------------
+    picks = pick_forward(task, fam)
+    from transformers.models.bart.modeling_bart import shift_tokens_right
+
+    src, attn = collate([e[3] for e in picks], pad)
+    labels, dmask = collate([e[4] for e in picks], -100)
+    if fam.startswith("t5"):
+        dec_in = model._shift_right(labels)
+    else:
+        dec_in = shift_tokens_right(labels, pad, start)
+    with torch.no_grad():
+        out = model(input_ids=src, attention_mask=attn, decoder_input_ids=dec_in)
+    fwd = {
+        "input_ids": src.to(torch.int64).contiguous(),
+        "attention_mask": attn.to(torch.int64).contiguous(),
+        "decoder_input_ids": dec_in.to(torch.int64).contiguous(),
+        "decoder_attention_mask": dmask.to(torch.int64).contiguous(),
+        "encoder_hidden_states": out.encoder_last_hidden_state.float().contiguous(),
+        "logits": out.logits.float().contiguous(),
+    }
+    note = ""
+    if fam.startswith("t5"):
+        from transformers.models.t5.modeling_t5 import T5Attention
+
+        rel = torch.arange(-160, 161, dtype=torch.long)
+        fwd["relative_position"] = rel
+        fwd["relative_bucket_bidirectional"] = T5Attention._relative_position_bucket(
+            rel, bidirectional=True, num_buckets=32, max_distance=128).to(torch.int64).contiguous()
+        fwd["relative_bucket_causal"] = T5Attention._relative_position_bucket(
+            rel, bidirectional=False, num_buckets=32, max_distance=128).to(torch.int64).contiguous()
+        note = ("; relative_bucket_*[k] = T5Attention._relative_position_bucket(relative_position[k]) "
+                "(relative_position = key position - query position; buckets 32, max distance 128; "
+                "bidirectional = encoder, causal = decoder self-attention)")
+    save_file(
+        fwd,
+        str(rd / "forward.safetensors"),
+        metadata={
+            "about": "%s: 3 examples of its task (ntrex lines %s), right-padded; eval mode, f32, eager attention; "
+            "decoder_input_ids = labels (tok(text_target=...)) shifted right (start = %d), padded with pad %d; "
+            "decoder_attention_mask marks the real decoder positions, but it was NOT passed to the model "
+            "(causal mask only, as in generation), so logits at padded decoder positions are valid too%s"
+            % (DIRNAME[fam], ",".join(str(e[5] + 1) for e in picks), start, pad, note),
+        },
+    )
+    print("%s forward: S %s T %s" % (fam, tuple(src.shape), tuple(dec_in.shape)))
+
+    # ---- generate ----------------------------------------------------------
+    sets = input_sets(fam, task, data)
+    base = family_base(fam, tok)
+    cases, unbatched_equal, eos_stats, set_records = [], {}, {}, {}
+    for name, set_name, over in family_cases(fam, tok, cfg):
+        prefix, inputs = sets[set_name]
+        params = gen_params(gc, base, over, name)
+        kw = gen_kwargs(params)
+        out_ids, texts, seq_scores, masks = [], [], [], []
+        set_records.setdefault(set_name, {
+            "prefix": prefix,
+            "inputs": inputs,
+            "input_ids": [tok(prefix + x)["input_ids"] for x in inputs],
+        })
+        with torch.no_grad():
+            for b in range(0, len(inputs), GEN_BATCH):
+                batch = [prefix + x for x in inputs[b : b + GEN_BATCH]]
+                enc = tok(batch, return_tensors="pt", padding=True)
+                masks += enc["attention_mask"].tolist()
+                res = model.generate(**enc, **kw, return_dict_in_generate=True, output_scores=True)
+                gen = res.sequences
+                out_ids += gen.tolist()
+                texts += tok.batch_decode(gen, skip_special_tokens=True)
+                if params["num_beams"] > 1:
+                    seq_scores += res.sequences_scores.tolist()
+            if name in ("defaults", "greedy", "beam4", "greedy_plain", "beam4_no_repeat3", "beam4_lp2.0"):
+                same = True
+                for x, row in zip(inputs, out_ids):
+                    one = model.generate(**tok([prefix + x], return_tensors="pt"), **kw)[0].tolist()
+                    if trim(one, eos) != trim(row, eos):
+                        same = False
+                        print("  batched != unbatched in %s: %r" % (name, x[:40]))
+                unbatched_equal[name] = same
+        set_records[set_name]["attention_mask"] = masks
+        rows = [trim(r, eos) for r in out_ids]
+        # len(r) + 1 = length with the decoder start, what max_length counts
+        natural = sum(1 for r in rows if r and r[-1] == eos and len(r) + 1 < params["max_length"])
+        at_max = sum(1 for r in rows if len(r) + 1 >= params["max_length"])
+        eos_stats[name] = {"ended_with_eos_before_max_length": natural, "reached_max_length": at_max, "rows": len(rows)}
+        case = {
+            "name": name,
+            "input_set": set_name,
+            "params": params,
+            "generate_kwargs": kw,
+            "output_ids": out_ids,
+            "texts": texts,
+        }
+        if seq_scores:
+            case["sequence_scores"] = seq_scores
+        cases.append(case)
+        print("  %-26s eos %2d/%d  lens %s" % (name, natural, len(rows), [len(r) for r in rows]))
+
+    by = {c["name"]: c for c in cases}
+    plain = "greedy_plain" if fam == "bart" else "greedy"
+    # how close to a tie the greedy paths come: smallest top1 - top2 logit gap over the
+    # unforced steps of the processor-free greedy case
+    min_gap = float("inf")
+    forced_first = by[plain]["params"]["forced_bos_token_id"] is not None
+    with torch.no_grad():
+        for x, row in zip(set_records[by[plain]["input_set"]]["inputs"], by[plain]["output_ids"]):
+            row = [start] + trim(row, eos)
+            p = set_records[by[plain]["input_set"]]["prefix"]
+            lg = model(**tok([p + x], return_tensors="pt"), decoder_input_ids=torch.tensor([row[:-1]])).logits[0]
+            if forced_first:
+                lg = lg[1:]
+            if by[plain]["params"]["forced_eos_token_id"] is not None and len(row) >= by[plain]["params"]["max_length"]:
+                lg = lg[:-1]
+            if lg.shape[0] == 0:
+                continue
+            top = lg.topk(2, dim=-1).values
+            min_gap = min(min_gap, float((top[:, 0] - top[:, 1]).min()))
+    print("%s greedy: smallest top-2 logit gap %.4f" % (fam, min_gap))
+    train_src = {e[1] for e in task.examples}
+    train_tgt = {e[1]: e[2] for e in task.examples}
+    g = by[plain]
+    gs = set_records[g["input_set"]]
+    reproduced = sum(
+        1 for x, t in zip(gs["inputs"], g["texts"]) if gs["prefix"] + x in train_src and train_tgt[gs["prefix"] + x] == t
+    )
+    in_train = sum(1 for x in gs["inputs"] if gs["prefix"] + x in train_src)
+    greedy_vs_beam = sum(a != b for a, b in zip(by["greedy"]["texts"], by["beam4"]["texts"]))
+    assert greedy_vs_beam > 0, "greedy and beam4 agree on every input"
+    assert len(set(by[plain]["texts"])) > len(gs["inputs"]) // 2, "outputs do not vary with the input"
+
+    write_json(
+        rd / "generate.json",
+        {
+            "about": (
+                "Each case runs on input_sets[case.input_set] (inputs: raw texts; prefix: prepended before "
+                "tokenizing, T5 task prefixes; input_ids: tok(prefix + input)['input_ids'], unpadded; "
+                "attention_mask: the padded batch rows, right padding): "
+                "model.generate(**tok([prefix + x for x in batch], return_tensors='pt', padding=True), "
+                "**generate_kwargs) over consecutive batches of params.batch_size inputs (transformers %s, CPU f32, "
+                "eager attention). params: the effective value of each setting (generate_kwargs passes all of them "
+                "explicitly; with max_new_tokens set, max_length = 1 + max_new_tokens, the decoder start counted). "
+                "output_ids: rows as HF returns them: leading decoder start, then the generated ids, then fill up "
+                "to the longest row of the batch. The fill is pad for greedy, but `pad_token_id or eos_token_id` "
+                "for beam search, i.e. </s> for T5 whose pad id is 0: compare the ids after the decoder start up to "
+                "and including the first </s> (all of them when a row has no </s>). "
+                "texts: batch_decode(skip_special_tokens=True). "
+                "sequence_scores (beam cases only): HF's sequences_scores, for debugging."
+                % versions()["transformers"]
+            ),
+            "ids": ids,
+            "input_sets": set_records,
+            "cases": cases,
+        },
+    )
+
+    meta_path = rd / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta.update(
+        {
+            "versions": versions(),
+            "seed": SEED,
+            "ids": ids,
+            "config": {
+                k: v
+                for k, v in cfg.to_dict().items()
+                if k not in ("id2label", "label2id", "transformers_version", "_name_or_path")
+            },
+            "generation_config": gc.to_diff_dict(),
+            "tokenizer_class": type(tok).__name__,
+            "tokenizer_clean_up_tokenization_spaces": tok.clean_up_tokenization_spaces,
+            "tokenizer_raw_decode_differs_in_decode_cases": decode_mismatch,
+            "greedy_case": plain,
+            "greedy_reproduces_training_targets": "%d of %d training inputs" % (reproduced, in_train),
+            "greedy_vs_beam4_differ_on_inputs": greedy_vs_beam,
+            "greedy_case_min_top2_logit_gap": round(min_gap, 5),
+            "batched_equals_unbatched": unbatched_equal,
+            "eos": eos_stats,
+            "eos_fraction_all_cases": round(
+                sum(v["ended_with_eos_before_max_length"] for v in eos_stats.values())
+                / sum(v["rows"] for v in eos_stats.values()), 4),
+            "forward_ntrex_lines": [e[5] + 1 for e in picks],
+            "model_safetensors_keys": saved_keys,
+        }
+    )
+    write_json(meta_path, meta)
+    return meta
+
+
+def stage_refs(data, fams, shared):
+    for fam in fams:
+        out_ref(fam).mkdir(parents=True, exist_ok=True)
+        m = refs_one(fam, data)
+        print("%s: eos fraction %.3f, min gap %.4f" % (fam, m["eos_fraction_all_cases"], m["greedy_case_min_top2_logit_gap"]))
+
 
 
 def main():

@@ -28,11 +28,14 @@ pub enum Command {
   tarjama translate --strip-boilerplate --beams 1 scraped.txt")]
     Translate(TranslateArgs),
 
-    /// Write a short English summary of an Arabic article with a chat model (GGUF).
+    /// Write a short English summary of an Arabic article: with a chat model (GGUF), or with an
+    /// encoder-decoder summarizer (BART, flan-t5: the article is translated first; mT5-XLSum:
+    /// the Arabic summary is translated).
     #[command(after_help = "Examples:
   tarjama summarize article-ar.txt
   tarjama summarize --sentences 5 --format json article-ar.txt
-  tarjama summarize --model ./qwen2.5-0.5b-instruct-q4_k_m.gguf --words 60 article-ar.txt")]
+  tarjama summarize --model ./qwen2.5-0.5b-instruct-q4_k_m.gguf --words 60 article-ar.txt
+  tarjama summarize --model distilbart-cnn-12-6 --show-translation article-ar.txt")]
     Summarize(SummarizeArgs),
 }
 
@@ -41,9 +44,24 @@ pub struct SummarizeArgs {
     /// Input file with UTF-8 Arabic text; `-` or nothing reads stdin.
     pub input: Option<PathBuf>,
 
-    /// A GGUF preset, `owner/repo:file.gguf[@revision]`, or a local .gguf file.
+    /// A GGUF chat model (preset, `owner/repo:file.gguf[@revision]` or local .gguf file), or an
+    /// encoder-decoder summarizer (preset, Hub repo id or local directory).
     #[arg(short, long, default_value = DEFAULT_SUMMARIZER, value_name = "MODEL")]
     pub model: String,
+
+    /// The translator encoder-decoder summarizers use (before an English summarizer, after an
+    /// Arabic one).
+    #[arg(long, default_value = DEFAULT_TRANSLATOR, value_name = "MODEL")]
+    pub translator: String,
+
+    /// Print the full English translation before the summary (encoder-decoder summarizers).
+    #[arg(long)]
+    pub show_translation: bool,
+
+    /// The language an encoder-decoder summarizer reads, for models without a preset: `en`
+    /// (the article is translated first) or `ar` (the Arabic summary is translated).
+    #[arg(long, value_name = "LANG", value_parser = ["en", "ar"])]
+    pub summarizer_reads: Option<String>,
 
     /// Length of the summary in sentences.
     #[arg(long, value_name = "N", conflicts_with = "words")]
@@ -72,6 +90,9 @@ pub struct SummarizeArgs {
     #[command(flatten)]
     pub chat: ChatArgs,
 
+    #[command(flatten)]
+    pub generation: GenerationArgs,
+
     /// Use only files already in the Hugging Face cache (also: HF_HUB_OFFLINE=1).
     #[arg(long)]
     pub offline: bool,
@@ -79,6 +100,10 @@ pub struct SummarizeArgs {
     /// auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto", value_name = "DEVICE")]
     pub device: DeviceChoice,
+
+    /// auto (f32 on CPU, bf16 on GPU), f32, f16 or bf16 (encoder-decoder models).
+    #[arg(long, default_value = "auto", value_name = "DTYPE")]
+    pub dtype: DTypeChoice,
 
     /// No progress output.
     #[arg(short, long)]
@@ -107,11 +132,10 @@ pub struct ChatArgs {
     /// Most tokens to generate per reply.
     #[arg(long, default_value_t = 512, value_name = "N")]
     pub max_tokens: usize,
-
-    /// Penalty on recently generated tokens (1.0 = off).
-    #[arg(long, default_value_t = 1.1, value_name = "F")]
-    pub repetition_penalty: f32,
 }
+
+/// A chat model's penalty on recently generated tokens unless `--repetition-penalty` is given.
+pub const CHAT_REPETITION_PENALTY: f32 = 1.1;
 
 #[derive(Debug, Args)]
 pub struct TranslateArgs {
@@ -186,7 +210,8 @@ pub struct GenerationArgs {
     #[arg(long, value_name = "N")]
     pub no_repeat_ngram_size: Option<u32>,
 
-    /// Penalise tokens already generated (1.0 = off).
+    /// Penalise tokens already generated (1.0 = off; chat models default to 1.1 over the
+    /// last 64 tokens).
     #[arg(long, value_name = "F")]
     pub repetition_penalty: Option<f32>,
 }

@@ -20,12 +20,19 @@ const PRESET_SOURCES: &[&str] = &[
     include_str!("../models/opus-mt-tc-big-ar-en.toml"),
     include_str!("../models/qwen2.5-0.5b-instruct.toml"),
     include_str!("../models/qwen2.5-1.5b-instruct.toml"),
+    include_str!("../models/distilbart-cnn-12-6.toml"),
+    include_str!("../models/bart-large-cnn.toml"),
+    include_str!("../models/nllb-200-distilled-600m.toml"),
+    include_str!("../models/nllb-200-distilled-1.3b.toml"),
+    include_str!("../models/flan-t5-base.toml"),
+    include_str!("../models/flan-t5-large.toml"),
+    include_str!("../models/mt5-xlsum.toml"),
+    include_str!("../models/madlad400-3b.toml"),
 ];
 
 /// The default chat model for summaries.
 pub const DEFAULT_SUMMARIZER: &str = "qwen2.5-1.5b-instruct";
 
-/// Files a Marian (OPUS-MT) checkpoint needs, for repos and directories without a preset.
 /// What an encoder-decoder model needs besides weights: its config and a tokenizer, either a
 /// `tokenizer.json` (BART, NLLB, T5) or Marian's SentencePiece files.
 const REQUIRED_FILES: &[&str] = &["config.json"];
@@ -74,6 +81,9 @@ pub struct Preset {
     pub generation: BTreeMap<String, toml::Value>,
     #[serde(default)]
     pub scores: Vec<Score>,
+    /// Why a preset lists no published score.
+    #[serde(default)]
+    pub scores_note: Option<String>,
 }
 
 impl Preset {
@@ -399,7 +409,11 @@ mod tests {
         assert!(find_preset(DEFAULT_TRANSLATOR).is_some());
         assert!(find_preset(DEFAULT_SUMMARIZER).is_some_and(|p| p.file.is_some()));
         for p in &all {
-            assert!(!p.scores.is_empty(), "{} has no published scores", p.name);
+            assert!(
+                !p.scores.is_empty() || p.scores_note.is_some(),
+                "{} has no published scores and no note saying why",
+                p.name
+            );
             if p.family == "marian" {
                 assert_eq!(p.generation_json()["num_beams"], 4);
             }

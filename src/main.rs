@@ -4,10 +4,12 @@ use std::time::Instant;
 use clap::Parser;
 use std::io::{IsTerminal, Write};
 
-use tarjama::cli::{Cli, Command, SummarizeArgs, TranslateArgs};
+use tarjama::cli::{Cli, Command, GenerationArgs, SummarizeArgs, TranslateArgs};
 use tarjama::document::{self, Document};
 use tarjama::output::OutputTarget;
-use tarjama::pipeline::{ChatPipeline, GenerationOverrides, SummaryLength, Translator};
+use tarjama::pipeline::{
+    ChatPipeline, GenerationOverrides, Seq2Seq, Summarizer, SummaryLength, Translator,
+};
 use tarjama::{device, hub, Error, Result};
 
 // The decoding loop allocates and frees large logits and cache buffers every step; glibc's
@@ -50,16 +52,7 @@ fn translate(args: TranslateArgs) -> Result<()> {
     let files = hub::resolve(&m.model, &hub_opts)?;
     let mut translator = Translator::load(&files, &device, dtype)?;
     translator.batch_size = m.batch_size as usize;
-    let g = &args.generation;
-    GenerationOverrides {
-        num_beams: g.beams.map(|v| v as usize),
-        max_length: g.max_length.map(|v| v as usize),
-        min_length: g.min_length.map(|v| v as usize),
-        length_penalty: g.length_penalty,
-        no_repeat_ngram_size: g.no_repeat_ngram_size.map(|v| v as usize),
-        repetition_penalty: g.repetition_penalty,
-    }
-    .apply(&mut translator.generation);
+    generation_overrides(&args.generation).apply(&mut translator.generation);
     if m.verbose {
         eprintln!(
             "tarjama: model {} ({}) on {} as {:?}, loaded in {:.2}s",
@@ -168,6 +161,9 @@ fn summarize(args: SummarizeArgs) -> Result<()> {
         eprintln!("tarjama: note: the input contains no Arabic text; summarizing it anyway");
     }
 
+    if !hub::is_gguf(&args.model) {
+        return summarize_with_seq2seq(&args, &paragraphs, length);
+    }
     let started = Instant::now();
     let device = device::select_device(args.device)?;
     let hub_opts = hub::HubOptions::from_env(args.offline, !args.quiet);
@@ -178,7 +174,10 @@ fn summarize(args: SummarizeArgs) -> Result<()> {
     chat.settings.top_p = c.top_p;
     chat.settings.seed = c.seed;
     chat.settings.max_new_tokens = c.max_tokens;
-    chat.settings.repetition_penalty = c.repetition_penalty;
+    chat.settings.repetition_penalty = args
+        .generation
+        .repetition_penalty
+        .unwrap_or(tarjama::cli::CHAT_REPETITION_PENALTY);
     if args.verbose {
         eprintln!(
             "tarjama: model {} ({}, {}) on {}, loaded in {:.2}s",
@@ -239,6 +238,127 @@ fn summarize(args: SummarizeArgs) -> Result<()> {
         "\n".to_string()
     } else {
         format!("{}\n", summary.text)
+    };
+    OutputTarget::Stdout.finish(&out)
+}
+
+fn generation_overrides(g: &GenerationArgs) -> GenerationOverrides {
+    GenerationOverrides {
+        num_beams: g.beams.map(|v| v as usize),
+        max_length: g.max_length.map(|v| v as usize),
+        min_length: g.min_length.map(|v| v as usize),
+        length_penalty: g.length_penalty,
+        no_repeat_ngram_size: g.no_repeat_ngram_size.map(|v| v as usize),
+        repetition_penalty: g.repetition_penalty,
+    }
+}
+
+/// Summaries with an encoder-decoder summarizer and a translator: an English summarizer reads
+/// the translation, an Arabic one's summary is translated.
+fn summarize_with_seq2seq(
+    args: &SummarizeArgs,
+    paragraphs: &[String],
+    length: SummaryLength,
+) -> Result<()> {
+    let started = Instant::now();
+    let device = device::select_device(args.device)?;
+    let dtype = device::select_dtype(args.dtype, &device);
+    let hub_opts = hub::HubOptions::from_env(args.offline, !args.quiet);
+    let files = hub::resolve(&args.model, &hub_opts)?;
+    let mut core = Seq2Seq::load(&files, &device, dtype)?;
+    if let (Some(lang), tarjama::pipeline::Task::Summarization { .. }) =
+        (&args.summarizer_reads, core.task)
+    {
+        core.task = tarjama::pipeline::Task::Summarization {
+            source_english: lang == "en",
+        };
+    }
+    let mut summarizer = Summarizer::new(core, usize::MAX)?;
+    generation_overrides(&args.generation).apply(&mut summarizer.core_mut().generation);
+    let translator_files = hub::resolve(&args.translator, &hub_opts)?;
+    let translator = Translator::load(&translator_files, &device, dtype).map_err(|e| match e {
+        Error::Usage(msg) => Error::usage(format!("--translator: {msg}")),
+        other => other,
+    })?;
+    if args.verbose {
+        eprintln!(
+            "tarjama: summarizer {} and translator {} on {}, loaded in {:.2}s",
+            files.name,
+            translator_files.name,
+            device::describe(&device),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let quiet = args.quiet;
+    let mut on_part = |done: usize, total: usize| {
+        if !quiet && std::io::stderr().is_terminal() {
+            eprint!(
+                "\rtarjama: long article, summarizing part {}/{total}",
+                (done + 1).min(total)
+            );
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    let translate_paragraphs = |paragraphs: &[String]| -> Result<Vec<String>> {
+        paragraphs
+            .iter()
+            .map(|p| {
+                let sentences = document::split_sentences(p);
+                let sentences: Vec<&str> = sentences.iter().map(String::as_str).collect();
+                let progress = tarjama::pipeline::Progress::sentences(sentences.len(), true);
+                Ok(translator
+                    .translate_sentences(&sentences, &progress)?
+                    .join(" "))
+            })
+            .collect()
+    };
+    let started = Instant::now();
+    let (summary, translation) = if summarizer.reads_english() {
+        let english = translate_paragraphs(paragraphs)?;
+        let summary = summarizer.summarize(&english, length, &mut on_part)?;
+        (summary, Some(english))
+    } else {
+        let arabic = summarizer.summarize(
+            paragraphs,
+            SummaryLength::Sentences(usize::MAX),
+            &mut on_part,
+        )?;
+        let english = translate_paragraphs(&[arabic])?.remove(0);
+        let translation = if args.show_translation {
+            Some(translate_paragraphs(paragraphs)?)
+        } else {
+            None
+        };
+        (
+            tarjama::pipeline::trim_to_length(&english, length),
+            translation,
+        )
+    };
+    if args.verbose {
+        eprintln!(
+            "tarjama: summarized in {:.2}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let translation = translation.filter(|_| args.show_translation);
+    let out = if args.format == "json" {
+        let mut record = serde_json::json!({
+            "summary": summary,
+            "model": files.name,
+            "source": files.source,
+            "translator": translator_files.name,
+        });
+        if let Some(t) = &translation {
+            record["translation"] = serde_json::json!(t.join("\n\n"));
+        }
+        record.to_string() + "\n"
+    } else {
+        match &translation {
+            Some(t) => format!("{}\n\n{summary}\n", t.join("\n\n")),
+            None => format!("{summary}\n"),
+        }
     };
     OutputTarget::Stdout.finish(&out)
 }

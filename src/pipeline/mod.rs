@@ -1,10 +1,12 @@
-//! Orchestration: documents in, translations out, with batching and progress.
+//! Orchestration: documents in, translations and summaries out, with batching and progress.
 
 pub mod chat;
 mod progress;
 mod prompts;
+mod summarize;
 mod translate;
 
 pub use chat::{ChatPipeline, SummaryLength};
 pub use progress::Progress;
+pub use summarize::{trim_to_length, Summarizer};
 pub use translate::{GenerationOverrides, Seq2Seq, Task, Translator};

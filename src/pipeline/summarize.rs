@@ -1,0 +1,176 @@
+//! Summaries with encoder-decoder summarizers (BART, flan-t5, mT5-XLSum).
+//!
+//! An English summarizer reads the article's English translation; an Arabic one reads the
+//! article and its summary is translated afterwards. Either way the input is cut into windows
+//! the model can read, at paragraph and then sentence boundaries; each window is summarized,
+//! and the joined window summaries are summarized again until one window holds them.
+
+use super::chat::SummaryLength;
+use super::translate::{Seq2Seq, Task};
+use crate::document::{split_long, split_sentences};
+use crate::{Error, Result};
+
+/// Tokens kept free in each window for the special tokens a tokenizer adds.
+const WINDOW_MARGIN: usize = 8;
+
+/// A loaded summarization model.
+pub struct Summarizer {
+    core: Seq2Seq,
+    /// The most input tokens the model reads at once.
+    pub window: usize,
+}
+
+impl Summarizer {
+    /// Wraps a summarization model; translation models are refused.
+    pub fn new(core: Seq2Seq, input_limit: usize) -> Result<Self> {
+        if core.task == Task::Translation {
+            return Err(Error::usage(format!(
+                "{} is a translation model, not a summarizer: pick a summarizer with --model, or translate with `tarjama translate --model {}`",
+                core.name, core.name
+            )));
+        }
+        let window = input_limit
+            .min(core.model().max_positions())
+            .saturating_sub(WINDOW_MARGIN)
+            .max(16);
+        Ok(Self { core, window })
+    }
+
+    /// Whether the model reads English (the article is translated first) or Arabic.
+    pub fn reads_english(&self) -> bool {
+        matches!(
+            self.core.task,
+            Task::Summarization {
+                source_english: true
+            }
+        )
+    }
+
+    pub fn core_mut(&mut self) -> &mut Seq2Seq {
+        &mut self.core
+    }
+
+    /// Length of `text` in the summarizer's tokens, the unit of [`Self::window`].
+    pub fn count(&self, text: &str) -> usize {
+        self.core.tokenizer().count_tokens(text)
+    }
+
+    /// Cuts `paragraphs` into windows of at most `self.window` tokens, keeping paragraphs
+    /// whole where they fit, else sentences, else pieces of an overlong sentence.
+    pub fn windows(&self, paragraphs: &[String]) -> Vec<String> {
+        let count = |s: &str| self.count(s);
+        let mut units: Vec<String> = Vec::new();
+        for p in paragraphs {
+            if count(p) <= self.window {
+                units.push(p.clone());
+                continue;
+            }
+            for sentence in split_sentences(p) {
+                units.extend(split_long(&sentence, self.window, &count));
+            }
+        }
+        let mut windows: Vec<String> = Vec::new();
+        let mut current = String::new();
+        for unit in units {
+            let candidate = if current.is_empty() {
+                unit.clone()
+            } else {
+                format!("{current}\n{unit}")
+            };
+            if current.is_empty() || count(&candidate) <= self.window {
+                current = candidate;
+            } else {
+                windows.push(std::mem::replace(&mut current, unit));
+            }
+        }
+        if !current.is_empty() {
+            windows.push(current);
+        }
+        windows
+    }
+
+    fn summarize_texts(&self, texts: &[String]) -> Result<Vec<String>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for text in texts {
+            let ids = self.core.generate_ids(&[text.as_str()])?;
+            out.push(self.core.tokenizer().decode(&ids[0]).trim().to_string());
+        }
+        Ok(out)
+    }
+
+    /// Summarizes paragraphs of text in the model's language. `on_part(done, total)` reports
+    /// windows of a long input; the length applies to the final summary.
+    pub fn summarize(
+        &self,
+        paragraphs: &[String],
+        length: SummaryLength,
+        on_part: &mut dyn FnMut(usize, usize),
+    ) -> Result<String> {
+        let mut windows = self.windows(paragraphs);
+        if windows.is_empty() {
+            return Err(Error::input("the input has nothing to summarize"));
+        }
+        // Map-reduce: summarize each window, then the joined summaries, until one window.
+        while windows.len() > 1 {
+            let total = windows.len();
+            let mut summaries = Vec::with_capacity(total);
+            for (i, window) in windows.iter().enumerate() {
+                on_part(i, total);
+                summaries.extend(self.summarize_texts(std::slice::from_ref(window))?);
+            }
+            on_part(total, total);
+            let next = self.windows(&summaries);
+            if next.len() >= windows.len() {
+                return Err(Error::model(format!(
+                    "{}'s window summaries do not get shorter than its input; the model cannot summarize this text",
+                    self.core.name
+                )));
+            }
+            windows = next;
+        }
+        let summary = self.summarize_texts(&windows)?.remove(0);
+        Ok(trim_to_length(&summary, length))
+    }
+}
+
+/// Keeps the first sentences of `summary` up to the requested length: `n` sentences, or the
+/// sentences that start within `n` words. A summary shorter than asked is kept whole.
+pub fn trim_to_length(summary: &str, length: SummaryLength) -> String {
+    let sentences = split_sentences(summary);
+    let kept: Vec<String> = match length {
+        SummaryLength::Sentences(n) => sentences.into_iter().take(n).collect(),
+        SummaryLength::Words(n) => {
+            let mut words = 0;
+            let mut kept = Vec::new();
+            for sentence in sentences {
+                if words >= n {
+                    break;
+                }
+                words += sentence.split_whitespace().count();
+                kept.push(sentence);
+            }
+            kept
+        }
+    };
+    kept.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_to_whole_sentences() {
+        let s = "One two. Three four five. Six.";
+        assert_eq!(
+            trim_to_length(s, SummaryLength::Sentences(2)),
+            "One two. Three four five."
+        );
+        assert_eq!(trim_to_length(s, SummaryLength::Sentences(9)), s);
+        assert_eq!(
+            trim_to_length(s, SummaryLength::Words(3)),
+            "One two. Three four five."
+        );
+        assert_eq!(trim_to_length(s, SummaryLength::Words(1)), "One two.");
+    }
+}

@@ -1,0 +1,296 @@
+//! Parity with transformers for every encoder-decoder family on tiny trained fixtures
+//! (tests/fixtures/<name>/, references in tests/fixtures/seq2seq-ref/<name>/, both made by
+//! scripts/make-seq2seq-fixtures.py): tokenizer ids and decodes exactly, encoder output and
+//! padded-batch logits within 1e-4, greedy and beam generations in padded batches identical.
+//! Marian has its own older fixture layout (tests/marian_parity.rs).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use candle_core::{DType, Device, Tensor};
+use serde::Deserialize;
+use tarjama::generate::EarlyStopping;
+use tarjama::hub::{self, HubOptions};
+use tarjama::pipeline::Seq2Seq;
+
+fn fixtures() -> PathBuf {
+    std::env::var_os("TARJAMA_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
+}
+
+fn load(name: &str) -> Seq2Seq {
+    let files = hub::resolve(
+        fixtures().join(name).to_str().unwrap(),
+        &HubOptions::default(),
+    )
+    .unwrap();
+    Seq2Seq::load(&files, &Device::Cpu, DType::F32).unwrap()
+}
+
+fn reference(name: &str, file: &str) -> String {
+    std::fs::read_to_string(fixtures().join("seq2seq-ref").join(name).join(file)).unwrap()
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+#[derive(Deserialize)]
+struct TokenizerFixture {
+    encode: Vec<EncodeCase>,
+    #[serde(default)]
+    encode_special: Vec<EncodeCase>,
+    decode: Vec<DecodeCase>,
+}
+
+#[derive(Deserialize)]
+struct EncodeCase {
+    text: String,
+    ids: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+struct DecodeCase {
+    ids: Vec<u32>,
+    text: String,
+}
+
+fn check_tokenizer(name: &str) {
+    let model = load(name);
+    let tok = model.tokenizer();
+    let fixture: TokenizerFixture =
+        serde_json::from_str(&reference(name, "tokenizer.json")).unwrap();
+    assert!(
+        fixture.encode.len() >= 20,
+        "{name}: too few tokenizer cases"
+    );
+    for case in fixture.encode.iter().chain(&fixture.encode_special) {
+        assert_eq!(
+            tok.encode(&case.text),
+            case.ids,
+            "{name}: ids of {:?}",
+            case.text
+        );
+    }
+    for case in &fixture.decode {
+        assert_eq!(
+            tok.decode(&case.ids),
+            case.text,
+            "{name}: decode of {:?}",
+            case.ids
+        );
+    }
+}
+
+fn check_forward(name: &str) {
+    let seq2seq = load(name);
+    let model = seq2seq.model();
+    let reference = candle_core::safetensors::load(
+        fixtures()
+            .join("seq2seq-ref")
+            .join(name)
+            .join("forward.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let u32_of = |key: &str| reference[key].to_dtype(DType::U32).unwrap();
+    let (ids, mask) = (u32_of("input_ids"), u32_of("attention_mask"));
+    let encoded = model.encode(&ids, &mask).unwrap();
+    // Padded positions of the encoder output are never attended to; compare real ones.
+    let mask_rows: Vec<Vec<u32>> = mask.to_vec2().unwrap();
+    let decoder_ids = u32_of("decoder_input_ids");
+    let decoder_rows: Vec<Vec<u32>> = u32_of("decoder_attention_mask").to_vec2().unwrap();
+    let mut cache = model.start_decoder(&encoded, &mask).unwrap();
+    let logits = model.decode(&decoder_ids, &mut cache).unwrap();
+    let (mut worst_hidden, mut worst_logits) = (0f32, 0f32);
+    for r in 0..mask_rows.len() {
+        let n = mask_rows[r].iter().filter(|&&v| v == 1).count();
+        let ours = encoded.get(r).unwrap().narrow(0, 0, n).unwrap();
+        let theirs = reference["encoder_hidden_states"]
+            .get(r)
+            .unwrap()
+            .narrow(0, 0, n)
+            .unwrap();
+        worst_hidden = worst_hidden.max(max_abs_diff(&ours, &theirs));
+        let n = decoder_rows[r].iter().filter(|&&v| v == 1).count();
+        let ours = logits.get(r).unwrap().narrow(0, 0, n).unwrap();
+        let theirs = reference["logits"].get(r).unwrap().narrow(0, 0, n).unwrap();
+        worst_logits = worst_logits.max(max_abs_diff(&ours, &theirs));
+    }
+    assert!(
+        worst_hidden < 1e-4,
+        "{name}: encoder output differs by {worst_hidden}"
+    );
+    assert!(
+        worst_logits < 1e-4,
+        "{name}: logits differ by {worst_logits}"
+    );
+}
+
+#[derive(Deserialize)]
+struct GenerateFixture {
+    input_sets: HashMap<String, InputSet>,
+    cases: Vec<GenerateCase>,
+}
+
+#[derive(Deserialize)]
+struct InputSet {
+    inputs: Vec<String>,
+    input_ids: Vec<Vec<u32>>,
+}
+
+#[derive(Deserialize)]
+struct GenerateCase {
+    name: String,
+    input_set: String,
+    params: Params,
+    output_ids: Vec<Vec<u32>>,
+    texts: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Params {
+    num_beams: usize,
+    length_penalty: f32,
+    early_stopping: serde_json::Value,
+    no_repeat_ngram_size: usize,
+    repetition_penalty: f32,
+    max_length: usize,
+    min_length: usize,
+    batch_size: usize,
+    renormalize_logits: bool,
+    forced_bos_token_id: Option<u32>,
+    forced_eos_token_id: Option<u32>,
+    bad_words_ids: Vec<Vec<u32>>,
+}
+
+fn configure(model: &mut Seq2Seq, p: &Params) {
+    let g = &mut model.generation;
+    g.num_beams = p.num_beams;
+    g.length_penalty = p.length_penalty;
+    g.early_stopping = match &p.early_stopping {
+        serde_json::Value::Bool(true) => EarlyStopping::Yes,
+        serde_json::Value::String(s) if s == "never" => EarlyStopping::Never,
+        _ => EarlyStopping::Heuristic,
+    };
+    g.no_repeat_ngram_size = p.no_repeat_ngram_size;
+    g.repetition_penalty = p.repetition_penalty;
+    g.max_length = p.max_length;
+    g.min_length = p.min_length;
+    g.renormalize_logits = p.renormalize_logits;
+    g.forced_bos_token_id = p.forced_bos_token_id;
+    g.forced_eos_token_id = p.forced_eos_token_id;
+    g.bad_words_ids = p.bad_words_ids.clone();
+}
+
+/// The reference row after its decoder start, up to and including the first end token (the
+/// fill after it is pad or end token depending on the search).
+fn expected_ids(row: &[u32], eos: u32) -> Vec<u32> {
+    let row = &row[1..];
+    match row.iter().position(|&t| t == eos) {
+        Some(end) => row[..=end].to_vec(),
+        None => row.to_vec(),
+    }
+}
+
+fn check_generation(name: &str) {
+    let mut model = load(name);
+    let eos = model.tokenizer().eos_id();
+    let fixture: GenerateFixture = serde_json::from_str(&reference(name, "generate.json")).unwrap();
+    assert!(fixture.cases.len() >= 8, "{name}: too few generation cases");
+    let (mut compared, mut ended) = (0, 0);
+    let mut mismatches = Vec::new();
+    for case in &fixture.cases {
+        configure(&mut model, &case.params);
+        let set = &fixture.input_sets[&case.input_set];
+        for (input, ids) in set.inputs.iter().zip(&set.input_ids) {
+            assert_eq!(
+                &model.tokenizer().encode(input),
+                ids,
+                "{name}/{}: ids of {input:?}",
+                case.name
+            );
+        }
+        for (b, batch) in set.inputs.chunks(case.params.batch_size).enumerate() {
+            let texts: Vec<&str> = batch.iter().map(String::as_str).collect();
+            for (j, got) in model.generate_ids(&texts).unwrap().iter().enumerate() {
+                let i = b * case.params.batch_size + j;
+                let expected = expected_ids(&case.output_ids[i], eos);
+                compared += 1;
+                ended += usize::from(expected.last() == Some(&eos));
+                if *got != expected {
+                    mismatches.push(format!(
+                        "{}/{i}: got {got:?}, expected {expected:?}",
+                        case.name
+                    ));
+                } else {
+                    assert_eq!(
+                        model.tokenizer().decode(got),
+                        case.texts[i],
+                        "{name}/{}: text {i}",
+                        case.name
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{name}: {} of {compared} differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    // The fixture model was trained so that most outputs end before the length limit.
+    assert!(
+        ended * 2 > compared,
+        "{name}: only {ended} of {compared} outputs end"
+    );
+}
+
+#[test]
+fn bart_tokenizer() {
+    check_tokenizer("bart-tiny");
+}
+
+#[test]
+fn bart_forward() {
+    check_forward("bart-tiny");
+}
+
+#[test]
+fn bart_generation() {
+    check_generation("bart-tiny");
+}
+
+#[test]
+fn nllb_tokenizer() {
+    check_tokenizer("nllb-tiny");
+}
+
+#[test]
+fn nllb_forward() {
+    check_forward("nllb-tiny");
+}
+
+#[test]
+fn nllb_generation() {
+    check_generation("nllb-tiny");
+}
+
+#[test]
+fn nllb_forces_english_first() {
+    let model = load("nllb-tiny");
+    let english = model.tokenizer().english_code().unwrap();
+    assert_eq!(model.generation.forced_bos_token_id, Some(english));
+}
