@@ -31,7 +31,8 @@ Outputs (everything is rebuilt from ../shared/data; nothing is downloaded):
         each: config.json generation_config.json model.safetensors tokenizer.json
               tokenizer_config.json
     tests/fixtures/seq2seq-ref/<bart-tiny|nllb-tiny|t5-tiny|t5v11-tiny>/
-        tokenizer.json forward.safetensors generate.json meta.json   (see README.md there)
+        tokenizer.json forward.safetensors generate.json meta.json
+        (layout in tests/fixtures/seq2seq-ref/README.md, which this script does not write)
 
 Stages: `tokenizer` (SentencePiece / BPE training, tokenizer.json), `model`
 (training, save), `refs` (reference outputs). `all` runs the three in order;
@@ -62,6 +63,16 @@ Things worth knowing about transformers 5.24 (checked in its source):
     calls the tokenizer" is: T5: tok(prefix + text) with the prefix from
     config.task_specific_params; NLLB: tok(text) with src_lang set, and
     generate(..., forced_bos_token_id=id(tgt_lang)).
+  * Beam search fills finished rows with `pad_token_id or eos_token_id`: T5's
+    pad id 0 is falsy, so T5 beam rows are filled with </s> (greedy rows with
+    pad). Compare generated ids up to the first </s>.
+  * M2M100 positions come from the ids: padding_idx + cumsum(id != pad), and
+    pad positions get the all-zero row padding_idx of the sinusoid table, so
+    encoder outputs at pad positions differ from a plain arange.
+  * The SentencePiece models use a small custom normalization table
+    (norm_rules()) instead of nmt_nfkc, whose precompiled charsmap would add
+    320 kB to every tokenizer.json; the files still have a Precompiled
+    normalizer.
 Determinism: spm / BPE training is single-threaded with fixed seeds; torch is
 seeded and uses deterministic algorithms. Reruns on the same machine give
 identical files.
@@ -69,7 +80,6 @@ identical files.
 
 import argparse
 import json
-import math
 import os
 import random
 import shutil
@@ -669,14 +679,6 @@ def collate(rows, fill):
     return out, mask
 
 
-def batch_stream(n, rng):
-    """Endless length-bucketed batches of example indices, random order."""
-    while True:
-        idx = list(range(n))
-        rng.shuffle(idx)
-        yield idx
-
-
 def stage_model(data, fams):
     import torch
 
@@ -1041,7 +1043,11 @@ def tokenizer_refs(fam, tok, data, raw):
             "text_keep_special": tok.decode(ids, skip_special_tokens=False),
             "tokens": tok.convert_ids_to_tokens([i for i in ids if i < n]),
         }
-        if raw.decode([i for i in ids if i < n], skip_special_tokens=True) != text:
+        # the tokenizers library (what tokenizer.json users get) also drops ids past the vocab
+        if (raw.decode(ids, skip_special_tokens=True), raw.decode(ids, skip_special_tokens=False)) != (
+            text,
+            rec["text_keep_special"],
+        ):
             mismatch.append(len(decode))
         decode.append(rec)
     out["decode"] = decode
