@@ -5,6 +5,7 @@ pub mod gguf;
 pub mod kv_cache;
 pub mod linear;
 pub mod packed_gemm;
+pub mod t5;
 
 use std::path::Path;
 
