@@ -1,9 +1,10 @@
 //! Throughput of tarjama's generation on a model directory, for scripts/bench-translate.
 //!
 //! Usage: bench_translate MODEL_DIR INPUT_FILE LINES TOKENS BATCH BEAMS
-//! Translates the first LINES lines in batches of BATCH, in file order (no length sorting, so the
-//! work equals the reference's), generating exactly TOKENS tokens per line, and prints one line
-//! of JSON with the measured tokens per second.
+//! Runs the encoder-decoder model (any family: translator or summarizer) on the first LINES
+//! lines in batches of BATCH, in file order (no length sorting, so the work equals the
+//! reference's), generating exactly TOKENS tokens per line, and prints one line of JSON with the
+//! measured tokens per second.
 
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use candle_core::{DType, Device};
 use tarjama::hub::{self, HubOptions};
-use tarjama::pipeline::Translator;
+use tarjama::pipeline::Seq2Seq;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,7 +32,7 @@ fn main() -> anyhow::Result<()> {
 
     let load = Instant::now();
     let files = hub::resolve(dir, &HubOptions::default())?;
-    let mut translator = Translator::load(&files, &Device::Cpu, DType::F32)?;
+    let mut translator = Seq2Seq::load(&files, &Device::Cpu, DType::F32)?;
     let load_s = load.elapsed().as_secs_f64();
     let g = &mut translator.generation;
     g.num_beams = beams;

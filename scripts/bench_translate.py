@@ -1,7 +1,10 @@
-"""Reference side of scripts/bench-translate: builds the opus-mt-ar-en-shaped random model and
-times Hugging Face transformers (PyTorch, fp32) on the same work as tarjama.
+"""Reference side of scripts/bench-translate: builds random models shaped like real checkpoints
+and times Hugging Face transformers (PyTorch, fp32) on the same work as tarjama.
 
-    python scripts/bench_translate.py build MODEL_DIR
+    python scripts/bench_translate.py build MODEL_DIR                 # opus-mt-ar-en shape
+    python scripts/bench_translate.py build-nllb MODEL_DIR            # nllb-200-distilled-600M shape
+    python scripts/bench_translate.py build-distilbart MODEL_DIR      # distilbart-cnn-12-6 shape
+    python scripts/bench_translate.py article INPUT TOKENIZER_DIR TOKENS OUT   # one long line
     python scripts/bench_translate.py run MODEL_DIR INPUT LINES TOKENS BATCH BEAMS
 """
 import json
@@ -11,10 +14,13 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+from transformers import (AutoModelForSeq2SeqLM, AutoTokenizer, BartConfig,
+                          BartForConditionalGeneration, M2M100Config,
+                          M2M100ForConditionalGeneration, MarianConfig, MarianMTModel)
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = REPO / "tests" / "fixtures" / "marian-tiny"
+FIXTURES = REPO / "tests" / "fixtures"
+TINY = FIXTURES / "marian-tiny"
 VOCAB = 62834  # Helsinki-NLP/opus-mt-ar-en
 
 
@@ -41,11 +47,58 @@ def build(out: Path):
     model.save_pretrained(out, safe_serialization=True)
 
 
+def copy_tokenizer(fixture: str, out: Path):
+    # The fixture's tokenizer: it only produces ids below its own small vocabulary, which the
+    # bigger random model accepts; the output projection still has the real model's cost.
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(FIXTURES / fixture / name, out / name)
+
+
+def build_nllb(out: Path):
+    """facebook/nllb-200-distilled-600M's shape: 12+12 pre-norm layers, d_model 1024, vocab 256206."""
+    copy_tokenizer("nllb-tiny", out)
+    tiny = json.loads((FIXTURES / "nllb-tiny" / "config.json").read_text())
+    config = M2M100Config(
+        vocab_size=256206, d_model=1024, encoder_layers=12, decoder_layers=12,
+        encoder_attention_heads=16, decoder_attention_heads=16, encoder_ffn_dim=4096,
+        decoder_ffn_dim=4096, activation_function="relu", max_position_embeddings=1024,
+        scale_embedding=True, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+        decoder_start_token_id=2, forced_bos_token_id=tiny.get("forced_bos_token_id"),
+    )
+    torch.manual_seed(0)
+    M2M100ForConditionalGeneration(config).eval().save_pretrained(out, safe_serialization=True)
+
+
+def build_distilbart(out: Path):
+    """sshleifer/distilbart-cnn-12-6's shape: 12 encoder and 6 decoder layers, d_model 1024."""
+    copy_tokenizer("bart-tiny", out)
+    config = BartConfig(
+        vocab_size=50264, d_model=1024, encoder_layers=12, decoder_layers=6,
+        encoder_attention_heads=16, decoder_attention_heads=16, encoder_ffn_dim=4096,
+        decoder_ffn_dim=4096, max_position_embeddings=1024, pad_token_id=1, bos_token_id=0,
+        eos_token_id=2, decoder_start_token_id=2, forced_bos_token_id=0, forced_eos_token_id=2,
+    )
+    torch.manual_seed(0)
+    BartForConditionalGeneration(config).eval().save_pretrained(out, safe_serialization=True)
+
+
+def article(input_path, tokenizer_dir, tokens, out):
+    """Joins ntrex English lines into one line of at least TOKENS tokens of the tokenizer."""
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    text = ""
+    for line in Path(input_path).read_text(encoding="utf-8").splitlines():
+        text = f"{text} {line}".strip()
+        if len(tok(text)["input_ids"]) >= tokens:
+            break
+    Path(out).write_text(text + "\n", encoding="utf-8")
+
+
 def run(model_dir, input_path, lines, tokens, batch, beams):
     torch.set_grad_enabled(False)
     load = time.perf_counter()
-    tok = MarianTokenizer.from_pretrained(model_dir)
-    model = MarianMTModel.from_pretrained(model_dir, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     load_s = time.perf_counter() - load
     sentences = Path(input_path).read_text(encoding="utf-8").splitlines()[:lines]
     start = time.perf_counter()
@@ -64,7 +117,14 @@ def run(model_dir, input_path, lines, tokens, batch, beams):
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "build":
+    command = sys.argv[1]
+    if command == "build":
         build(Path(sys.argv[2]))
+    elif command == "build-nllb":
+        build_nllb(Path(sys.argv[2]))
+    elif command == "build-distilbart":
+        build_distilbart(Path(sys.argv[2]))
+    elif command == "article":
+        article(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
     else:
         run(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:8]))

@@ -223,3 +223,19 @@ fn nllb_translates_an_article() {
     assert_eq!(text.lines().count(), 5, "{text}");
     assert!(!tarjama::document::contains_arabic(&text), "{text}");
 }
+
+#[test]
+fn t5_summarizer_reads_the_translation() {
+    let (arabic, _) = longest_ntrex_article();
+    let mut cmd = tarjama();
+    cmd.arg("--model").arg(fixture("t5-tiny"));
+    cmd.arg("--translator").arg(fixture("marian-tiny"));
+    cmd.args(["--sentences", "2"])
+        .write_stdin(arabic[..3].join("\n\n"));
+    let text = stdout_of(&mut cmd);
+    assert!(!text.trim().is_empty());
+    assert!(
+        tarjama::document::split_sentences(text.trim()).len() <= 2,
+        "{text}"
+    );
+}

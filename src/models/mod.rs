@@ -34,12 +34,16 @@ pub fn open_weights(path: &Path, dtype: DType, device: &Device) -> Result<VarBui
     }
 }
 
+/// `model_type` values of the T5 family (MADLAD-400 and flan-t5 say `t5`).
+const T5_MODEL_TYPES: &[&str] = &["t5", "mt5"];
+
 /// An encoder-decoder model loaded by [`load_seq2seq`], with what its config says about input.
 pub struct LoadedSeq2Seq {
     pub model: Box<dyn Seq2SeqModel>,
     pub decoder_start_token_id: Option<u32>,
-    /// A task prefix the model expects before its input (T5's `task_specific_params`).
-    pub text_prefix: Option<String>,
+    /// Task prefixes the model expects before its input (T5's `task_specific_params`).
+    pub summarization_prefix: Option<String>,
+    pub translation_prefix: Option<String>,
 }
 
 /// Builds the model `config.json` describes, choosing the family by `model_type`.
@@ -59,12 +63,24 @@ pub fn load_seq2seq(
         return Ok(LoadedSeq2Seq {
             model: Box::new(bart::BartModel::load(&cfg, vb)?),
             decoder_start_token_id,
-            text_prefix: None,
+            summarization_prefix: None,
+            translation_prefix: None,
+        });
+    }
+    if T5_MODEL_TYPES.contains(&model_type) {
+        let cfg: t5::T5Config = serde_json::from_value(config.clone()).map_err(parse_error)?;
+        let prefix = |task: &str| cfg.task_prefix(task).map(str::to_string);
+        return Ok(LoadedSeq2Seq {
+            summarization_prefix: prefix("summarization"),
+            translation_prefix: prefix("translation_ar_to_en"),
+            decoder_start_token_id: Some(cfg.decoder_start_id()),
+            model: Box::new(t5::T5Model::load(&cfg, vb)?),
         });
     }
     Err(Error::model(format!(
-        "model_type {model_type:?} is not an encoder-decoder tarjama runs (supported: {})",
-        bart::MODEL_TYPES.join(", ")
+        "model_type {model_type:?} is not an encoder-decoder tarjama runs (supported: {}, {})",
+        bart::MODEL_TYPES.join(", "),
+        T5_MODEL_TYPES.join(", ")
     )))
 }
 

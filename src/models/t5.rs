@@ -250,23 +250,6 @@ impl T5Model {
             Tensor::from_vec(mask, (1, 1, len, total), &self.device)?.to_dtype(self.dtype)?;
         bias.broadcast_add(&mask)
     }
-
-    /// Runs the decoder over `ids` (`[rows, len]`), extending `cache`, and returns logits
-    /// `[rows, len, vocab]` in f32.
-    pub fn decode(&self, ids: &Tensor, cache: &mut DecoderCache) -> candle_core::Result<Tensor> {
-        let len = ids.dim(1)?;
-        let self_bias = self.decoder_self_bias(len, cache.past_len)?;
-        let mut xs = self.decoder_embed.forward(ids)?;
-        for (block, layer_cache) in self.decoder.iter().zip(cache.layers.iter_mut()) {
-            xs = block.decode(&xs, layer_cache, &self_bias, &cache.encoder_mask)?;
-        }
-        cache.past_len += len;
-        let mut xs = self.decoder_norm.forward(&xs)?;
-        if let Some(scale) = self.output_scale {
-            xs = (xs * scale)?;
-        }
-        self.lm_head.forward(&xs)?.to_dtype(DType::F32)
-    }
 }
 
 impl Seq2SeqModel for T5Model {
@@ -310,13 +293,19 @@ impl Seq2SeqModel for T5Model {
         })
     }
 
-    fn decode_step(
-        &self,
-        tokens: &Tensor,
-        cache: &mut DecoderCache,
-    ) -> candle_core::Result<Tensor> {
-        let rows = tokens.dim(0)?;
-        self.decode(&tokens.reshape((rows, 1))?, cache)?.squeeze(1)
+    fn decode(&self, ids: &Tensor, cache: &mut DecoderCache) -> candle_core::Result<Tensor> {
+        let len = ids.dim(1)?;
+        let self_bias = self.decoder_self_bias(len, cache.past_len)?;
+        let mut xs = self.decoder_embed.forward(ids)?;
+        for (block, layer_cache) in self.decoder.iter().zip(cache.layers.iter_mut()) {
+            xs = block.decode(&xs, layer_cache, &self_bias, &cache.encoder_mask)?;
+        }
+        cache.past_len += len;
+        let mut xs = self.decoder_norm.forward(&xs)?;
+        if let Some(scale) = self.output_scale {
+            xs = (xs * scale)?;
+        }
+        self.lm_head.forward(&xs)?.to_dtype(DType::F32)
     }
 
     /// Relative positions set no hard limit. `n_positions`, when the config has it, is the

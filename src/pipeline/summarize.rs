@@ -29,8 +29,14 @@ impl Summarizer {
                 core.name, core.name
             )));
         }
+        // Models with relative positions (T5) set no limit of their own; 512 is what they
+        // were trained on.
+        let model_limit = match core.model().max_positions() {
+            usize::MAX => 512,
+            n => n,
+        };
         let window = input_limit
-            .min(core.model().max_positions())
+            .min(model_limit)
             .saturating_sub(WINDOW_MARGIN)
             .max(16);
         Ok(Self { core, window })

@@ -63,7 +63,7 @@ impl Task {
                 p.source_language.as_deref().unwrap_or("en"),
             ),
             None => match model_type {
-                "bart" | "t5" => ("summarization", "en"),
+                "bart" | "t5" | "mt5" => ("summarization", "en"),
                 _ => ("translation", "ar"),
             },
         };
@@ -105,8 +105,15 @@ impl Seq2Seq {
             )),
             other => other,
         })?;
-        if let Some(prefix) = &loaded.text_prefix {
-            tokenizer.set_text_prefix(prefix);
+        let prefix = match task {
+            Task::Translation => loaded
+                .translation_prefix
+                .clone()
+                .or_else(|| tokenizer.target_language_tag()),
+            Task::Summarization { .. } => loaded.summarization_prefix.clone(),
+        };
+        if let Some(prefix) = prefix {
+            tokenizer.set_text_prefix(&prefix);
         }
         let pad = tokenizer.pad_id();
         let start = loaded.decoder_start_token_id.unwrap_or(pad);

@@ -88,6 +88,14 @@ impl Seq2SeqTokenizer {
         }
     }
 
+    /// MADLAD-400's way of naming the output language: a `<2en>` tag before the source text.
+    pub fn target_language_tag(&self) -> Option<String> {
+        match self {
+            Self::Json(t) if t.inner.token_to_id("<2en>").is_some() => Some("<2en> ".into()),
+            _ => None,
+        }
+    }
+
     /// Sets a text prefix put before every input (T5 task prefixes). Marian has none.
     pub fn set_text_prefix(&mut self, prefix: &str) {
         if let Self::Json(t) = self {
