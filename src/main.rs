@@ -8,7 +8,8 @@ use tarjama::cli::{Cli, Command, GenerationArgs, SummarizeArgs, TranslateArgs};
 use tarjama::document::{self, Document};
 use tarjama::output::OutputTarget;
 use tarjama::pipeline::{
-    ChatPipeline, GenerationOverrides, Seq2Seq, Summarizer, SummaryLength, Translator,
+    ArticleSummary, ChatPipeline, GenerationOverrides, Seq2Seq, Summarizer, SummaryLength,
+    Translator,
 };
 use tarjama::{device, hub, Error, Result};
 
@@ -301,48 +302,23 @@ fn summarize_with_seq2seq(
             }
         }
     };
-    let translate_paragraphs = |paragraphs: &[String]| -> Result<Vec<String>> {
-        paragraphs
-            .iter()
-            .map(|p| {
-                let sentences = document::split_sentences(p);
-                let sentences: Vec<&str> = sentences.iter().map(String::as_str).collect();
-                let progress = tarjama::pipeline::Progress::sentences(sentences.len(), true);
-                Ok(translator
-                    .translate_sentences(&sentences, &progress)?
-                    .join(" "))
-            })
-            .collect()
-    };
     let started = Instant::now();
-    let (summary, translation) = if summarizer.reads_english() {
-        let english = translate_paragraphs(paragraphs)?;
-        let summary = summarizer.summarize(&english, length, &mut on_part)?;
-        (summary, Some(english))
-    } else {
-        let arabic = summarizer.summarize(
-            paragraphs,
-            SummaryLength::Sentences(usize::MAX),
-            &mut on_part,
-        )?;
-        let english = translate_paragraphs(&[arabic])?.remove(0);
-        let translation = if args.show_translation {
-            Some(translate_paragraphs(paragraphs)?)
-        } else {
-            None
-        };
-        (
-            tarjama::pipeline::trim_to_length(&english, length),
-            translation,
-        )
-    };
+    let ArticleSummary {
+        summary,
+        translation,
+    } = summarizer.summarize_article(
+        &translator,
+        paragraphs,
+        length,
+        args.show_translation,
+        &mut on_part,
+    )?;
     if args.verbose {
         eprintln!(
             "tarjama: summarized in {:.2}s",
             started.elapsed().as_secs_f64()
         );
     }
-    let translation = translation.filter(|_| args.show_translation);
     let out = if args.format == "json" {
         let mut record = serde_json::json!({
             "summary": summary,

@@ -8,5 +8,5 @@ mod translate;
 
 pub use chat::{ChatPipeline, SummaryLength};
 pub use progress::Progress;
-pub use summarize::{trim_to_length, Summarizer};
+pub use summarize::{trim_to_length, ArticleSummary, Summarizer};
 pub use translate::{GenerationOverrides, Seq2Seq, Task, Translator};

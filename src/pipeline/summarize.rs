@@ -6,7 +6,8 @@
 //! and the joined window summaries are summarized again until one window holds them.
 
 use super::chat::SummaryLength;
-use super::translate::{Seq2Seq, Task};
+use super::translate::{Seq2Seq, Task, Translator};
+use super::Progress;
 use crate::document::{split_long, split_sentences};
 use crate::{Error, Result};
 
@@ -136,6 +137,55 @@ impl Summarizer {
         }
         let summary = self.summarize_texts(&windows)?.remove(0);
         Ok(trim_to_length(&summary, length))
+    }
+}
+
+/// A summary and, when asked for, the article's full translation (a paragraph per entry).
+#[derive(Debug, Clone)]
+pub struct ArticleSummary {
+    pub summary: String,
+    pub translation: Option<Vec<String>>,
+}
+
+impl Summarizer {
+    /// Summarizes an Arabic article in English: an English summarizer reads the translation by
+    /// `translator`; an Arabic one's summary is translated.
+    pub fn summarize_article(
+        &self,
+        translator: &Translator,
+        paragraphs: &[String],
+        length: SummaryLength,
+        keep_translation: bool,
+        on_part: &mut dyn FnMut(usize, usize),
+    ) -> Result<ArticleSummary> {
+        let translate = |paragraphs: &[String]| -> Result<Vec<String>> {
+            paragraphs
+                .iter()
+                .map(|p| {
+                    let sentences = split_sentences(p);
+                    let sentences: Vec<&str> = sentences.iter().map(String::as_str).collect();
+                    Ok(translator
+                        .translate_sentences(&sentences, &Progress::hidden())?
+                        .join(" "))
+                })
+                .collect()
+        };
+        if self.reads_english() {
+            let english = translate(paragraphs)?;
+            let summary = self.summarize(&english, length, on_part)?;
+            return Ok(ArticleSummary {
+                summary,
+                translation: keep_translation.then_some(english),
+            });
+        }
+        let arabic = self.summarize(paragraphs, SummaryLength::Sentences(usize::MAX), on_part)?;
+        let english = translate(&[arabic])?.remove(0);
+        Ok(ArticleSummary {
+            summary: trim_to_length(&english, length),
+            translation: keep_translation
+                .then(|| translate(paragraphs))
+                .transpose()?,
+        })
     }
 }
 
