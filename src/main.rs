@@ -201,18 +201,7 @@ fn summarize(args: SummarizeArgs) -> Result<()> {
             let _ = stdout.flush();
         }
     };
-    let quiet = args.quiet;
-    let mut on_part = |done: usize, total: usize| {
-        if !quiet && std::io::stderr().is_terminal() {
-            eprint!(
-                "\rtarjama: long article, summarizing part {}/{total}",
-                (done + 1).min(total)
-            );
-            if done == total {
-                eprintln!();
-            }
-        }
-    };
+    let mut on_part = part_progress(args.quiet);
     let started = Instant::now();
     let summary = chat.summarize(&paragraphs, length, &mut on_text, &mut on_part)?;
     if args.verbose {
@@ -290,18 +279,7 @@ fn summarize_with_seq2seq(
             started.elapsed().as_secs_f64()
         );
     }
-    let quiet = args.quiet;
-    let mut on_part = |done: usize, total: usize| {
-        if !quiet && std::io::stderr().is_terminal() {
-            eprint!(
-                "\rtarjama: long article, summarizing part {}/{total}",
-                (done + 1).min(total)
-            );
-            if done == total {
-                eprintln!();
-            }
-        }
-    };
+    let mut on_part = part_progress(args.quiet);
     let started = Instant::now();
     let ArticleSummary {
         summary,
@@ -337,4 +315,20 @@ fn summarize_with_seq2seq(
         }
     };
     OutputTarget::Stdout.finish(&out)
+}
+
+/// Reports the parts of a long article as they are summarized, on a terminal only.
+fn part_progress(quiet: bool) -> impl FnMut(usize, usize) {
+    let show = !quiet && std::io::stderr().is_terminal();
+    move |done, total| {
+        if show {
+            eprint!(
+                "\rtarjama: long article, summarizing part {}/{total}",
+                (done + 1).min(total)
+            );
+            if done == total {
+                eprintln!();
+            }
+        }
+    }
 }

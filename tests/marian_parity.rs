@@ -2,24 +2,16 @@
 //! logits within 1e-4, generated ids identical for greedy and beam search, batched or not.
 //! Fixtures come from scripts/make-fixtures.py.
 
-use std::path::PathBuf;
+mod common;
 
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
-use tarjama::generate::EarlyStopping;
 use tarjama::hub::{self, HubOptions};
 use tarjama::pipeline::Translator;
 
-/// `TARJAMA_FIXTURES` points the tests at another fixture set (the GPU check copies them).
-fn fixtures() -> PathBuf {
-    std::env::var_os("TARJAMA_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
-}
-
 fn translator() -> Translator {
     let files = hub::resolve(
-        fixtures().join("marian-tiny").to_str().unwrap(),
+        common::fixtures().join("marian-tiny").to_str().unwrap(),
         &HubOptions::default(),
     )
     .unwrap();
@@ -30,25 +22,11 @@ fn to_u32(t: &Tensor) -> Tensor {
     t.to_dtype(DType::U32).unwrap()
 }
 
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
 #[test]
 fn encoder_output_and_logits_match_reference() {
     let t = translator();
     let reference = candle_core::safetensors::load(
-        fixtures().join("marian-tiny-ref/forward.safetensors"),
+        common::fixtures().join("marian-tiny-ref/forward.safetensors"),
         &Device::Cpu,
     )
     .unwrap();
@@ -57,7 +35,7 @@ fn encoder_output_and_logits_match_reference() {
     let model = t.model();
 
     let encoded = model.encode(&ids, &mask).unwrap();
-    let diff = max_abs_diff(&encoded, &reference["encoder_hidden_states"]);
+    let diff = common::max_abs_diff(&encoded, &reference["encoder_hidden_states"]);
     assert!(diff < 1e-4, "encoder output differs by {diff}");
 
     let mut cache = model.start_decoder(&encoded, &mask).unwrap();
@@ -75,7 +53,7 @@ fn encoder_output_and_logits_match_reference() {
         let n = row.iter().filter(|&&v| v == 1).count();
         let ours = logits.get(r).unwrap().narrow(0, 0, n).unwrap();
         let theirs = expected.get(r).unwrap().narrow(0, 0, n).unwrap();
-        worst = worst.max(max_abs_diff(&ours, &theirs));
+        worst = worst.max(common::max_abs_diff(&ours, &theirs));
     }
     assert!(worst < 1e-4, "logits differ by {worst}");
 }
@@ -88,51 +66,19 @@ struct GenerateFixture {
 #[derive(Deserialize)]
 struct GenerateCase {
     name: String,
-    params: Params,
+    params: common::Params,
     inputs: Vec<String>,
     input_ids: Vec<Vec<u32>>,
     output_ids: Vec<Vec<u32>>,
     texts: Vec<String>,
 }
 
-#[derive(Deserialize)]
-struct Params {
-    num_beams: usize,
-    length_penalty: f32,
-    early_stopping: serde_json::Value,
-    no_repeat_ngram_size: usize,
-    repetition_penalty: f32,
-    max_length: usize,
-    min_length: usize,
-    batch_size: usize,
-    renormalize_logits: bool,
-    forced_eos_token_id: Option<u32>,
-    bad_words_ids: Vec<Vec<u32>>,
-}
-
 fn load_cases() -> Vec<GenerateCase> {
-    let text = std::fs::read_to_string(fixtures().join("marian-tiny-ref/generate.json")).unwrap();
+    let text =
+        std::fs::read_to_string(common::fixtures().join("marian-tiny-ref/generate.json")).unwrap();
     serde_json::from_str::<GenerateFixture>(&text)
         .unwrap()
         .cases
-}
-
-fn configure(t: &mut Translator, p: &Params) {
-    let g = &mut t.generation;
-    g.num_beams = p.num_beams;
-    g.length_penalty = p.length_penalty;
-    g.early_stopping = match &p.early_stopping {
-        serde_json::Value::Bool(true) => EarlyStopping::Yes,
-        serde_json::Value::String(s) if s == "never" => EarlyStopping::Never,
-        _ => EarlyStopping::Heuristic,
-    };
-    g.no_repeat_ngram_size = p.no_repeat_ngram_size;
-    g.repetition_penalty = p.repetition_penalty;
-    g.max_length = p.max_length;
-    g.min_length = p.min_length;
-    g.renormalize_logits = p.renormalize_logits;
-    g.forced_eos_token_id = p.forced_eos_token_id;
-    g.bad_words_ids = p.bad_words_ids.clone();
 }
 
 /// The reference's row without its start token and trailing padding.
@@ -154,7 +100,7 @@ fn generation_matches_reference_in_padded_batches() {
         "expected the full set of generation cases"
     );
     for case in &cases {
-        configure(&mut t, &case.params);
+        case.params.apply(&mut t.generation);
         assert!(case.inputs.len() >= 20, "{}: too few inputs", case.name);
         for (i, input) in case.inputs.iter().enumerate() {
             assert_eq!(
@@ -199,7 +145,7 @@ fn one_at_a_time_equals_batched() {
     for case in load_cases().iter().filter(|c| {
         ["greedy", "beam4", "beam4_no_repeat3", "beam4_lp2.0"].contains(&c.name.as_str())
     }) {
-        configure(&mut t, &case.params);
+        case.params.apply(&mut t.generation);
         for (i, input) in case.inputs.iter().enumerate().step_by(3) {
             let got = t.generate_ids(&[input.as_str()]).unwrap();
             assert_eq!(

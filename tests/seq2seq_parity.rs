@@ -4,24 +4,18 @@
 //! padded-batch logits within 1e-4, greedy and beam generations in padded batches identical.
 //! Marian has its own older fixture layout (tests/marian_parity.rs).
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+mod common;
 
-use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+
+use candle_core::{DType, Device};
 use serde::Deserialize;
-use tarjama::generate::EarlyStopping;
 use tarjama::hub::{self, HubOptions};
 use tarjama::pipeline::Seq2Seq;
 
-fn fixtures() -> PathBuf {
-    std::env::var_os("TARJAMA_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
-}
-
 fn load(name: &str) -> Seq2Seq {
     let files = hub::resolve(
-        fixtures().join(name).to_str().unwrap(),
+        common::fixtures().join(name).to_str().unwrap(),
         &HubOptions::default(),
     )
     .unwrap();
@@ -29,21 +23,7 @@ fn load(name: &str) -> Seq2Seq {
 }
 
 fn reference(name: &str, file: &str) -> String {
-    std::fs::read_to_string(fixtures().join("seq2seq-ref").join(name).join(file)).unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
+    std::fs::read_to_string(common::fixtures().join("seq2seq-ref").join(name).join(file)).unwrap()
 }
 
 #[derive(Deserialize)]
@@ -99,7 +79,7 @@ fn check_forward(name: &str) {
     let seq2seq = load(name);
     let model = seq2seq.model();
     let reference = candle_core::safetensors::load(
-        fixtures()
+        common::fixtures()
             .join("seq2seq-ref")
             .join(name)
             .join("forward.safetensors"),
@@ -124,11 +104,11 @@ fn check_forward(name: &str) {
             .unwrap()
             .narrow(0, 0, n)
             .unwrap();
-        worst_hidden = worst_hidden.max(max_abs_diff(&ours, &theirs));
+        worst_hidden = worst_hidden.max(common::max_abs_diff(&ours, &theirs));
         let n = decoder_rows[r].iter().filter(|&&v| v == 1).count();
         let ours = logits.get(r).unwrap().narrow(0, 0, n).unwrap();
         let theirs = reference["logits"].get(r).unwrap().narrow(0, 0, n).unwrap();
-        worst_logits = worst_logits.max(max_abs_diff(&ours, &theirs));
+        worst_logits = worst_logits.max(common::max_abs_diff(&ours, &theirs));
     }
     assert!(
         worst_hidden < 1e-4,
@@ -159,44 +139,9 @@ struct InputSet {
 struct GenerateCase {
     name: String,
     input_set: String,
-    params: Params,
+    params: common::Params,
     output_ids: Vec<Vec<u32>>,
     texts: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Params {
-    num_beams: usize,
-    length_penalty: f32,
-    early_stopping: serde_json::Value,
-    no_repeat_ngram_size: usize,
-    repetition_penalty: f32,
-    max_length: usize,
-    min_length: usize,
-    batch_size: usize,
-    renormalize_logits: bool,
-    forced_bos_token_id: Option<u32>,
-    forced_eos_token_id: Option<u32>,
-    bad_words_ids: Vec<Vec<u32>>,
-}
-
-fn configure(model: &mut Seq2Seq, p: &Params) {
-    let g = &mut model.generation;
-    g.num_beams = p.num_beams;
-    g.length_penalty = p.length_penalty;
-    g.early_stopping = match &p.early_stopping {
-        serde_json::Value::Bool(true) => EarlyStopping::Yes,
-        serde_json::Value::String(s) if s == "never" => EarlyStopping::Never,
-        _ => EarlyStopping::Heuristic,
-    };
-    g.no_repeat_ngram_size = p.no_repeat_ngram_size;
-    g.repetition_penalty = p.repetition_penalty;
-    g.max_length = p.max_length;
-    g.min_length = p.min_length;
-    g.renormalize_logits = p.renormalize_logits;
-    g.forced_bos_token_id = p.forced_bos_token_id;
-    g.forced_eos_token_id = p.forced_eos_token_id;
-    g.bad_words_ids = p.bad_words_ids.clone();
 }
 
 /// The reference row after its decoder start, up to and including the first end token (the
@@ -217,7 +162,7 @@ fn check_generation(name: &str) {
     let (mut compared, mut ended) = (0, 0);
     let mut mismatches = Vec::new();
     for case in &fixture.cases {
-        configure(&mut model, &case.params);
+        case.params.apply(&mut model.generation);
         let set = &fixture.input_sets[&case.input_set];
         model.tokenizer_mut().set_text_prefix(&set.prefix);
         for (input, ids) in set.inputs.iter().zip(&set.input_ids) {

@@ -4,8 +4,9 @@
 //! Logits and generations are checked with the other families in tests/seq2seq_parity.rs.
 //! Fixtures come from scripts/make-seq2seq-fixtures.py (transformers 5.24, CPU, f32).
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
@@ -14,15 +15,8 @@ use tarjama::models::t5::{self, T5Config, T5Model};
 
 const MODELS: [&str; 2] = ["t5-tiny", "t5v11-tiny"];
 
-/// `TARJAMA_FIXTURES` points the tests at another fixture set (the GPU check copies them).
-fn fixtures() -> PathBuf {
-    std::env::var_os("TARJAMA_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
-}
-
 fn load(name: &str) -> T5Model {
-    let dir = fixtures().join(name);
+    let dir = common::fixtures().join(name);
     let config: T5Config =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let vb =
@@ -33,7 +27,7 @@ fn load(name: &str) -> T5Model {
 
 fn reference(name: &str) -> HashMap<String, Tensor> {
     candle_core::safetensors::load(
-        fixtures().join(format!("seq2seq-ref/{name}/forward.safetensors")),
+        common::fixtures().join(format!("seq2seq-ref/{name}/forward.safetensors")),
         &Device::Cpu,
     )
     .unwrap()
@@ -41,20 +35,6 @@ fn reference(name: &str) -> HashMap<String, Tensor> {
 
 fn to_u32(t: &Tensor) -> Tensor {
     t.to_dtype(DType::U32).unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 #[test]
@@ -89,7 +69,7 @@ struct InputSet {
 }
 
 fn load_generate(name: &str) -> GenerateFixture {
-    let path = fixtures().join(format!("seq2seq-ref/{name}/generate.json"));
+    let path = common::fixtures().join(format!("seq2seq-ref/{name}/generate.json"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -126,7 +106,7 @@ fn half_precision_runs_and_stays_near_f32() {
     // itself, loaded in f16/bf16, differs from its f32 logits by up to 0.09/0.54 on these inputs
     // (this implementation: 0.10/0.58).
     for name in MODELS {
-        let dir = fixtures().join(name);
+        let dir = common::fixtures().join(name);
         let config = load(name).config;
         let reference = reference(name);
         let ids = to_u32(&reference["input_ids"]);
@@ -150,7 +130,7 @@ fn half_precision_runs_and_stays_near_f32() {
                 let n = row.iter().filter(|&&v| v == 1).count();
                 let ours = logits.get(r).unwrap().narrow(0, 0, n).unwrap();
                 let theirs = reference["logits"].get(r).unwrap().narrow(0, 0, n).unwrap();
-                worst = worst.max(max_abs_diff(&ours, &theirs));
+                worst = worst.max(common::max_abs_diff(&ours, &theirs));
             }
             eprintln!("{name} {dtype:?}: logits max |Δ| from f32 reference {worst}");
             assert!(
@@ -166,7 +146,7 @@ fn embeddings_stored_per_stack_load_like_shared() {
     // Some checkpoints store `encoder.embed_tokens.weight`/`decoder.embed_tokens.weight` instead
     // of `shared.weight`; the tied LM head must then come from them.
     let name = "t5-tiny";
-    let dir = fixtures().join(name);
+    let dir = common::fixtures().join(name);
     let mut tensors =
         candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
     let shared = tensors.remove("shared.weight").unwrap();
@@ -184,5 +164,8 @@ fn embeddings_stored_per_stack_load_like_shared() {
         let mut cache = model.start_decoder(&encoded, &mask).unwrap();
         model.decode(&decoder_ids, &mut cache).unwrap()
     };
-    assert_eq!(max_abs_diff(&logits(&renamed), &logits(&original)), 0.0);
+    assert_eq!(
+        common::max_abs_diff(&logits(&renamed), &logits(&original)),
+        0.0
+    );
 }

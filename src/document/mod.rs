@@ -12,7 +12,7 @@ mod segment;
 pub use boilerplate::is_boilerplate;
 pub use input::{decode_input, read_input};
 pub use normalize::{contains_arabic, normalize_for_model};
-pub use segment::{split_long, split_sentences};
+pub use segment::{pack_windows, split_long, split_sentences};
 
 /// One line of the input.
 #[derive(Debug, Clone, PartialEq, Eq)]

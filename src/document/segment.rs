@@ -277,6 +277,45 @@ fn char_cut(text: &str) -> Option<usize> {
     })
 }
 
+/// Groups paragraphs into windows that `fits` accepts, joined by `separator`, in order. A
+/// paragraph that does not fit on its own is split into sentences, and each sentence by
+/// `cut_sentence` (which may return it whole); nothing is dropped.
+pub fn pack_windows<E>(
+    paragraphs: &[String],
+    separator: &str,
+    fits: &dyn Fn(&str) -> Result<bool, E>,
+    cut_sentence: &dyn Fn(&str) -> Vec<String>,
+) -> Result<Vec<String>, E> {
+    let mut units: Vec<String> = Vec::new();
+    for p in paragraphs {
+        if fits(p)? {
+            units.push(p.clone());
+        } else {
+            for sentence in split_sentences(p) {
+                units.extend(cut_sentence(&sentence));
+            }
+        }
+    }
+    let mut windows: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for unit in units {
+        let candidate = if current.is_empty() {
+            unit.clone()
+        } else {
+            format!("{current}{separator}{unit}")
+        };
+        if current.is_empty() || fits(&candidate)? {
+            current = candidate;
+        } else {
+            windows.push(std::mem::replace(&mut current, unit));
+        }
+    }
+    if !current.is_empty() {
+        windows.push(current);
+    }
+    Ok(windows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

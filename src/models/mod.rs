@@ -4,6 +4,7 @@ pub mod bart;
 pub mod gguf;
 pub mod kv_cache;
 pub mod linear;
+pub mod masks;
 pub mod packed_gemm;
 pub mod t5;
 

@@ -25,6 +25,7 @@ use position::RelativeBuckets;
 
 use super::kv_cache::{DecoderCache, LayerCache};
 use super::linear::Linear;
+use super::masks;
 use crate::generate::Seq2SeqModel;
 
 /// The bucket of a relative position (`key - query`) as transformers'
@@ -214,23 +215,6 @@ impl T5Model {
     }
 
     /// The most negative value of the model's dtype: what the reference adds at masked keys.
-    fn mask_value(&self) -> f64 {
-        match self.dtype {
-            DType::F16 => -65504.0,
-            DType::BF16 => -3.389_531_389_251_535_5e38,
-            _ => f32::MIN as f64,
-        }
-    }
-
-    /// Additive mask `[rows, 1, 1, len]` from a `[rows, len]` 0/1 attention mask.
-    fn additive_mask(&self, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
-        let (rows, len) = attention_mask.dims2()?;
-        let keep = attention_mask.to_dtype(DType::F32)?;
-        // (1 - mask) * min, computed in f32 and exact after the cast since it is 0 or min.
-        let mask = ((keep - 1.0)? * (-self.mask_value()))?;
-        mask.reshape((rows, 1, 1, len))?.to_dtype(self.dtype)
-    }
-
     /// The decoder's self-attention bias for queries `past..past + len` against keys
     /// `0..past + len`, with the causal mask folded in: `[1, heads, len, past + len]`. Computed
     /// once per step and shared by all blocks.
@@ -238,17 +222,10 @@ impl T5Model {
         let bias = self
             .decoder_buckets
             .bias(&self.decoder_bias, len, past + len, past)?;
-        if len == 1 {
-            return Ok(bias);
+        match masks::causal_mask(len, past, self.dtype, &self.device)? {
+            Some(mask) => bias.broadcast_add(&mask),
+            None => Ok(bias),
         }
-        let total = past + len;
-        let min = self.mask_value() as f32;
-        let mask: Vec<f32> = (0..len)
-            .flat_map(|i| (0..total).map(move |j| if j > past + i { min } else { 0.0 }))
-            .collect();
-        let mask =
-            Tensor::from_vec(mask, (1, 1, len, total), &self.device)?.to_dtype(self.dtype)?;
-        bias.broadcast_add(&mask)
     }
 }
 
@@ -259,7 +236,7 @@ impl Seq2SeqModel for T5Model {
         let bias = self
             .encoder_buckets
             .bias(&self.encoder_bias, len, len, 0)?
-            .broadcast_add(&self.additive_mask(attention_mask)?)?;
+            .broadcast_add(&masks::padding_mask(attention_mask, self.dtype)?)?;
         let mut xs = self.encoder_embed.forward(input_ids)?;
         for block in &self.encoder {
             xs = block.encode(&xs, &bias)?;
@@ -288,7 +265,7 @@ impl Seq2SeqModel for T5Model {
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(DecoderCache {
             layers,
-            encoder_mask: self.additive_mask(attention_mask)?,
+            encoder_mask: masks::padding_mask(attention_mask, self.dtype)?,
             past_len: 0,
         })
     }

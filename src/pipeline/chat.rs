@@ -182,32 +182,8 @@ impl ChatPipeline {
         let fits = |text: &str| -> Result<bool> {
             Ok(self.prompt_tokens(&prompts::part_summary(text))?.len() <= room)
         };
-        let mut units: Vec<String> = Vec::new();
-        for p in paragraphs {
-            if fits(p)? {
-                units.push(p.clone());
-            } else {
-                units.extend(crate::document::split_sentences(p));
-            }
-        }
-        let mut parts: Vec<String> = Vec::new();
-        let mut current = String::new();
-        for unit in units {
-            let candidate = if current.is_empty() {
-                unit.clone()
-            } else {
-                format!("{current}\n\n{unit}")
-            };
-            if current.is_empty() || fits(&candidate)? {
-                current = candidate;
-            } else {
-                parts.push(std::mem::replace(&mut current, unit));
-            }
-        }
-        if !current.is_empty() {
-            parts.push(current);
-        }
-        Ok(parts)
+        // A sentence is the smallest part: chat contexts are far longer than sentences.
+        crate::document::pack_windows(paragraphs, "\n\n", &fits, &|s| vec![s.to_string()])
     }
 
     /// Translates one paragraph, streaming the text as it is written.

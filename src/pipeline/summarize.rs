@@ -8,7 +8,7 @@
 use super::chat::SummaryLength;
 use super::translate::{Seq2Seq, Task, Translator};
 use super::Progress;
-use crate::document::{split_long, split_sentences};
+use crate::document::{pack_windows, split_long, split_sentences};
 use crate::{Error, Result};
 
 /// Tokens kept free in each window for the special tokens a tokenizer adds.
@@ -66,34 +66,12 @@ impl Summarizer {
     /// whole where they fit, else sentences, else pieces of an overlong sentence.
     pub fn windows(&self, paragraphs: &[String]) -> Vec<String> {
         let count = |s: &str| self.count(s);
-        let mut units: Vec<String> = Vec::new();
-        for p in paragraphs {
-            if count(p) <= self.window {
-                units.push(p.clone());
-                continue;
-            }
-            for sentence in split_sentences(p) {
-                units.extend(split_long(&sentence, self.window, &count));
-            }
+        let fits = |s: &str| Ok::<bool, std::convert::Infallible>(count(s) <= self.window);
+        let cut = |s: &str| split_long(s, self.window, &count);
+        match pack_windows(paragraphs, "\n", &fits, &cut) {
+            Ok(windows) => windows,
+            Err(never) => match never {},
         }
-        let mut windows: Vec<String> = Vec::new();
-        let mut current = String::new();
-        for unit in units {
-            let candidate = if current.is_empty() {
-                unit.clone()
-            } else {
-                format!("{current}\n{unit}")
-            };
-            if current.is_empty() || count(&candidate) <= self.window {
-                current = candidate;
-            } else {
-                windows.push(std::mem::replace(&mut current, unit));
-            }
-        }
-        if !current.is_empty() {
-            windows.push(current);
-        }
-        windows
     }
 
     fn summarize_texts(&self, texts: &[String]) -> Result<Vec<String>> {

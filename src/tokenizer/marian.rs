@@ -338,8 +338,9 @@ fn split_language_code(text: &str) -> (Option<&str>, &str) {
     (None, text)
 }
 
-/// transformers' `clean_up_tokenization`.
-fn clean_up_tokenization(text: &str) -> String {
+/// transformers' `clean_up_tokenization`: removes the spaces its word-level tokenizers left
+/// before punctuation and English contractions.
+pub(super) fn clean_up_tokenization(text: &str) -> String {
     [
         (" .", "."),
         (" ?", "?"),

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use tokenizers::Tokenizer;
 
+use super::marian::clean_up_tokenization;
 use super::MarianTokenizer;
 use crate::{Error, Result};
 
@@ -173,26 +174,4 @@ impl JsonTokenizer {
 
 fn first_known(tokenizer: &Tokenizer, tokens: &[&str]) -> Option<u32> {
     tokens.iter().find_map(|t| tokenizer.token_to_id(t))
-}
-
-/// transformers' `clean_up_tokenization`: removes the spaces its word-level tokenizers left
-/// before punctuation and English contractions.
-fn clean_up_tokenization(text: &str) -> String {
-    const REPLACEMENTS: &[(&str, &str)] = &[
-        (" .", "."),
-        (" ?", "?"),
-        (" !", "!"),
-        (" ,", ","),
-        (" ' ", "'"),
-        (" n't", "n't"),
-        (" 'm", "'m"),
-        (" 's", "'s"),
-        (" 've", "'ve"),
-        (" 're", "'re"),
-    ];
-    let mut text = text.to_string();
-    for (from, to) in REPLACEMENTS {
-        text = text.replace(from, to);
-    }
-    text
 }

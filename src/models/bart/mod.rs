@@ -26,6 +26,7 @@ use self::layers::{layer_norm, DecoderLayer, EncoderLayer};
 use self::positions::Positions;
 use super::kv_cache::{DecoderCache, LayerCache};
 use super::linear::Linear;
+use super::masks;
 use crate::generate::Seq2SeqModel;
 
 /// `model_type` values this module runs.
@@ -282,33 +283,11 @@ impl BartModel {
             config: cfg.clone(),
         })
     }
-
-    /// Additive mask `[rows, 1, 1, len]` from a `[rows, len]` 0/1 attention mask.
-    fn additive_mask(&self, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
-        let (rows, len) = attention_mask.dims2()?;
-        let keep = attention_mask.to_dtype(DType::F32)?;
-        // (1 - mask) * min: masked keys get the most negative value, like the reference.
-        let mask = ((keep - 1.0)? * (-f32::MIN as f64))?;
-        mask.reshape((rows, 1, 1, len))?.to_dtype(self.dtype)
-    }
-
-    fn causal_mask(&self, len: usize, past: usize) -> candle_core::Result<Option<Tensor>> {
-        if len == 1 {
-            return Ok(None);
-        }
-        let total = past + len;
-        let mask: Vec<f32> = (0..len)
-            .flat_map(|i| (0..total).map(move |j| if j > past + i { f32::MIN } else { 0.0 }))
-            .collect();
-        Ok(Some(
-            Tensor::from_vec(mask, (1, 1, len, total), &self.device)?.to_dtype(self.dtype)?,
-        ))
-    }
 }
 
 impl Seq2SeqModel for BartModel {
     fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
-        let mask = self.additive_mask(attention_mask)?;
+        let mask = masks::padding_mask(attention_mask, self.dtype)?;
         let mut xs = self.encoder.embed(input_ids, 0, self.embed_scale)?;
         for layer in &self.encoder_layers {
             xs = layer.forward(&xs, &mask)?;
@@ -333,7 +312,7 @@ impl Seq2SeqModel for BartModel {
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(DecoderCache {
             layers,
-            encoder_mask: self.additive_mask(attention_mask)?,
+            encoder_mask: masks::padding_mask(attention_mask, self.dtype)?,
             past_len: 0,
         })
     }
@@ -341,7 +320,7 @@ impl Seq2SeqModel for BartModel {
     fn decode(&self, ids: &Tensor, cache: &mut DecoderCache) -> candle_core::Result<Tensor> {
         let len = ids.dim(1)?;
         let mut xs = self.decoder.embed(ids, cache.past_len, self.embed_scale)?;
-        let causal = self.causal_mask(len, cache.past_len)?;
+        let causal = masks::causal_mask(len, cache.past_len, self.dtype, &self.device)?;
         for (layer, layer_cache) in self.decoder_layers.iter().zip(cache.layers.iter_mut()) {
             xs = layer.forward(&xs, layer_cache, causal.as_ref(), &cache.encoder_mask)?;
         }

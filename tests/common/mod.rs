@@ -1,0 +1,68 @@
+//! Helpers shared by the parity tests: where the fixtures are, tensor comparison, and the
+//! generation settings the fixture scripts record.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::PathBuf;
+
+use candle_core::Tensor;
+use serde::Deserialize;
+use tarjama::generate::{EarlyStopping, GenerationConfig};
+
+/// `TARJAMA_FIXTURES` points the tests at another fixture set (the GPU check copies them).
+pub fn fixtures() -> PathBuf {
+    std::env::var_os("TARJAMA_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
+}
+
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// The effective generation settings of a recorded case.
+#[derive(Deserialize)]
+pub struct Params {
+    pub num_beams: usize,
+    pub length_penalty: f32,
+    pub early_stopping: serde_json::Value,
+    pub no_repeat_ngram_size: usize,
+    pub repetition_penalty: f32,
+    pub max_length: usize,
+    pub min_length: usize,
+    pub batch_size: usize,
+    pub renormalize_logits: bool,
+    #[serde(default)]
+    pub forced_bos_token_id: Option<u32>,
+    pub forced_eos_token_id: Option<u32>,
+    pub bad_words_ids: Vec<Vec<u32>>,
+}
+
+impl Params {
+    pub fn apply(&self, g: &mut GenerationConfig) {
+        g.num_beams = self.num_beams;
+        g.length_penalty = self.length_penalty;
+        g.early_stopping = match &self.early_stopping {
+            serde_json::Value::Bool(true) => EarlyStopping::Yes,
+            serde_json::Value::String(s) if s == "never" => EarlyStopping::Never,
+            _ => EarlyStopping::Heuristic,
+        };
+        g.no_repeat_ngram_size = self.no_repeat_ngram_size;
+        g.repetition_penalty = self.repetition_penalty;
+        g.max_length = self.max_length;
+        g.min_length = self.min_length;
+        g.renormalize_logits = self.renormalize_logits;
+        g.forced_bos_token_id = self.forced_bos_token_id;
+        g.forced_eos_token_id = self.forced_eos_token_id;
+        g.bad_words_ids = self.bad_words_ids.clone();
+    }
+}
