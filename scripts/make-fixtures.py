@@ -55,6 +55,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fixture_common  # noqa: E402  (scripts/fixture_common.py)
+
 PINNED = {
     "torch": "2.15.0",
     "transformers": "5.24.0",
@@ -79,78 +82,19 @@ OUT_REF = REPO / "tests/fixtures/marian-tiny-ref"
 
 
 def versions():
-    from importlib.metadata import version
-
-    v = {k: version(k) for k in PINNED}
-    v["python"] = "%d.%d.%d" % sys.version_info[:3]
-    return v
+    return fixture_common.versions(PINNED)
 
 
 def check_versions(allow_any):
-    v = versions()
-    bad = {k: (v[k], want) for k, want in PINNED.items() if v[k] != want}
-    if bad:
-        msg = "version mismatch (have, pinned): %r" % bad
-        if allow_any:
-            print("WARNING:", msg, file=sys.stderr)
-        else:
-            sys.exit(msg + "\nrerun with --any-version to ignore")
+    fixture_common.check_versions(PINNED, allow_any)
 
 
 def seed_everything(threads):
-    import numpy as np
-    import torch
-
-    random.seed(SEED)
-    np.random.seed(SEED)
-    torch.manual_seed(SEED)
-    torch.set_num_threads(threads)
-    torch.set_num_interop_threads(1)
-    torch.use_deterministic_algorithms(True)
+    fixture_common.seed_everything(SEED, threads)
 
 
-def read_lines(path):
-    with open(path, encoding="utf-8") as f:
-        return [l.rstrip("\n") for l in f]
-
-
-def _is_scalar(x):
-    return x is None or isinstance(x, (str, int, float, bool))
-
-
-def _one_line_ok(o):
-    """Small containers (lists of numbers, records of scalars) go on one line."""
-    if _is_scalar(o):
-        return True
-    if isinstance(o, list):
-        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in o):
-            return True
-        if all(isinstance(x, list) and all(_is_scalar(y) for y in x) for x in o):
-            return len(o) <= 2
-        return all(_is_scalar(x) for x in o) and len(json.dumps(o, ensure_ascii=False)) <= 200
-    if isinstance(o, dict):
-        return all(_is_scalar(v) or (isinstance(v, list) and _one_line_ok(v)) for v in o.values())
-    return False
-
-
-def _fmt(o, ind):
-    dump = lambda x: json.dumps(x, ensure_ascii=False)
-    if _one_line_ok(o) or not isinstance(o, (list, dict)) or len(o) == 0:
-        return dump(o)
-    pad = " " * (ind + 1)
-    if isinstance(o, dict):
-        body = ",\n".join(pad + dump(k) + ": " + _fmt(v, ind + 1) for k, v in o.items())
-        return "{\n" + body + "\n" + " " * ind + "}"
-    body = ",\n".join(pad + _fmt(v, ind + 1) for v in o)
-    return "[\n" + body + "\n" + " " * ind + "]"
-
-
-def write_json(path, obj):
-    """JSON with one record / one id list per line (compact, diff-friendly)."""
-    text = _fmt(obj, 0)
-    assert json.loads(text) == obj
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text + "\n")
+read_lines = fixture_common.read_lines
+write_json = fixture_common.write_json
 
 
 def load_tokenizer():
