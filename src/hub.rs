@@ -46,7 +46,10 @@ const OPTIONAL_FILES: &[&str] = &[
     "target.spm",
     "vocab.json",
 ];
-const WEIGHT_FILES: &[&str] = &["model.safetensors", "pytorch_model.bin"];
+/// Weights in order of preference; the index names the shards of a large checkpoint.
+const WEIGHT_FILES: &[&str] = &["model.safetensors", SHARD_INDEX, "pytorch_model.bin"];
+/// The file that maps tensors to the shards of a checkpoint split over several files.
+pub const SHARD_INDEX: &str = "model.safetensors.index.json";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Score {
@@ -230,7 +233,7 @@ fn resolve_local(dir: &Path) -> Result<ModelFiles> {
         .find(|p| p.is_file())
         .ok_or_else(|| {
             Error::model(format!(
-                "model directory {} has no weights: it needs model.safetensors or pytorch_model.bin",
+                "model directory {} has no weights: it needs model.safetensors (or its shards with model.safetensors.index.json) or pytorch_model.bin",
                 dir.display()
             ))
         })?;
@@ -331,6 +334,17 @@ fn fetch(
             ))
         }
     })?;
+    if weights_path.ends_with(SHARD_INDEX) {
+        for shard in crate::models::shard_names(&weights_path)? {
+            get(&shard).map_err(|e| {
+                if opts.offline {
+                    Error::model(offline_hint(&shard))
+                } else {
+                    Error::model(format!("cannot download {shard} from {source}: {e}"))
+                }
+            })?;
+        }
+    }
     let dir = dir.unwrap_or_else(|| {
         weights_path
             .parent()

@@ -281,3 +281,63 @@ fn t5_summarizer_gets_its_task_prefix() {
     };
     assert_eq!(model.tokenizer().encode("The storm hit the coast."), bare);
 }
+
+/// A checkpoint split into shards with a `model.safetensors.index.json`, as large models are
+/// published, gives the same outputs as the single file.
+#[test]
+fn sharded_checkpoint_loads_like_one_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bart-sharded");
+    std::fs::create_dir(&dir).unwrap();
+    let source = common::fixtures().join("bart-tiny");
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "model.safetensors" {
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+    }
+    let tensors =
+        candle_core::safetensors::load(source.join("model.safetensors"), &Device::Cpu).unwrap();
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let (first, second) = names.split_at(names.len() / 2);
+    let mut weight_map = serde_json::Map::new();
+    for (shard, part) in [
+        ("model-00001-of-00002.safetensors", first),
+        ("model-00002-of-00002.safetensors", second),
+    ] {
+        let subset: HashMap<String, candle_core::Tensor> = part
+            .iter()
+            .map(|n| ((*n).clone(), tensors[*n].clone()))
+            .collect();
+        candle_core::safetensors::save(&subset, dir.join(shard)).unwrap();
+        for n in part {
+            weight_map.insert((*n).clone(), shard.into());
+        }
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+
+    let files = hub::resolve(dir.to_str().unwrap(), &HubOptions::default()).unwrap();
+    assert!(files.weights.ends_with("model.safetensors.index.json"));
+    let sharded = Seq2Seq::load(&files, &Device::Cpu, DType::F32).unwrap();
+    let single = load("bart-tiny");
+    let texts = [
+        "The storm hit the coast on Monday.",
+        "Officials said the vote would be delayed.",
+    ];
+    assert_eq!(
+        sharded.generate_ids(&texts).unwrap(),
+        single.generate_ids(&texts).unwrap()
+    );
+
+    // A missing shard is one clear error, not a panic.
+    std::fs::remove_file(dir.join("model-00002-of-00002.safetensors")).unwrap();
+    let err = Seq2Seq::load(&files, &Device::Cpu, DType::F32)
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("model-00002-of-00002.safetensors"),
+        "{err}"
+    );
+}

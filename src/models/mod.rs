@@ -17,7 +17,8 @@ use crate::generate::{GenerationConfig, Seq2SeqModel};
 use crate::hub::ModelFiles;
 use crate::{Error, Result};
 
-/// Opens a weights file: safetensors memory-mapped, or a legacy PyTorch `pytorch_model.bin`.
+/// Opens a weights file: safetensors memory-mapped (one file, or the shards a
+/// `model.safetensors.index.json` names), or a legacy PyTorch `pytorch_model.bin`.
 pub fn open_weights(path: &Path, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
     let corrupt = |e: candle_core::Error| {
         Error::model(format!(
@@ -25,6 +26,23 @@ pub fn open_weights(path: &Path, dtype: DType, device: &Device) -> Result<VarBui
             path.display()
         ))
     };
+    if path.ends_with(crate::hub::SHARD_INDEX) {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let shards: Vec<std::path::PathBuf> = shard_names(path)?
+            .iter()
+            .map(|name| dir.join(name))
+            .collect();
+        if let Some(missing) = shards.iter().find(|p| !p.is_file()) {
+            return Err(Error::model(format!(
+                "{} names the shard {}, which is missing: download the complete model",
+                path.display(),
+                missing.display()
+            )));
+        }
+        // SAFETY: as below, for each shard.
+        return unsafe { VarBuilder::from_mmaped_safetensors(&shards, dtype, device) }
+            .map_err(corrupt);
+    }
     let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
     if is_safetensors {
         // SAFETY: the file is mapped read-only; tarjama never writes to model files, and the
@@ -83,6 +101,39 @@ pub fn load_seq2seq(
         bart::MODEL_TYPES.join(", "),
         T5_MODEL_TYPES.join(", ")
     )))
+}
+
+/// The shard files a `model.safetensors.index.json` maps tensors to, each once, in order.
+pub fn shard_names(index: &Path) -> Result<Vec<String>> {
+    let bad = |why: String| {
+        Error::model(format!(
+            "{} is not a valid shard index ({why}): download the model again",
+            index.display()
+        ))
+    };
+    let text = std::fs::read_to_string(index).map_err(|e| bad(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let map = json
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| bad("no weight_map".into()))?;
+    let mut names: Vec<String> = Vec::new();
+    for file in map.values() {
+        let file = file
+            .as_str()
+            .ok_or_else(|| bad("a shard name is not a string".into()))?;
+        // Shard names are plain file names; anything else could reach outside the model.
+        if file.contains('/') || file.contains('\\') || file.starts_with('.') {
+            return Err(bad(format!("shard name {file:?}")));
+        }
+        if !names.iter().any(|n| n == file) {
+            names.push(file.to_string());
+        }
+    }
+    if names.is_empty() {
+        return Err(bad("no shards".into()));
+    }
+    Ok(names)
 }
 
 /// Reads a JSON file of the model directory.
