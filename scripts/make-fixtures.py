@@ -85,14 +85,6 @@ def versions():
     return fixture_common.versions(PINNED)
 
 
-def check_versions(allow_any):
-    fixture_common.check_versions(PINNED, allow_any)
-
-
-def seed_everything(threads):
-    fixture_common.seed_everything(SEED, threads)
-
-
 read_lines = fixture_common.read_lines
 write_json = fixture_common.write_json
 
@@ -993,8 +985,8 @@ def main():
     if (shared / "data").is_dir():
         shared = shared / "data"
     assert (shared / "ntrex/ar.txt").is_file(), "no ntrex data under %s" % shared
-    check_versions(args.any_version)
-    seed_everything(args.threads)
+    fixture_common.check_versions(PINNED, args.any_version)
+    fixture_common.seed_everything(SEED, args.threads)
     t0 = time.time()
     if args.stage in ("all", "tokenizer"):
         stage_tokenizer(shared)

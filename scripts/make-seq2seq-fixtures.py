@@ -145,14 +145,6 @@ def versions():
     return fixture_common.versions(PINNED)
 
 
-def check_versions(allow_any):
-    fixture_common.check_versions(PINNED, allow_any)
-
-
-def seed_everything(threads):
-    fixture_common.seed_everything(SEED, threads)
-
-
 read_lines = fixture_common.read_lines
 write_json = fixture_common.write_json
 
@@ -1292,8 +1284,8 @@ def main():
     assert (shared / "ntrex/ar.txt").is_file(), "no ntrex data under %s" % shared
     fams = [f for f in args.only.split(",") if f]
     assert all(f in FAMILIES for f in fams), fams
-    check_versions(args.any_version)
-    seed_everything(args.threads)
+    fixture_common.check_versions(PINNED, args.any_version)
+    fixture_common.seed_everything(SEED, args.threads)
     data = Data(shared)
     t0 = time.time()
     if args.stage in ("all", "tokenizer"):

@@ -23,6 +23,21 @@ pub struct DecoderCache {
 }
 
 impl DecoderCache {
+    /// The cache of a new batch: cross-attention keys/values per layer, no decoded positions.
+    pub fn start(cross_kv: Vec<(Tensor, Tensor)>, encoder_mask: Tensor) -> Self {
+        Self {
+            layers: cross_kv
+                .into_iter()
+                .map(|cross_kv| LayerCache {
+                    self_kv: None,
+                    cross_kv,
+                })
+                .collect(),
+            encoder_mask,
+            past_len: 0,
+        }
+    }
+
     pub fn rows(&self) -> usize {
         self.encoder_mask.dim(0).unwrap_or(0)
     }

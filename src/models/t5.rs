@@ -249,7 +249,7 @@ impl Seq2SeqModel for T5Model {
         encoder_hidden: &Tensor,
         attention_mask: &Tensor,
     ) -> candle_core::Result<DecoderCache> {
-        let layers = self
+        let cross_kv = self
             .decoder
             .iter()
             .map(|block| {
@@ -257,17 +257,13 @@ impl Seq2SeqModel for T5Model {
                     .cross_attn
                     .as_ref()
                     .expect("decoder blocks have cross-attention");
-                Ok(LayerCache {
-                    self_kv: None,
-                    cross_kv: cross_attn.project_kv(encoder_hidden)?,
-                })
+                cross_attn.project_kv(encoder_hidden)
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(DecoderCache {
-            layers,
-            encoder_mask: masks::padding_mask(attention_mask, self.dtype)?,
-            past_len: 0,
-        })
+        Ok(DecoderCache::start(
+            cross_kv,
+            masks::padding_mask(attention_mask, self.dtype)?,
+        ))
     }
 
     fn decode(&self, ids: &Tensor, cache: &mut DecoderCache) -> candle_core::Result<Tensor> {

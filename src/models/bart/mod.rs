@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use self::layers::{layer_norm, DecoderLayer, EncoderLayer};
 use self::positions::Positions;
-use super::kv_cache::{DecoderCache, LayerCache};
+use super::kv_cache::DecoderCache;
 use super::linear::Linear;
 use super::masks;
 use crate::generate::Seq2SeqModel;
@@ -300,21 +300,15 @@ impl Seq2SeqModel for BartModel {
         encoder_hidden: &Tensor,
         attention_mask: &Tensor,
     ) -> candle_core::Result<DecoderCache> {
-        let layers = self
+        let cross_kv = self
             .decoder_layers
             .iter()
-            .map(|layer| {
-                Ok(LayerCache {
-                    self_kv: None,
-                    cross_kv: layer.encoder_attn.project_kv(encoder_hidden)?,
-                })
-            })
+            .map(|layer| layer.encoder_attn.project_kv(encoder_hidden))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(DecoderCache {
-            layers,
-            encoder_mask: masks::padding_mask(attention_mask, self.dtype)?,
-            past_len: 0,
-        })
+        Ok(DecoderCache::start(
+            cross_kv,
+            masks::padding_mask(attention_mask, self.dtype)?,
+        ))
     }
 
     fn decode(&self, ids: &Tensor, cache: &mut DecoderCache) -> candle_core::Result<Tensor> {
