@@ -3,6 +3,8 @@
 //! scripts/make-gguf-spm-fixtures.py from a small vocabulary trained on NTREX. The three files
 //! differ only in `general.architecture`, which picks transformers' llama, Gemma or Phi-3 builder.
 
+mod common;
+
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
@@ -163,27 +165,12 @@ fn matches_transformers(arch: &str) {
         tok.encode("", true).unwrap().len(),
         usize::from(special.adds_bos)
     );
-    for added in &special.added_tokens {
-        assert_eq!(
-            tok.token_id(&added.content),
-            Some(added.id),
-            "{}",
-            added.content
-        );
-        assert_eq!(
-            tok.is_special(added.id),
-            added.special,
-            "{} special",
-            added.content
-        );
-    }
-    let want: Vec<u32> = special
+    let added: Vec<(&str, u32, bool)> = special
         .added_tokens
         .iter()
-        .filter(|a| a.special)
-        .map(|a| a.id)
+        .map(|a| (a.content.as_str(), a.id, a.special))
         .collect();
-    assert_eq!(tok.special_ids(), want);
+    common::assert_added_tokens(&tok, &added);
 }
 
 #[test]

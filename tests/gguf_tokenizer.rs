@@ -6,6 +6,8 @@
 //! `${TARJAMA_TEST_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/tarjama/test-models}`. Without it the
 //! model tests print why and pass, so a machine without the download still runs the rest.
 
+mod common;
+
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -186,27 +188,12 @@ fn real_model_special_tokens_and_chat_template() {
     // <|im_end|> ends an assistant turn; <|endoftext|> ends a document (generation_config.json).
     assert_eq!(tok.eos_ids(), [151645, 151643]);
     assert_eq!(tok.vocab_size(), special.vocab_size);
-    for added in &special.added_tokens {
-        assert_eq!(
-            tok.token_id(&added.content),
-            Some(added.id),
-            "{}",
-            added.content
-        );
-        assert_eq!(
-            tok.is_special(added.id),
-            added.special,
-            "{} special",
-            added.content
-        );
-    }
-    let want: Vec<u32> = special
+    let added: Vec<(&str, u32, bool)> = special
         .added_tokens
         .iter()
-        .filter(|a| a.special)
-        .map(|a| a.id)
+        .map(|a| (a.content.as_str(), a.id, a.special))
         .collect();
-    assert_eq!(tok.special_ids(), want);
+    common::assert_added_tokens(tok, &added);
 }
 
 #[test]

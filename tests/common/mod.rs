@@ -66,3 +66,14 @@ impl Params {
         g.bad_words_ids = self.bad_words_ids.clone();
     }
 }
+
+/// Every added token has the id and the special flag transformers gave it, and the special
+/// ones, in order, are the tokenizer's special ids.
+pub fn assert_added_tokens(tok: &tarjama::tokenizer::GgufTokenizer, added: &[(&str, u32, bool)]) {
+    for &(content, id, special) in added {
+        assert_eq!(tok.token_id(content), Some(id), "{content}");
+        assert_eq!(tok.is_special(id), special, "{content} special");
+    }
+    let want: Vec<u32> = added.iter().filter(|a| a.2).map(|a| a.1).collect();
+    assert_eq!(tok.special_ids(), want);
+}
