@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Generate the committed BART / NLLB (M2M100) / T5 fixtures for tarjama's parity tests.
+"""Generate the committed BART / NLLB (M2M100) / T5 / mBART-50 fixtures for tarjama's parity tests.
 
 Run from the repository root:
 
     /work/venv/fx/bin/python scripts/make-seq2seq-fixtures.py [--shared ../shared/data]
-        [--stage all|tokenizer|model|refs] [--only bart,nllb,t5,t5v11]
+        [--stage all|tokenizer|model|refs] [--only bart,nllb,t5,t5v11,mbart]
 
 Pinned versions (see scripts/requirements-fixtures.txt; the script refuses to
 run with other versions unless --any-version is given):
@@ -28,21 +28,27 @@ Outputs (everything is rebuilt from ../shared/data; nothing is downloaded):
                                   task_specific_params), "summarize: " and
                                   "translate Arabic to English: " tasks mixed
     tests/fixtures/t5v11-tiny/    T5 v1.1 / flan-T5 shaped (gated-gelu, untied lm_head), ar -> en
+    tests/fixtures/mbart-tiny/    MBartForConditionalGeneration shaped like
+                                  facebook/mbart-large-50-many-to-many-mmt (MBart50Tokenizer,
+                                  SentencePiece unigram + the 52 mBART-50 language codes), ar -> en
         each: config.json generation_config.json model.safetensors tokenizer.json
               tokenizer_config.json
-    tests/fixtures/seq2seq-ref/<bart-tiny|nllb-tiny|t5-tiny|t5v11-tiny>/
+    tests/fixtures/seq2seq-ref/<bart-tiny|nllb-tiny|t5-tiny|t5v11-tiny|mbart-tiny>/
         tokenizer.json forward.safetensors generate.json meta.json
         (layout in tests/fixtures/seq2seq-ref/README.md, which this script does not write)
+    tests/fixtures/seq2seq-ref/t5-tiny/spiece.model, spiece.json (tokenizer stage)
+        the t5 SentencePiece model, and T5Tokenizer built from it alone (no tokenizer.json,
+        as mT5 repos like csebuetnlp/mT5_multilingual_XLSum load) with extra_ids 100 and 0
 
 Stages: `tokenizer` (SentencePiece / BPE training, tokenizer.json), `model`
 (training, save), `refs` (reference outputs). `all` runs the three in order;
-`--only` restricts every stage to some families. About 4-6 minutes in all on
-one thread of a busy 2-core machine.
+`--only` restricts every stage to some families. About 6-8 minutes in all on
+one thread of a busy 2-core machine (mbart alone: 2).
 
 Things worth knowing about transformers 5.24 (checked in its source):
   * There is one tokenizer implementation per model (the "fast" one). Classes
-    with their own __init__ (NllbTokenizer, T5Tokenizer, RobertaTokenizer =
-    BartTokenizer) take only the vocab / merges / precompiled charsmap from
+    with their own __init__ (NllbTokenizer, T5Tokenizer, MBart50Tokenizer,
+    RobertaTokenizer = BartTokenizer) take only the vocab / merges / precompiled charsmap from
     tokenizer.json and rebuild normalizer, pre-tokenizer, decoder and
     post-processor themselves. The tokenizer.json files written here come from
     save_pretrained() of those rebuilt tokenizers, and the refs stage checks
@@ -53,6 +59,18 @@ Things worth knowing about transformers 5.24 (checked in its source):
     target (text_target=) = [tgt_lang] tokens </s>. Generation forces the
     target language code as the first generated token (forced_bos_token_id)
     after decoder_start = </s>.
+  * MBart50Tokenizer always builds a Unigram model (mBART's "sentencepiece.bpe.model"
+    is a unigram spm): <s> <pad> </s> <unk>, the spm pieces from id 4 on (spm id + 1),
+    all 52 mBART-50 language codes, <mask>. Source = [src_lang] tokens </s>, target
+    = [tgt_lang] tokens </s>; normalizer Precompiled + Replace(" {2,}", " "),
+    pre-tokenizer Metaspace only (no WhitespaceSplit, unlike T5: a trailing space
+    gives a "▁" token). MBart positions are learned (offset 2) and count from 0 on
+    every row, whatever the padding (unlike M2M100).
+  * T5Tokenizer from spiece.model alone (no tokenizer.json): the spm pieces keep
+    their ids, <extra_id_N> are appended to the Unigram vocab counted down
+    (<extra_id_0> last) and registered as special added tokens; extra_ids comes
+    from tokenizer_config.json (T5Tokenizer's default 100, mT5's files say 0).
+    AutoTokenizer needs tokenizer_class from a tokenizer_config.json for that.
   * T5Config forces tie_word_embeddings=True and derives scale_decoder_outputs
     from the tie_word_embeddings value in config.json: v1.1 checkpoints
     (tie_word_embeddings false, separate lm_head.weight) are NOT rescaled by
@@ -110,8 +128,8 @@ SEED = 20261130
 REPO = Path.cwd()
 FIX = REPO / "tests/fixtures"
 REF = FIX / "seq2seq-ref"
-FAMILIES = ["bart", "nllb", "t5", "t5v11"]
-DIRNAME = {"bart": "bart-tiny", "nllb": "nllb-tiny", "t5": "t5-tiny", "t5v11": "t5v11-tiny"}
+FAMILIES = ["bart", "nllb", "t5", "t5v11", "mbart"]
+DIRNAME = {"bart": "bart-tiny", "nllb": "nllb-tiny", "t5": "t5-tiny", "t5v11": "t5v11-tiny", "mbart": "mbart-tiny"}
 
 # model shapes (all families)
 D_MODEL = 32
@@ -122,6 +140,10 @@ VOCAB = 1000  # SentencePiece / BPE vocab before the added special tokens
 
 # NLLB: a subset of FAIRSEQ_LANGUAGE_CODES, in that list's order
 NLLB_LANGS = ["arb_Arab", "deu_Latn", "eng_Latn", "fra_Latn", "rus_Cyrl", "spa_Latn", "zho_Hans"]
+# mBART-50: MBart50Tokenizer always appends all 52 FAIRSEQ_LANGUAGE_CODES of mBART-50 after the
+# SentencePiece pieces (then <mask>); these are the ones the refs use
+MBART_SRC, MBART_TGT = "ar_AR", "en_XX"
+MBART_LANGS_USED = ["ar_AR", "de_DE", "en_XX", "fr_XX"]
 T5_EXTRA_IDS = 8
 T5_MODEL_VOCAB = 1024  # > len(tokenizer) = 1008, like t5's 32128 vs 32100
 T5_PREFIX_SUM = "summarize: "
@@ -334,6 +356,39 @@ def tokenizer_nllb(data, td):
     rewrite_json(d / "tokenizer_config.json", lambda c: c.update(model_max_length=1024))
 
 
+def tokenizer_mbart(data, td):
+    from transformers import MBart50Tokenizer
+
+    both = td / "ar+en.txt"
+    if not both.exists():
+        both.write_text("\n".join(data.ar + data.en) + "\n", encoding="utf-8")
+    rules = td / "rules.tsv"
+    write_rules(rules)
+    sd = td / "mbart-spm"
+    sd.mkdir()
+    # mBART's (= XLM-R's) sentencepiece.bpe.model is a unigram model despite its name, with spm's
+    # default layout <unk>=0 <s>=1 </s>=2; MBart50Tokenizer always builds a Unigram model from it.
+    m = train_spm(both, td / "spm-mbart", "unigram", rules)
+    shutil.copy(m, sd / "sentencepiece.bpe.model")
+    tok = MBart50Tokenizer.from_pretrained(str(sd), src_lang=MBART_SRC, tgt_lang=MBART_TGT)
+    d = out_model("mbart")
+    clean_dir(d, ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model"])
+    tok.save_pretrained(str(d))
+
+    def conf(c):
+        c.update(model_max_length=1024)
+        # the spm's <unk> id, passed through by the spm extraction; MBart50Tokenizer ignores it (<unk> = 3)
+        c.pop("unk_id", None)
+
+    rewrite_json(d / "tokenizer_config.json", conf)
+    # fairseq layout: <s> <pad> </s> <unk>, the spm pieces shifted by one, language codes, <mask>
+    j = json.loads((d / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = [v[0] for v in j["model"]["vocab"]]
+    assert vocab[:4] == ["<s>", "<pad>", "</s>", "<unk>"] and vocab[-1] == "<mask>", vocab[:4]
+    assert vocab[VOCAB + 1 : -1] == list(tok.lang_code_to_id), vocab[VOCAB + 1 :]
+    assert all(tok.lang_code_to_id[c] == VOCAB + 1 + k for k, c in enumerate(tok.lang_code_to_id))
+
+
 def tokenizer_t5(data, td):
     from transformers import T5Tokenizer
 
@@ -346,12 +401,221 @@ def tokenizer_t5(data, td):
     sd.mkdir()
     m = train_spm(both, td / "spm-uni", "unigram", rules, pad_id=0, eos_id=1, unk_id=2, bos_id=-1)
     shutil.copy(m, sd / "spiece.model")
+    # kept for the spiece.model-only references (write_spiece_refs)
+    out_ref("t5").mkdir(parents=True, exist_ok=True)
+    shutil.copy(m, out_ref("t5") / "spiece.model")
     tok = T5Tokenizer.from_pretrained(str(sd), extra_ids=T5_EXTRA_IDS)
     for fam in ("t5", "t5v11"):
         d = out_model(fam)
         clean_dir(d, ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "spiece.model"])
         tok.save_pretrained(str(d))
         rewrite_json(d / "tokenizer_config.json", lambda c: c.update(model_max_length=512))
+
+
+# mT5-style repos (e.g. csebuetnlp/mT5_multilingual_XLSum) ship spiece.model, tokenizer_config.json
+# and special_tokens_map.json, no tokenizer.json: transformers builds the tokenizer from the spm.
+SPIECE_XLSUM_CONFIG = {
+    "eos_token": "</s>",
+    "unk_token": "<unk>",
+    "pad_token": "<pad>",
+    "extra_ids": 0,
+    "additional_special_tokens": None,
+    "sp_model_kwargs": {},
+    "tokenizer_class": "T5Tokenizer",
+}
+SPIECE_XLSUM_SPECIAL = {"eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
+
+
+def spiece_texts(data):
+    texts = tok_texts("t5", data) + tok_special_texts("t5")
+    texts += [
+        "a  b   c    d",
+        "   leading spaces",
+        "trailing spaces   ",
+        "  both  ",
+        "\tx\ny",
+        "a\t\tb\n\nc\r\nd",
+        " \t \n ",
+        "\u3000x\u3000\u3000y",
+        "Ｈｅｌｌｏ，ｗｏｒｌｄ！ ＡＢＣ",
+        "ｱｲｳ ①② Ⅻ ﬃ ㎏",  # NFKC-relevant, but not in the fixture spm's rules
+        "\ufefb\ufefc\ufef5 \ufe8d\ufe8e \ufedf\ufee0 \ufdf2",  # Arabic presentation forms in the rules
+        "\ufee1\ufee4\ufee2 \ufe91\ufe92",  # Arabic presentation forms not in the rules
+        "ﻻ إله إلا ﷲ",
+        "<extra_id_99> <extra_id_100> <extra_id_8>",
+        "x</s>y <pad><unk>",
+        "▁ ▁x",
+    ]
+    out = []
+    for t in texts:
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def write_spiece_refs(data):
+    """tests/fixtures/seq2seq-ref/t5-tiny/spiece.json: T5Tokenizer built from spiece.model alone
+    (no tokenizer.json), with T5's default extra_ids=100 and with mT5's extra_ids=0."""
+    from transformers import AutoTokenizer, T5Tokenizer
+
+    spm_path = out_ref("t5") / "spiece.model"
+    committed = load_tokenizer("t5")  # tests/fixtures/t5-tiny (extra_ids=8, from tokenizer.json)
+    texts = spiece_texts(data)
+    settings = {}
+    with tempfile.TemporaryDirectory() as td:
+        td = Path(td)
+        only = td / "only-spiece"
+        only.mkdir()
+        shutil.copy(spm_path, only / "spiece.model")
+        xlsum = td / "xlsum-like"
+        xlsum.mkdir()
+        shutil.copy(spm_path, xlsum / "spiece.model")
+        (xlsum / "tokenizer_config.json").write_text(json.dumps(SPIECE_XLSUM_CONFIG), encoding="utf-8")
+        (xlsum / "special_tokens_map.json").write_text(json.dumps(SPIECE_XLSUM_SPECIAL), encoding="utf-8")
+        auto_only_error = None
+        try:
+            AutoTokenizer.from_pretrained(str(only))
+        except Exception as e:  # no config: AutoTokenizer cannot tell the class
+            auto_only_error = "%s: %s" % (type(e).__name__, str(e).splitlines()[0])
+        plain = td / "t5-class-only"
+        plain.mkdir()
+        shutil.copy(spm_path, plain / "spiece.model")
+        (plain / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "T5Tokenizer"}), encoding="utf-8")
+
+        runs = {
+            "extra_ids_100": (
+                "T5Tokenizer.from_pretrained(dir) with dir = {spiece.model} only (extra_ids defaults to 100)",
+                {},
+                lambda: T5Tokenizer.from_pretrained(str(only)),
+                # the same through AutoTokenizer, which needs tokenizer_class from a tokenizer_config.json
+                lambda: AutoTokenizer.from_pretrained(str(plain)),
+            ),
+            "extra_ids_0": (
+                "AutoTokenizer.from_pretrained(dir) with dir = {spiece.model, tokenizer_config.json, "
+                "special_tokens_map.json} as in csebuetnlp/mT5_multilingual_XLSum (files below)",
+                {"tokenizer_config.json": SPIECE_XLSUM_CONFIG, "special_tokens_map.json": SPIECE_XLSUM_SPECIAL},
+                lambda: AutoTokenizer.from_pretrained(str(xlsum)),
+                lambda: T5Tokenizer.from_pretrained(str(only), extra_ids=0),
+            ),
+        }
+        for name, (how, files, load, load_alt) in runs.items():
+            tok = load()
+            alt = load_alt()
+            backend = json.loads(tok.backend_tokenizer.to_str())
+            assert backend == json.loads(alt.backend_tokenizer.to_str()), name
+            n = len(tok)
+            encode = []
+            for t in texts:
+                ids = tok(t)["input_ids"]
+                assert alt(t)["input_ids"] == ids, (name, t)
+                encode.append({"text": t, "ids": ids, "tokens": tok.convert_ids_to_tokens(ids)})
+            # compare with the committed tokenizer (tests/fixtures/t5-tiny/tokenizer.json, extra_ids=8)
+            differ = [e["text"] for e in encode if committed(e["text"])["input_ids"] != e["ids"]]
+            # only the texts with sentinels: numbered from the end of the vocab, they move with extra_ids
+            have = set(range(T5_EXTRA_IDS)) | set(range(n - VOCAB)) if n - VOCAB != T5_EXTRA_IDS else set()
+            assert differ == [e["text"] for e in encode if any("<extra_id_%d>" % i in e["text"] for i in have)], differ
+            a3 = tok(data.ar[2])["input_ids"]
+            e5 = tok(data.en[4])["input_ids"]
+            specials = sorted(set(tok.all_special_ids))
+            rng = random.Random(SEED)
+            seqs = [
+                e5,
+                a3,
+                [],
+                [1],
+                specials[:3] + specials[-3:],
+                [0] + e5,
+                [0, 0] + e5[:3] + [2] + e5[3:] + [1, 0, 0],
+                e5[:2] + [n - 1, n - 2] + e5[2:],
+                e5[:3] + [n, n + 5] + e5[3:],  # ids past the tokenizer (model-only rows)
+                [3, 3, 3],
+                tok("a  b   c    d")["input_ids"],
+                tok("   leading spaces")["input_ids"],
+                sorted(rng.sample(range(3, VOCAB), 12)),
+                rng.sample(range(3, VOCAB), 12),
+            ]
+            decode = []
+            for ids in seqs:
+                decode.append(
+                    {
+                        "ids": ids,
+                        "text": tok.decode(ids, skip_special_tokens=True),
+                        "text_keep_special": tok.decode(ids, skip_special_tokens=False),
+                    }
+                )
+            spm_size = VOCAB  # pieces in spiece.model
+            settings[name] = {
+                "load": how,
+                "files": files,
+                "class": type(tok).__name__,
+                "tokenizer_len": n,
+                "ids": {
+                    "pad": tok.pad_token_id,
+                    "eos": tok.eos_token_id,
+                    "unk": tok.unk_token_id,
+                    "bos": tok.bos_token_id,
+                    "extra_id_0": tok.convert_tokens_to_ids("<extra_id_0>") if n > VOCAB else None,
+                    "extra_id_last": tok.convert_tokens_to_ids("<extra_id_%d>" % (n - VOCAB - 1)) if n > VOCAB else None,
+                },
+                "all_special_tokens": tok.all_special_tokens,
+                "clean_up_tokenization_spaces": tok.clean_up_tokenization_spaces,
+                "backend": {
+                    "normalizer": backend["normalizer"],
+                    "pre_tokenizer": backend["pre_tokenizer"],
+                    "post_processor": backend["post_processor"],
+                    "decoder": backend["decoder"],
+                    "model": {
+                        "type": backend["model"]["type"],
+                        "unk_id": backend["model"]["unk_id"],
+                        "byte_fallback": backend["model"]["byte_fallback"],
+                        "vocab_len": len(backend["model"]["vocab"]),
+                        "vocab_first": backend["model"]["vocab"][:spm_size],
+                        "vocab_first_n_are_the_spm_pieces": spm_size,
+                        "vocab_after_spm_pieces": backend["model"]["vocab"][spm_size:],
+                    },
+                    "added_tokens": backend["added_tokens"],
+                },
+                "encode_differs_from_committed_tokenizer_json": differ,
+                "encode": encode,
+                "decode": decode,
+            }
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(spm_path))
+    pieces = [[sp.id_to_piece(i), sp.get_score(i)] for i in range(sp.get_piece_size())]
+    for name, s in settings.items():
+        m = s["backend"]["model"]
+        assert m.pop("vocab_first") == pieces, name  # the spm's pieces, scores and ids unchanged
+    # the spm is the one the committed tokenizer.json was made from: same pieces, scores and charsmap
+    cj = json.loads((out_model("t5") / "tokenizer.json").read_text(encoding="utf-8"))
+    assert cj["model"]["vocab"][:VOCAB] == pieces
+    assert cj["normalizer"] == settings["extra_ids_0"]["backend"]["normalizer"]
+    write_json(
+        out_ref("t5") / "spiece.json",
+        {
+            "about": "T5Tokenizer built by transformers %s from spiece.model alone (the spm next to this file, the "
+            "same one tests/fixtures/t5-tiny/tokenizer.json was made from; 1000 pieces, <pad>=0 </s>=1 <unk>=2, "
+            "unigram), the way hub repos without tokenizer.json (csebuetnlp/mT5_multilingual_XLSum) load. "
+            "AutoTokenizer on a dir holding only spiece.model fails (%s); it needs tokenizer_class from "
+            "tokenizer_config.json. Two settings: T5's default extra_ids=100 and mT5's extra_ids=0. For each: "
+            "load (how it was built; the other listed way gives the same backend and ids, checked), files (the "
+            "json files next to spiece.model), backend (normalizer / pre_tokenizer / post_processor / decoder "
+            "exactly as tok.backend_tokenizer.to_str() has them, the model's type, unk_id, byte_fallback, vocab "
+            "size and the entries after the spm's pieces, and added_tokens), encode [{text, ids = "
+            "tok(text)['input_ids'], tokens}], decode [{ids, text = tok.decode(ids, skip_special_tokens=True), "
+            "text_keep_special = skip_special_tokens=False}] (ids >= tokenizer_len are dropped by transformers), "
+            "encode_differs_from_committed_tokenizer_json: the texts whose ids differ from "
+            "tests/fixtures/t5-tiny/tokenizer.json (extra_ids=8) through T5Tokenizer."
+            % (versions()["transformers"], auto_only_error),
+            "spiece_model": {"file": "spiece.model", "pieces": sp.get_piece_size(),
+                             "sha256": __import__("hashlib").sha256(spm_path.read_bytes()).hexdigest()},
+            "settings": settings,
+        },
+    )
+    for name, s in settings.items():
+        print("t5 spiece.json %s: %s, %d tokens, %d encode cases, differ from tokenizer.json: %r"
+              % (name, s["class"], s["tokenizer_len"], len(s["encode"]), s["encode_differs_from_committed_tokenizer_json"]))
+    return settings
 
 
 def stage_tokenizer(data, fams):
@@ -363,9 +627,13 @@ def stage_tokenizer(data, fams):
             tokenizer_nllb(data, td)
         if "t5" in fams or "t5v11" in fams:
             tokenizer_t5(data, td)
+        if "mbart" in fams:
+            tokenizer_mbart(data, td)
     for fam in fams:
         tok = load_tokenizer(fam)
         print("%s tokenizer: %s, %d tokens" % (fam, type(tok).__name__, len(tok)))
+    if "t5" in fams or "t5v11" in fams:
+        write_spiece_refs(data)
 
 
 # --------------------------------------------------------------------------
@@ -376,9 +644,9 @@ BATCH = 32
 WARMUP = 100
 LR = 5e-3
 TRAIN_DROPOUT = 0.0
-STEPS = {"bart": 500, "nllb": 500, "t5": 600, "t5v11": 500}
-MAX_SRC = {"bart": 80, "nllb": 48, "t5": 72, "t5v11": 56}
-MAX_TGT = {"bart": 28, "nllb": 28, "t5": 28, "t5v11": 28}
+STEPS = {"bart": 500, "nllb": 500, "t5": 600, "t5v11": 500, "mbart": 700}
+MAX_SRC = {"bart": 80, "nllb": 48, "t5": 72, "t5v11": 56, "mbart": 48}
+MAX_TGT = {"bart": 28, "nllb": 28, "t5": 28, "t5v11": 28, "mbart": 28}
 N_TRAIN = {k: 128 for k in STEPS}  # training examples (the first of each kind, after the length filter)
 
 
@@ -392,7 +660,7 @@ class Task:
         if fam in ("bart", "t5"):
             for i, para, first in data.paragraphs():
                 pairs.append(("sum", i, T5_PREFIX_SUM if fam == "t5" else "", para, first))
-        if fam in ("nllb", "t5", "t5v11"):
+        if fam in ("nllb", "t5", "t5v11", "mbart"):
             for i in range(len(data.ar)):
                 pairs.append(("tr", i, T5_PREFIX_TR if fam.startswith("t5") else "", data.ar[i], data.en[i]))
         self.examples = []  # (kind, prefix + raw source, target, source ids, target ids, line, raw)
@@ -429,6 +697,8 @@ def make_model(fam, tok):
         GenerationConfig,
         M2M100Config,
         M2M100ForConditionalGeneration,
+        MBartConfig,
+        MBartForConditionalGeneration,
         T5Config,
         T5ForConditionalGeneration,
     )
@@ -510,6 +780,52 @@ def make_model(fam, tok):
         gc = GenerationConfig(
             bos_token_id=0, decoder_start_token_id=2, eos_token_id=2, pad_token_id=1, max_length=48
         )
+    elif fam == "mbart":
+        # shaped like facebook/mbart-large-50-many-to-many-mmt: pre-norm, layernorm_embedding, final
+        # layer norms (MBart always has them), scaled embeddings, learned positions (offset 2), relu
+        cfg = MBartConfig(
+            vocab_size=len(tok),  # like mBART-50: 250054 rows = len(tokenizer)
+            d_model=D_MODEL,
+            encoder_layers=LAYERS,
+            decoder_layers=LAYERS,
+            encoder_attention_heads=HEADS,
+            decoder_attention_heads=HEADS,
+            encoder_ffn_dim=FFN,
+            decoder_ffn_dim=FFN,
+            max_position_embeddings=128,
+            activation_function="relu",
+            scale_embedding=True,
+            dropout=TRAIN_DROPOUT,
+            attention_dropout=0.0,
+            activation_dropout=0.0,
+            encoder_layerdrop=0.0,
+            decoder_layerdrop=0.0,
+            pad_token_id=1,
+            bos_token_id=0,
+            eos_token_id=2,
+            decoder_start_token_id=2,
+            forced_eos_token_id=2,
+            tie_word_embeddings=True,
+            architectures=["MBartForConditionalGeneration"],
+        )
+        model = MBartForConditionalGeneration(cfg)
+        # the hub model's generation settings (max_length 200 scaled down); forced_bos_token_id
+        # = en_XX is what a translation call passes (_build_translation_inputs), kept here
+        gc = GenerationConfig(
+            bos_token_id=0,
+            decoder_start_token_id=2,
+            eos_token_id=2,
+            pad_token_id=1,
+            forced_eos_token_id=2,
+            forced_bos_token_id=tok.convert_tokens_to_ids(MBART_TGT),
+            early_stopping=True,
+            max_length=48,
+            num_beams=5,
+        )
+        # final_logits_bias: a zero buffer in facebook/mbart-*; non-zero here, as for bart-tiny
+        g = torch.Generator().manual_seed(SEED + 3)
+        with torch.no_grad():
+            model.final_logits_bias.copy_(torch.randn(model.final_logits_bias.shape, generator=g) * 0.1)
     else:
         v11 = fam == "t5v11"
         tsp = {
@@ -573,6 +889,8 @@ def fix_config_json(fam, d):
             c["dropout"] = 0.1
         elif fam == "nllb":
             c["dropout"] = c["attention_dropout"] = 0.1
+        elif fam == "mbart":
+            c["dropout"] = 0.1
         else:
             c["dropout_rate"] = 0.1
 
@@ -594,6 +912,24 @@ def fix_config_json(fam, d):
                 c[k] = gc[k]
 
         rewrite_json(d / "config.json", cnn)
+    if fam == "mbart":
+        # fields facebook/mbart-large-50-many-to-many-mmt's config.json has that MBartConfig 5.x
+        # does not keep, and its generation settings repeated from generation_config.json
+        # (not forced_bos_token_id: the hub config.json has none)
+        def mmt(c):
+            c.update(
+                add_bias_logits=False,
+                add_final_layer_norm=True,
+                normalize_before=True,
+                normalize_embedding=True,
+                static_position_embeddings=False,
+                tokenizer_class="MBart50Tokenizer",
+            )
+            gc = json.loads((d / "generation_config.json").read_text(encoding="utf-8"))
+            for k in ("early_stopping", "max_length", "num_beams"):
+                c[k] = gc[k]
+
+        rewrite_json(d / "config.json", mmt)
     if fam.startswith("t5"):
 
         def edit(c):
@@ -753,6 +1089,14 @@ def family_cases(fam, tok, cfg):
             ("greedy_forced_fra_Latn", main_set, dict(num_beams=1, forced_bos_token_id=fra)),
             ("beam4_forced_fra_Latn", main_set, dict(num_beams=4, forced_bos_token_id=fra)),
         ]
+    if fam == "mbart":
+        fra = tok.convert_tokens_to_ids("fr_XX")
+        cases += [
+            ("greedy_forced_fr_XX", main_set, dict(num_beams=1, forced_bos_token_id=fra)),
+            ("beam4_forced_fr_XX", main_set, dict(num_beams=4, forced_bos_token_id=fra)),
+            # generation_config.json forces </s> at max_length; the same cut without it
+            ("greedy_max_new_tokens8_no_forced_eos", main_set, dict(num_beams=1, max_new_tokens=8, forced_eos_token_id=None)),
+        ]
     if fam.startswith("t5"):
         tsp = cfg.task_specific_params
         tr = {k: v for k, v in tsp["translation_ar_to_en"].items() if k != "prefix"}
@@ -904,6 +1248,8 @@ def tok_special_texts(fam):
         s += ["<mask>", "The <mask> was here.", "a<mask>b"]
     if fam == "nllb":
         s += ["eng_Latn مرحبا", "arb_Arab", "x fra_Latn y", "<mask>"]
+    if fam == "mbart":
+        s += ["en_XX مرحبا", "ar_AR", "x fr_XX y", "<mask>", "نص <mask> نص", "a<mask>b", "en_XXar_AR"]
     if fam.startswith("t5"):
         s += ["<extra_id_0>", "The <extra_id_0> was <extra_id_1> here.", "a<extra_id_7>b"]
     return s
@@ -927,6 +1273,26 @@ def tokenizer_refs(fam, tok, data, raw):
             for t in (data.en[0], data.ar[0], "", "  x "):
                 ids = tok(p + t)["input_ids"]
                 out["encode_prefixed"].append({"prefix": p, "text": t, "ids": ids})
+    if fam == "mbart":
+        # target side (labels): [tgt_lang] tokens </s>; other source languages
+        out["encode_target"] = [
+            {"tgt_lang": MBART_TGT, "text": t, "ids": tok(text_target=t)["input_ids"]}
+            for t in (data.en[0], data.en[4], "", "Hello")
+        ]
+        rows = []
+        for lang in ("en_XX", "fr_XX"):
+            tok.src_lang = lang
+            for t in (data.en[0], "Bonjour", ""):
+                rows.append({"src_lang": lang, "text": t, "ids": tok(t)["input_ids"]})
+        tok.src_lang = MBART_SRC
+        out["encode_src_lang"] = rows
+        # what the Rust side does (as for m2m_100): encode without special tokens, wrap as [src] ... </s>
+        src_id = tok.convert_tokens_to_ids(MBART_SRC)
+        for e in out["encode"]:
+            assert e["ids"] == [src_id] + tok(e["text"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id], e
+        for r in rows:
+            lid = tok.convert_tokens_to_ids(r["src_lang"])
+            assert r["ids"] == [lid] + tok(r["text"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id], r
     if fam == "nllb":
         # target side (labels): [tgt_lang] tokens </s>; other source languages
         out["encode_target"] = [
@@ -966,6 +1332,8 @@ def tokenizer_refs(fam, tok, data, raw):
         seqs += [tok(" leading space")["input_ids"], tok("The <mask> was here.")["input_ids"]]
     if fam == "nllb":
         seqs += [[2, tok.convert_tokens_to_ids("eng_Latn")] + e5[1:]]
+    if fam == "mbart":
+        seqs += [[2, tok.convert_tokens_to_ids("en_XX")] + e5[1:], tok("نص <mask> نص")["input_ids"]]
     if fam.startswith("t5"):
         x = tok("The <extra_id_0> was <extra_id_1> here.")["input_ids"]
         seqs += [x, [0] + e5]
@@ -1029,17 +1397,22 @@ def refs_one(fam, data):
         assert not torch.equal(model.lm_head.weight, model.shared.weight)
     if fam == "t5":
         assert "lm_head.weight" not in saved_keys and cfg.scale_decoder_outputs
-    if fam == "bart":
+    if fam in ("bart", "mbart"):
         assert "final_logits_bias" in saved_keys and float(model.final_logits_bias.abs().sum()) > 0
 
     # ---- tokenizer ---------------------------------------------------------
     tref, decode_mismatch = tokenizer_refs(fam, tok, data, raw)
-    ids = {"pad": pad, "eos": eos, "unk": unk, "bos": tok.bos_token_id if fam in ("bart", "nllb") else None,
+    ids = {"pad": pad, "eos": eos, "unk": unk, "bos": tok.bos_token_id if fam in ("bart", "nllb", "mbart") else None,
            "decoder_start": start, "tokenizer_len": len(tok), "model_vocab_size": cfg.vocab_size}
     if fam == "nllb":
         ids["lang_codes"] = {c: tok.convert_tokens_to_ids(c) for c in NLLB_LANGS}
         ids["mask"] = tok.mask_token_id
     if fam == "bart":
+        ids["mask"] = tok.mask_token_id
+    if fam == "mbart":
+        ids["lang_codes"] = dict(tok.lang_code_to_id)  # all 52 of mBART-50, in their order
+        ids["src_lang"] = MBART_SRC
+        ids["tgt_lang"] = MBART_TGT
         ids["mask"] = tok.mask_token_id
     if fam.startswith("t5"):
         ids["extra_ids"] = {"<extra_id_%d>" % i: tok.convert_tokens_to_ids("<extra_id_%d>" % i) for i in range(T5_EXTRA_IDS)}
@@ -1051,6 +1424,10 @@ def refs_one(fam, data):
         "t5": "T5Tokenizer: SentencePiece unigram, tokens </s> (no bos); <extra_id_N> = ids counted down from "
         "the end of the tokenizer vocab. ",
         "t5v11": "T5Tokenizer (the same tokenizer.json as t5-tiny). ",
+        "mbart": "MBart50Tokenizer, src_lang=ar_AR, tgt_lang=en_XX (tokenizer_config.json): [src_lang] tokens "
+        "</s>; text_target=: [tgt_lang] tokens </s>; the source ids equal [ar_AR] + tok(text, "
+        "add_special_tokens=False) + [</s>] (checked). Vocab: <s> <pad> </s> <unk>, the spm pieces (fairseq "
+        "offset 1), the 52 mBART-50 language codes, <mask>. ",
     }[fam]
     write_json(
         rd / "tokenizer.json",

@@ -34,7 +34,7 @@ const PRESET_SOURCES: &[&str] = &[
 pub const DEFAULT_SUMMARIZER: &str = "qwen2.5-1.5b-instruct";
 
 /// What an encoder-decoder model needs besides weights: its config and a tokenizer, either a
-/// `tokenizer.json` (BART, NLLB, T5) or Marian's SentencePiece files.
+/// `tokenizer.json` (BART, NLLB, T5), T5's `spiece.model` alone, or Marian's SentencePiece files.
 const REQUIRED_FILES: &[&str] = &["config.json"];
 const MARIAN_TOKENIZER_FILES: &[&str] = &["source.spm", "target.spm", "vocab.json"];
 const OPTIONAL_FILES: &[&str] = &[
@@ -42,6 +42,7 @@ const OPTIONAL_FILES: &[&str] = &[
     "tokenizer_config.json",
     "tokenizer.json",
     "special_tokens_map.json",
+    "spiece.model",
     "source.spm",
     "target.spm",
     "vocab.json",
@@ -201,9 +202,10 @@ pub fn resolve(spec: &str, opts: &HubOptions) -> Result<ModelFiles> {
     )))
 }
 
-/// A model needs `tokenizer.json` or the complete set of Marian tokenizer files.
+/// A model needs `tokenizer.json`, T5's `spiece.model`, or the complete set of Marian tokenizer
+/// files.
 fn check_tokenizer_files(dir: &Path, name: &str) -> Result<()> {
-    if dir.join("tokenizer.json").is_file() {
+    if dir.join("tokenizer.json").is_file() || dir.join("spiece.model").is_file() {
         return Ok(());
     }
     match MARIAN_TOKENIZER_FILES
@@ -211,7 +213,7 @@ fn check_tokenizer_files(dir: &Path, name: &str) -> Result<()> {
         .find(|file| !dir.join(file).is_file())
     {
         Some(file) => Err(Error::model(format!(
-            "model {name} has no tokenizer.json and is missing {file}: download the complete model or point --model at a directory that has its tokenizer"
+            "model {name} has no tokenizer.json or spiece.model and is missing {file}: download the complete model or point --model at a directory that has its tokenizer"
         ))),
         None => Ok(()),
     }

@@ -12,6 +12,7 @@ use candle_core::{DType, Device};
 use serde::Deserialize;
 use tarjama::hub::{self, HubOptions};
 use tarjama::pipeline::Seq2Seq;
+use tarjama::tokenizer::Seq2SeqTokenizer;
 
 fn load(name: &str) -> Seq2Seq {
     let files = hub::resolve(
@@ -247,8 +248,118 @@ fn nllb_forces_english_first() {
 }
 
 #[test]
+fn mbart_tokenizer() {
+    check_tokenizer("mbart-tiny");
+}
+
+#[test]
+fn mbart_forward() {
+    check_forward("mbart-tiny");
+}
+
+#[test]
+fn mbart_generation() {
+    check_generation("mbart-tiny");
+}
+
+#[test]
+fn mbart_forces_english_first() {
+    let model = load("mbart-tiny");
+    let english = model.tokenizer().english_code().unwrap();
+    assert_eq!(model.generation.forced_bos_token_id, Some(english));
+}
+
+#[test]
 fn t5_tokenizer() {
     check_tokenizer("t5-tiny");
+}
+
+#[derive(Deserialize)]
+struct SpieceFixture {
+    settings: HashMap<String, SpieceSetting>,
+}
+
+#[derive(Deserialize)]
+struct SpieceSetting {
+    /// The json files next to spiece.model (csebuetnlp's tokenizer_config.json for mT5).
+    files: HashMap<String, serde_json::Value>,
+    encode: Vec<EncodeCase>,
+    decode: Vec<DecodeCase>,
+}
+
+/// Repos without tokenizer.json (csebuetnlp/mT5_multilingual_XLSum): the tokenizer is built from
+/// spiece.model as transformers builds it, with T5's default 100 sentinels and with mT5's none.
+#[test]
+fn t5_tokenizer_from_spiece_model_alone() {
+    let reference_dir = common::fixtures().join("seq2seq-ref/t5-tiny");
+    let fixture: SpieceFixture =
+        serde_json::from_str(&reference("t5-tiny", "spiece.json")).unwrap();
+    assert_eq!(fixture.settings.len(), 2);
+    let config = serde_json::json!({"pad_token_id": 0, "eos_token_id": 1});
+    for (name, setting) in &fixture.settings {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            reference_dir.join("spiece.model"),
+            tmp.path().join("spiece.model"),
+        )
+        .unwrap();
+        for (file, content) in &setting.files {
+            std::fs::write(tmp.path().join(file), content.to_string()).unwrap();
+        }
+        let tok = Seq2SeqTokenizer::from_dir(tmp.path(), "mt5", &config).unwrap();
+        assert!(setting.encode.len() >= 40, "{name}: too few cases");
+        for case in &setting.encode {
+            assert_eq!(tok.encode(&case.text), case.ids, "{name}: {:?}", case.text);
+        }
+        for case in &setting.decode {
+            assert_eq!(tok.decode(&case.ids), case.text, "{name}: {:?}", case.ids);
+        }
+    }
+}
+
+/// The fixture model with spiece.model in place of its tokenizer.json (and its
+/// tokenizer_config.json's 8 sentinels) loads and generates exactly as with the file.
+#[test]
+fn t5_model_without_tokenizer_json_generates_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t5-spiece");
+    std::fs::create_dir(&dir).unwrap();
+    for entry in std::fs::read_dir(common::fixtures().join("t5-tiny")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "tokenizer.json" {
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+    }
+    std::fs::copy(
+        common::fixtures().join("seq2seq-ref/t5-tiny/spiece.model"),
+        dir.join("spiece.model"),
+    )
+    .unwrap();
+    let from_spiece = {
+        let files = hub::resolve(dir.to_str().unwrap(), &HubOptions::default()).unwrap();
+        Seq2Seq::load(&files, &Device::Cpu, DType::F32).unwrap()
+    };
+    let from_json = load("t5-tiny");
+    let fixture: TokenizerFixture =
+        serde_json::from_str(&reference("t5-tiny", "tokenizer.json")).unwrap();
+    for case in fixture.encode.iter().chain(&fixture.encode_special) {
+        assert_eq!(
+            from_spiece.tokenizer().encode(&case.text),
+            from_json.tokenizer().encode(&case.text),
+            "{:?}",
+            case.text
+        );
+    }
+    let inputs: Vec<&str> = fixture
+        .encode
+        .iter()
+        .take(8)
+        .map(|c| c.text.as_str())
+        .collect();
+    assert_eq!(
+        from_spiece.generate_ids(&inputs).unwrap(),
+        from_json.generate_ids(&inputs).unwrap()
+    );
 }
 
 #[test]

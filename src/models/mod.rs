@@ -2,6 +2,7 @@
 
 pub mod bart;
 pub mod gguf;
+pub mod half;
 pub mod kv_cache;
 pub mod linear;
 pub mod masks;

@@ -20,9 +20,10 @@ use candle_nn::{Embedding, VarBuilder};
 
 use config::FeedForwardKind;
 pub use config::T5Config;
-use layers::{clamp_f16, residual, Attention, FeedForward, RmsNorm};
+use layers::{residual, Attention, FeedForward, RmsNorm};
 use position::RelativeBuckets;
 
+use super::half::clamp_f16;
 use super::kv_cache::{DecoderCache, LayerCache};
 use super::linear::Linear;
 use super::masks;

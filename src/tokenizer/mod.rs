@@ -10,10 +10,11 @@ mod seq2seq;
 mod spm_encode;
 mod spm_normalizer;
 mod spm_proto;
+mod t5_spiece;
 mod trie;
 
 pub use gguf::GgufTokenizer;
 pub use marian::MarianTokenizer;
 pub use moses::MosesPunctNormalizer;
 pub use sentencepiece::SentencePiece;
-pub use seq2seq::{JsonTokenizer, Seq2SeqTokenizer};
+pub use seq2seq::{PipelineTokenizer, Seq2SeqTokenizer};

@@ -5,6 +5,7 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 
 use super::{Activation, BartConfig};
+use crate::models::half::clamp_f16;
 use crate::models::kv_cache::LayerCache;
 use crate::models::linear::Linear;
 
@@ -137,9 +138,10 @@ impl EncoderLayer {
             let (k, v) = self.self_attn.project_kv(h)?;
             self.self_attn.attend(h, &k, &v, Some(mask))
         })?;
-        residual(&xs, &self.final_layer_norm, self.pre_norm, |h| {
+        let xs = residual(&xs, &self.final_layer_norm, self.pre_norm, |h| {
             self.ffn.forward(h)
-        })
+        })?;
+        clamp_f16(xs)
     }
 }
 
