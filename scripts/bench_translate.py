@@ -8,6 +8,7 @@ and times Hugging Face transformers (PyTorch, fp32) on the same work as tarjama.
     python scripts/bench_translate.py run MODEL_DIR INPUT LINES TOKENS BATCH BEAMS
 """
 import json
+import os
 import shutil
 import sys
 import time
@@ -113,7 +114,64 @@ def run(model_dir, input_path, lines, tokens, batch, beams):
     secs = time.perf_counter() - start
     print(json.dumps({"system": "transformers", "lines": len(sentences), "tokens": generated,
                       "seconds": round(secs, 3), "tokens_per_s": round(generated / secs, 1),
-                      "load_s": round(load_s, 3), "torch_threads": torch.get_num_threads()}))
+                      "load_s": round(load_s, 3), "peak_rss_mb": peak_rss_mb(),
+                      "torch_threads": torch.get_num_threads()}))
+
+
+def peak_rss_mb():
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def run_ct2(model_dir, input_path, lines, tokens, batch, beams, compute_type, out_ids=None):
+    """CTranslate2 on the same model, converted once to a directory next to it (per weight type),
+    with the same tokenization and exactly `tokens` output tokens per line."""
+    import ctranslate2
+
+    ct2_dir = Path(str(model_dir).rstrip("/") + "-ct2-" + compute_type)
+    if not (ct2_dir / "model.bin").is_file():
+        # CTranslate2 4.8 reads the Marian vocabulary through tokenizer.get_vocab(), whose order
+        # changed in transformers 5; read it from vocab.json in id order instead (the converter
+        # then drops the trailing <pad> as it intends).
+        from ctranslate2.converters import transformers as ct2_transformers
+
+        def marian_vocabulary(self, model, tokenizer):
+            vocab = json.loads((Path(model_dir) / "vocab.json").read_text(encoding="utf-8"))
+            tokens = [t for t, _ in sorted(vocab.items(), key=lambda item: item[1])]
+            return tokens[:-1] if tokens[-1] == "<pad>" else tokens
+
+        ct2_transformers.MarianMTLoader.get_vocabulary = marian_vocabulary
+        quantization = None if compute_type == "float32" else compute_type
+        ctranslate2.converters.TransformersConverter(str(model_dir)).convert(
+            str(ct2_dir), quantization=quantization, force=True
+        )
+    load = time.perf_counter()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    threads = len(os.sched_getaffinity(0))
+    translator = ctranslate2.Translator(str(ct2_dir), device="cpu", compute_type=compute_type,
+                                        intra_threads=threads, inter_threads=1)
+    load_s = time.perf_counter() - load
+    sentences = Path(input_path).read_text(encoding="utf-8").splitlines()[:lines]
+    start = time.perf_counter()
+    generated = 0
+    all_ids = []
+    for i in range(0, len(sentences), batch):
+        source = [tok.convert_ids_to_tokens(tok(s)["input_ids"]) for s in sentences[i : i + batch]]
+        results = translator.translate_batch(
+            source, beam_size=beams, min_decoding_length=tokens, max_decoding_length=tokens,
+            length_penalty=1.0, return_scores=False, max_batch_size=batch,
+        )
+        for r in results:
+            ids = tok.convert_tokens_to_ids(r.hypotheses[0])
+            all_ids.append(ids)
+            generated += len(ids)
+    secs = time.perf_counter() - start
+    if out_ids:
+        Path(out_ids).write_text(json.dumps(all_ids))
+    print(json.dumps({"system": "ctranslate2 " + compute_type, "lines": len(sentences), "tokens": generated,
+                      "seconds": round(secs, 3), "tokens_per_s": round(generated / secs, 1),
+                      "load_s": round(load_s, 3), "peak_rss_mb": peak_rss_mb(), "threads": threads}))
 
 
 if __name__ == "__main__":
@@ -126,5 +184,7 @@ if __name__ == "__main__":
         build_distilbart(Path(sys.argv[2]))
     elif command == "article":
         article(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+    elif command == "run-ct2":
+        run_ct2(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:8]), *sys.argv[8:])
     else:
         run(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:8]))

@@ -2,6 +2,7 @@
 
 use std::str::FromStr;
 
+use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device};
 
 use crate::{Error, Result};
@@ -151,5 +152,74 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--features cuda"), "{err}");
+    }
+}
+
+/// Sets the number of CPU threads for candle's kernels and tarjama's own parallel code (both run
+/// on rayon), before either has started a thread pool. The default is the physical cores this
+/// process may run on (a second hyper-thread on a core shares its vector units), unless
+/// `RAYON_NUM_THREADS` says otherwise.
+pub fn configure_threads(requested: Option<usize>) -> Result<usize> {
+    let from_env = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0);
+    let allowed = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = requested
+        .or(from_env)
+        .unwrap_or_else(|| num_cpus::get_physical().clamp(1, allowed));
+    // candle sizes its pools from this variable when it first needs them.
+    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(|e| {
+            Error::usage(format!(
+                "cannot start {threads} threads ({e}): lower --threads"
+            ))
+        })?;
+    Ok(threads)
+}
+
+/// How a model's weights are held: a float dtype, and optionally its linear layers quantized at
+/// load time (`--quantize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Precision {
+    pub dtype: DType,
+    pub quantize: Option<GgmlDType>,
+}
+
+impl From<DType> for Precision {
+    fn from(dtype: DType) -> Self {
+        Self {
+            dtype,
+            quantize: None,
+        }
+    }
+}
+
+/// `--quantize`: the formats encoder-decoder weights can be quantized to at load time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuantizeChoice {
+    /// int8 weights in blocks of 32 with one f16 scale each (GGML's Q8_0).
+    Q8_0,
+}
+
+impl QuantizeChoice {
+    pub fn format(self) -> GgmlDType {
+        match self {
+            QuantizeChoice::Q8_0 => GgmlDType::Q8_0,
+        }
+    }
+}
+
+impl FromStr for QuantizeChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "q8_0" | "q8" | "int8" => Ok(QuantizeChoice::Q8_0),
+            _ => Err(format!("unknown quantization {s:?}: use q8_0 (int8)")),
+        }
     }
 }

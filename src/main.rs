@@ -5,6 +5,7 @@ use clap::Parser;
 use std::io::{IsTerminal, Write};
 
 use tarjama::cli::{Cli, Command, GenerationArgs, SummarizeArgs, TranslateArgs};
+use tarjama::device::Precision;
 use tarjama::document::{self, Document};
 use tarjama::output::OutputTarget;
 use tarjama::pipeline::{
@@ -21,10 +22,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Translate(args) => translate(args),
-        Command::Summarize(args) => summarize(args),
-    };
+    let result =
+        device::configure_threads(cli.threads.map(usize::from)).and_then(|_| match cli.command {
+            Command::Translate(args) => translate(args),
+            Command::Summarize(args) => summarize(args),
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -51,7 +53,11 @@ fn translate(args: TranslateArgs) -> Result<()> {
     let dtype = device::select_dtype(m.dtype, &device);
     let hub_opts = hub::HubOptions::from_env(m.offline, !m.quiet);
     let files = hub::resolve(&m.model, &hub_opts)?;
-    let mut translator = Translator::load(&files, &device, dtype)?;
+    let precision = Precision {
+        dtype,
+        quantize: m.quantize.map(|q| q.format()),
+    };
+    let mut translator = Translator::load(&files, &device, precision)?;
     translator.batch_size = m.batch_size as usize;
     generation_overrides(&args.generation).apply(&mut translator.generation);
     if m.verbose {
@@ -255,7 +261,11 @@ fn summarize_with_seq2seq(
     let dtype = device::select_dtype(args.dtype, &device);
     let hub_opts = hub::HubOptions::from_env(args.offline, !args.quiet);
     let files = hub::resolve(&args.model, &hub_opts)?;
-    let mut core = Seq2Seq::load(&files, &device, dtype)?;
+    let precision = Precision {
+        dtype,
+        quantize: args.quantize.map(|q| q.format()),
+    };
+    let mut core = Seq2Seq::load(&files, &device, precision)?;
     if let (Some(lang), tarjama::pipeline::Task::Summarization { .. }) =
         (&args.summarizer_reads, core.task)
     {
@@ -266,10 +276,11 @@ fn summarize_with_seq2seq(
     let mut summarizer = Summarizer::new(core, usize::MAX)?;
     generation_overrides(&args.generation).apply(&mut summarizer.core_mut().generation);
     let translator_files = hub::resolve(&args.translator, &hub_opts)?;
-    let translator = Translator::load(&translator_files, &device, dtype).map_err(|e| match e {
-        Error::Usage(msg) => Error::usage(format!("--translator: {msg}")),
-        other => other,
-    })?;
+    let translator =
+        Translator::load(&translator_files, &device, precision).map_err(|e| match e {
+            Error::Usage(msg) => Error::usage(format!("--translator: {msg}")),
+            other => other,
+        })?;
     if args.verbose {
         eprintln!(
             "tarjama: summarizer {} and translator {} on {}, loaded in {:.2}s",

@@ -360,3 +360,38 @@ fn strip_boilerplate_drops_the_footer_of_the_example_article() {
     let kept: Vec<&str> = stripped.lines().filter(|l| !l.is_empty()).collect();
     assert!(kept.iter().all(|l| full.lines().any(|f| f == *l)));
 }
+
+/// `--quantize q8_0` (int8 weights) and `--threads` give the f32 translation of a training
+/// sentence.
+#[test]
+fn int8_weights_and_one_thread_translate_a_training_sentence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = stdout_of(
+        translate_cmd(tmp.path())
+            .args(["--quantize", "q8_0", "--threads", "1"])
+            .write_stdin(ntrex("ar.txt", 3)),
+    );
+    assert_eq!(out.trim_end(), ntrex("en.txt", 3));
+}
+
+/// Bad `--quantize` and `--threads` values are usage errors (exit 2) that say what to use.
+#[test]
+fn bad_quantize_and_threads_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (args, expect) in [
+        (["--quantize", "q3"], "use q8_0"),
+        (["--threads", "0"], "--threads"),
+    ] {
+        let out = translate_cmd(tmp.path())
+            .args(args)
+            .write_stdin("مرحبا")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.contains(expect), "{args:?}: {first:?}");
+        assert!(out.stdout.is_empty());
+    }
+}

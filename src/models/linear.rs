@@ -1,11 +1,14 @@
 //! A linear layer (`x · Wᵀ + b`, PyTorch's weight layout) for every model family.
 //!
-//! On CPUs with AVX-512 and f32 weights the weight is packed once at load time and multiplied by
+//! On x86-64 CPUs with AVX-512 or AVX2+FMA and f32 weights the weight is packed once at load time and multiplied by
 //! [`packed_gemm`], which measured 1.5–2x faster than candle's matmul on decoding shapes (see that
 //! module). Elsewhere candle's matmul runs; with few rows it computes `(W · xᵀ)ᵀ`, which measured
 //! 1.3–1.6x faster than `x · Wᵀ` there, because the `gemm` crate packs its right operand anew on
-//! every call.
+//! every call. With `--quantize` the weight is quantized at load time (Q8_0: int8 in blocks of 32
+//! with an f16 scale each) and multiplied by candle's quantized matmul, which quantizes each input
+//! row the same way and takes integer dot products.
 
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
@@ -25,6 +28,10 @@ enum Weight {
         weight: Tensor,
         bias: Option<Tensor>,
     },
+    Quantized {
+        matmul: QMatMul,
+        bias: Option<Tensor>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -33,27 +40,56 @@ pub struct Linear {
 }
 
 impl Linear {
-    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
-        let packable =
-            weight.device().is_cpu() && weight.dtype() == DType::F32 && packed_gemm::available();
-        let inner = if packable {
+    /// A layer with `weight` (`[out, in]`) as it is, or quantized when `quantize` asks for it.
+    /// Q8_0 means int8: on CPUs [`packed_gemm`] runs, int8 panels with a scale per output and
+    /// f32 inputs; elsewhere candle's Q8_0 blocks when the input width is a whole number of
+    /// blocks (else the weight stays as it is).
+    pub fn new(weight: Tensor, bias: Option<Tensor>, quantize: Option<GgmlDType>) -> Result<Self> {
+        let packable = weight.device().is_cpu() && packed_gemm::available();
+        if packable && (weight.dtype() == DType::F32 || quantize.is_some()) {
             let (n, k) = weight.dims2()?;
-            let host = weight.flatten_all()?.to_vec1::<f32>()?;
-            Weight::Packed {
-                weight: PackedWeight::pack(&host, n, k),
-                bias: bias.map(|b| b.to_vec1::<f32>()).transpose()?,
-                device: weight.device().clone(),
+            let host = weight
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            let weight = match quantize {
+                Some(_) => PackedWeight::pack_int8(&host, n, k),
+                None => PackedWeight::pack(&host, n, k),
+            };
+            return Ok(Self {
+                inner: Weight::Packed {
+                    weight,
+                    bias: bias
+                        .map(|b| b.to_dtype(DType::F32)?.to_vec1::<f32>())
+                        .transpose()?,
+                    device: Device::Cpu,
+                },
+            });
+        }
+        if let Some(format) = quantize {
+            let (_, k) = weight.dims2()?;
+            if k % format.block_size() == 0 {
+                let weight = weight.to_dtype(DType::F32)?;
+                let matmul = QMatMul::from_qtensor(QTensor::quantize(&weight, format)?)?;
+                return Ok(Self {
+                    inner: Weight::Quantized { matmul, bias },
+                });
             }
-        } else {
-            Weight::Dense { weight, bias }
-        };
-        Ok(Self { inner })
+        }
+        Ok(Self {
+            inner: Weight::Dense { weight, bias },
+        })
     }
 
-    pub fn load(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn load(
+        in_dim: usize,
+        out_dim: usize,
+        vb: VarBuilder,
+        quantize: Option<GgmlDType>,
+    ) -> Result<Self> {
         let weight = vb.get((out_dim, in_dim), "weight")?;
         let bias = vb.get(out_dim, "bias")?;
-        Self::new(weight, Some(bias))
+        Self::new(weight, Some(bias), quantize)
     }
 }
 
@@ -69,10 +105,10 @@ impl Module for Linear {
                 bias,
                 device,
             } => {
-                let host = flat.flatten_all()?.to_vec1::<f32>()?;
+                let host = flat.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
                 let out = packed_gemm::matmul(&host, rows, weight, bias.as_deref());
                 shape.push(weight.out_dim());
-                return Tensor::from_vec(out, shape, device);
+                return Tensor::from_vec(out, shape, device)?.to_dtype(xs.dtype());
             }
             Weight::Dense { weight, bias } => {
                 let product = if rows <= FEW_ROWS && xs.device().is_cpu() {
@@ -86,6 +122,16 @@ impl Module for Linear {
                     Some(bias) => product.broadcast_add(bias)?,
                     None => product.contiguous()?,
                 }
+            }
+            Weight::Quantized { matmul, bias } => {
+                let dtype = flat.dtype();
+                let product = matmul.forward(&flat.to_dtype(DType::F32)?)?;
+                shape.push(product.dim(1)?);
+                let product = match bias {
+                    Some(bias) => product.broadcast_add(&bias.to_dtype(DType::F32)?)?,
+                    None => product,
+                };
+                product.to_dtype(dtype)?
             }
         };
         out.reshape(shape)
@@ -102,7 +148,7 @@ mod tests {
         let dev = Device::Cpu;
         let w = Tensor::randn(0f32, 1., (70, 33), &dev)?;
         let b = Tensor::randn(0f32, 1., 70, &dev)?;
-        let layer = Linear::new(w.clone(), Some(b.clone()))?;
+        let layer = Linear::new(w.clone(), Some(b.clone()), None)?;
         for rows in [3, FEW_ROWS + 5] {
             let x = Tensor::randn(0f32, 1., (rows, 1, 33), &dev)?;
             let expected = x

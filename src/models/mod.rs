@@ -11,6 +11,7 @@ pub mod t5;
 
 use std::path::Path;
 
+use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
@@ -66,11 +67,13 @@ pub struct LoadedSeq2Seq {
     pub translation_prefix: Option<String>,
 }
 
-/// Builds the model `config.json` describes, choosing the family by `model_type`.
+/// Builds the model `config.json` describes, choosing the family by `model_type`, with its linear
+/// layers quantized to `quantize` if given.
 pub fn load_seq2seq(
     model_type: &str,
     config: &serde_json::Value,
     vb: VarBuilder<'static>,
+    quantize: Option<GgmlDType>,
 ) -> Result<LoadedSeq2Seq> {
     let parse_error = |e: serde_json::Error| {
         Error::model(format!(
@@ -78,7 +81,9 @@ pub fn load_seq2seq(
         ))
     };
     if bart::MODEL_TYPES.contains(&model_type) {
-        let cfg: bart::BartConfig = serde_json::from_value(config.clone()).map_err(parse_error)?;
+        let mut cfg: bart::BartConfig =
+            serde_json::from_value(config.clone()).map_err(parse_error)?;
+        cfg.quantize = quantize;
         let decoder_start_token_id = cfg.decoder_start_token_id;
         return Ok(LoadedSeq2Seq {
             model: Box::new(bart::BartModel::load(&cfg, vb)?),
@@ -88,7 +93,8 @@ pub fn load_seq2seq(
         });
     }
     if T5_MODEL_TYPES.contains(&model_type) {
-        let cfg: t5::T5Config = serde_json::from_value(config.clone()).map_err(parse_error)?;
+        let mut cfg: t5::T5Config = serde_json::from_value(config.clone()).map_err(parse_error)?;
+        cfg.quantize = quantize;
         let prefix = |task: &str| cfg.task_prefix(task).map(str::to_string);
         return Ok(LoadedSeq2Seq {
             summarization_prefix: prefix("summarization"),

@@ -1,5 +1,5 @@
-//! An AVX-512 matrix product for linear layers on CPU: `out = x · Wᵀ + b` with `W` packed once at
-//! load time.
+//! A matrix product for linear layers on x86-64 CPUs with AVX-512, or AVX2 and FMA:
+//! `out = x · Wᵀ + b` with `W` packed once at load time, as f32 or as int8.
 //!
 //! Written here because candle's CPU matmul (the `gemm` crate) uses AVX2 kernels on stable Rust
 //! and re-packs the weight matrix on every call. While decoding, a layer sees only one row per
@@ -8,6 +8,14 @@
 //! at 16 rows through candle. The weight is stored here in column panels of [`PANEL`] outputs,
 //! each panel `k × PANEL` contiguous, so a panel streams from memory once and stays in L2 while
 //! every block of input rows passes over it.
+//!
+//! With few rows a product is bound by memory, not arithmetic: the 128 MB f32 output projection
+//! of that model ran at 27 GFLOP/s on a 2-core AVX2 machine against ~100 GFLOP/s for weights that
+//! fit in cache. The int8 panels (one scale per output column, the inputs staying f32) read a
+//! quarter of the bytes; each weight is widened to f32 in registers, so results differ from f32
+//! weights only by the rounding of the weights. candle's quantized matmul (Q8_0) was measured
+//! first and ran at half the f32 speed on these shapes, because it also quantizes the inputs row by
+//! row and takes its dot products one output at a time.
 
 use rayon::prelude::*;
 
@@ -19,28 +27,75 @@ const ROWS: usize = 6;
 /// `W` (`[n, k]`, PyTorch's layout) rearranged into `ceil(n / PANEL)` panels of `k × PANEL`.
 #[derive(Debug, Clone)]
 pub struct PackedWeight {
-    data: Vec<f32>,
+    panels: Panels,
     n: usize,
     k: usize,
 }
 
+#[derive(Debug, Clone)]
+enum Panels {
+    F32(Vec<f32>),
+    /// Symmetric int8 with one f32 scale per output column: `w ≈ q * scale`.
+    Int8 {
+        data: Vec<i8>,
+        scales: Vec<f32>,
+    },
+}
+
+/// Rearranges a row-major `[n, k]` matrix into panels; columns past `n` in the last panel are 0.
+fn to_panels<T: Copy + Default + Send + Sync>(
+    n: usize,
+    k: usize,
+    value: impl Fn(usize, usize) -> T + Sync,
+) -> Vec<T> {
+    let panels = n.div_ceil(PANEL);
+    let mut data = vec![T::default(); panels * k * PANEL];
+    data.par_chunks_mut(k * PANEL)
+        .enumerate()
+        .for_each(|(p, panel)| {
+            for c in 0..PANEL.min(n - p * PANEL) {
+                for kk in 0..k {
+                    panel[kk * PANEL + c] = value(p * PANEL + c, kk);
+                }
+            }
+        });
+    data
+}
+
 impl PackedWeight {
-    /// Packs a row-major `[n, k]` weight. Columns past `n` in the last panel are zero.
+    /// Packs a row-major `[n, k]` f32 weight.
     pub fn pack(weight: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(weight.len(), n * k);
-        let panels = n.div_ceil(PANEL);
-        let mut data = vec![0f32; panels * k * PANEL];
-        data.par_chunks_mut(k * PANEL)
-            .enumerate()
-            .for_each(|(p, panel)| {
-                for c in 0..PANEL.min(n - p * PANEL) {
-                    let row = &weight[(p * PANEL + c) * k..(p * PANEL + c + 1) * k];
-                    for (kk, &w) in row.iter().enumerate() {
-                        panel[kk * PANEL + c] = w;
-                    }
-                }
-            });
-        Self { data, n, k }
+        let data = to_panels(n, k, |col, kk| weight[col * k + kk]);
+        Self {
+            panels: Panels::F32(data),
+            n,
+            k,
+        }
+    }
+
+    /// Packs a row-major `[n, k]` weight as int8, each output column scaled by its largest
+    /// magnitude (round to nearest, ties away from zero).
+    pub fn pack_int8(weight: &[f32], n: usize, k: usize) -> Self {
+        assert_eq!(weight.len(), n * k);
+        let mut scales: Vec<f32> = weight
+            .par_chunks(k.max(1))
+            .map(|row| row.iter().fold(0f32, |m, w| m.max(w.abs())) / 127.0)
+            .collect();
+        scales.resize(n.div_ceil(PANEL) * PANEL, 0.0);
+        let data = to_panels(n, k, |col, kk| {
+            let scale = scales[col];
+            if scale > 0.0 {
+                (weight[col * k + kk] / scale).round().clamp(-127.0, 127.0) as i8
+            } else {
+                0
+            }
+        });
+        Self {
+            panels: Panels::Int8 { data, scales },
+            n,
+            k,
+        }
     }
 
     pub fn out_dim(&self) -> usize {
@@ -52,22 +107,40 @@ impl PackedWeight {
     }
 }
 
-/// Whether this CPU can run [`matmul`].
-pub fn available() -> bool {
+/// The vector instructions [`matmul`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    Avx512,
+    Avx2Fma,
+}
+
+fn isa() -> Option<Isa> {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx512f")
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return Some(Isa::Avx512);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Some(Isa::Avx2Fma);
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    None
+}
+
+/// Whether this CPU can run [`matmul`].
+pub fn available() -> bool {
+    isa().is_some()
 }
 
 /// `x` is `[m, k]` row-major; returns `[m, n]` row-major `x · Wᵀ + bias`.
 /// Callers must check [`available`] first.
 pub fn matmul(x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32]>) -> Vec<f32> {
-    assert!(available(), "packed_gemm::matmul needs AVX-512");
+    let isa = isa().expect("packed_gemm::matmul needs AVX-512, or AVX2 and FMA");
+    matmul_on(isa, x, m, w, bias)
+}
+
+fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32]>) -> Vec<f32> {
     let (n, k) = (w.n, w.k);
     assert_eq!(x.len(), m * k);
     // Every element is written below, so the buffer is not zeroed first (the logits of a
@@ -76,27 +149,45 @@ pub fn matmul(x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32]>) -> Ve
     let out_ptr = SendPtr(out.spare_capacity_mut().as_mut_ptr().cast::<f32>());
     let panels = n.div_ceil(PANEL);
     (0..panels).into_par_iter().for_each(|p| {
-        let panel = &w.data[p * k * PANEL..(p + 1) * k * PANEL];
         let cols = PANEL.min(n - p * PANEL);
+        let columns = p * PANEL..p * PANEL + cols;
+        let bias = bias.map(|b| &b[columns.clone()]);
         let out_ptr = &out_ptr;
         for r0 in (0..m).step_by(ROWS) {
             let rows = ROWS.min(m - r0);
-            // SAFETY: AVX-512 presence was checked; every task writes only its own panel's
-            // columns `p * PANEL .. p * PANEL + cols` of rows `r0 .. r0 + rows`, so no two
-            // tasks write the same element, and all indices are within `out`'s `m * n`.
+            let x = &x[r0 * k..(r0 + rows) * k];
+            let panel = |len: usize| p * k * PANEL..p * k * PANEL + len;
+            // SAFETY: the instruction set was checked; every task writes only its own panel's
+            // columns of rows `r0 .. r0 + rows`, so no two tasks write the same element, and all
+            // indices are within `out`'s `m * n`.
             unsafe {
-                let dst = out_ptr.0.add(r0 * n + p * PANEL);
-                let bias = bias.map(|b| &b[p * PANEL..p * PANEL + cols]);
-                avx512::panel_rows(
-                    &x[r0 * k..(r0 + rows) * k],
+                let tile = Tile {
+                    x,
                     rows,
                     k,
-                    panel,
                     cols,
                     bias,
-                    dst,
-                    n,
-                );
+                    dst: out_ptr.0.add(r0 * n + p * PANEL),
+                    stride: n,
+                };
+                match (&w.panels, isa) {
+                    (Panels::F32(data), Isa::Avx512) => {
+                        avx512::panel_rows(&tile, &data[panel(k * PANEL)], None)
+                    }
+                    (Panels::F32(data), Isa::Avx2Fma) => {
+                        avx2::panel_rows(&tile, &data[panel(k * PANEL)], None)
+                    }
+                    (Panels::Int8 { data, scales }, Isa::Avx512) => avx512::panel_rows(
+                        &tile,
+                        &data[panel(k * PANEL)],
+                        Some(&scales[columns.clone()]),
+                    ),
+                    (Panels::Int8 { data, scales }, Isa::Avx2Fma) => avx2::panel_rows(
+                        &tile,
+                        &data[panel(k * PANEL)],
+                        Some(&scales[columns.clone()]),
+                    ),
+                }
             }
         }
     });
@@ -106,63 +197,88 @@ pub fn matmul(x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32]>) -> Ve
     out
 }
 
+/// Up to [`ROWS`] rows of input against one panel, and where their outputs go: `cols` floats at
+/// `dst + r * stride` for each row `r < rows`.
+struct Tile<'a> {
+    x: &'a [f32],
+    rows: usize,
+    k: usize,
+    cols: usize,
+    bias: Option<&'a [f32]>,
+    dst: *mut f32,
+    stride: usize,
+}
+
 struct SendPtr(*mut f32);
 // SAFETY: the pointer is only used for disjoint writes, see `matmul`.
 unsafe impl Sync for SendPtr {}
 unsafe impl Send for SendPtr {}
 
+/// `out = acc * scale + bias` for `lanes` outputs of one row, from `acc` as stored lanes.
+fn finish(acc: &[f32], scale: Option<&[f32]>, bias: Option<&[f32]>, dst: &mut [f32]) {
+    for (j, d) in dst.iter_mut().enumerate() {
+        let v = match scale {
+            Some(s) => acc[j] * s[j],
+            None => acc[j],
+        };
+        *d = v + bias.map_or(0.0, |b| b[j]);
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{PANEL, ROWS};
+    use super::{finish, Tile, PANEL, ROWS};
 
-    /// Multiplies up to [`ROWS`] rows of `x` by one panel and stores `cols` outputs per row.
-    ///
+    /// A weight type the kernel widens to 16 f32 lanes.
+    pub trait Lanes16: Copy {
+        /// # Safety
+        /// AVX-512F; `ptr` valid for 16 elements.
+        unsafe fn load16(ptr: *const Self) -> __m512;
+    }
+
+    impl Lanes16 for f32 {
+        #[inline(always)]
+        unsafe fn load16(ptr: *const f32) -> __m512 {
+            _mm512_loadu_ps(ptr)
+        }
+    }
+
+    impl Lanes16 for i8 {
+        #[inline(always)]
+        unsafe fn load16(ptr: *const i8) -> __m512 {
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(ptr.cast())))
+        }
+    }
+
     /// # Safety
-    /// The CPU must support AVX-512F; `dst` must be valid for writes of `cols` floats at
-    /// `dst + r * stride` for each row `r < rows`.
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn panel_rows(
-        x: &[f32],
-        rows: usize,
-        k: usize,
-        panel: &[f32],
-        cols: usize,
-        bias: Option<&[f32]>,
-        dst: *mut f32,
-        stride: usize,
-    ) {
-        match rows {
-            1 => kernel::<1>(x, k, panel, cols, bias, dst, stride),
-            2 => kernel::<2>(x, k, panel, cols, bias, dst, stride),
-            3 => kernel::<3>(x, k, panel, cols, bias, dst, stride),
-            4 => kernel::<4>(x, k, panel, cols, bias, dst, stride),
-            5 => kernel::<5>(x, k, panel, cols, bias, dst, stride),
-            _ => kernel::<ROWS>(x, k, panel, cols, bias, dst, stride),
+    /// The CPU must support AVX-512F; the tile's destination must be valid for its writes, and
+    /// `panel` must hold `k * PANEL` weights.
+    pub unsafe fn panel_rows<T: Lanes16>(tile: &Tile, panel: &[T], scale: Option<&[f32]>) {
+        match tile.rows {
+            1 => kernel::<T, 1>(tile, panel, scale),
+            2 => kernel::<T, 2>(tile, panel, scale),
+            3 => kernel::<T, 3>(tile, panel, scale),
+            4 => kernel::<T, 4>(tile, panel, scale),
+            5 => kernel::<T, 5>(tile, panel, scale),
+            _ => kernel::<T, ROWS>(tile, panel, scale),
         }
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn kernel<const R: usize>(
-        x: &[f32],
-        k: usize,
-        panel: &[f32],
-        cols: usize,
-        bias: Option<&[f32]>,
-        dst: *mut f32,
-        stride: usize,
-    ) {
-        debug_assert!(x.len() >= R * k && panel.len() >= k * PANEL);
+    unsafe fn kernel<T: Lanes16, const R: usize>(tile: &Tile, panel: &[T], scale: Option<&[f32]>) {
+        let k = tile.k;
+        debug_assert!(tile.x.len() >= R * k && panel.len() >= k * PANEL);
         let mut acc = [[_mm512_setzero_ps(); 4]; R];
         let w = panel.as_ptr();
-        let xp = x.as_ptr();
+        let xp = tile.x.as_ptr();
         for kk in 0..k {
             let row = w.add(kk * PANEL);
-            let w0 = _mm512_loadu_ps(row);
-            let w1 = _mm512_loadu_ps(row.add(16));
-            let w2 = _mm512_loadu_ps(row.add(32));
-            let w3 = _mm512_loadu_ps(row.add(48));
+            let w0 = T::load16(row);
+            let w1 = T::load16(row.add(16));
+            let w2 = T::load16(row.add(32));
+            let w3 = T::load16(row.add(48));
             for (r, acc) in acc.iter_mut().enumerate() {
                 let xv = _mm512_set1_ps(*xp.add(r * k + kk));
                 acc[0] = _mm512_fmadd_ps(xv, w0, acc[0]);
@@ -171,43 +287,113 @@ mod avx512 {
                 acc[3] = _mm512_fmadd_ps(xv, w3, acc[3]);
             }
         }
-        for (v, start) in (0..PANEL).step_by(16).enumerate() {
-            if start >= cols {
-                break;
+        let mut lanes = [0f32; PANEL];
+        for (r, acc) in acc.iter().enumerate() {
+            for (v, acc) in acc.iter().enumerate() {
+                _mm512_storeu_ps(lanes.as_mut_ptr().add(16 * v), *acc);
             }
-            let lanes = (cols - start).min(16);
-            let mask: __mmask16 = if lanes == 16 {
-                0xffff
-            } else {
-                (1u16 << lanes) - 1
-            };
-            let b = match bias {
-                Some(b) => _mm512_maskz_loadu_ps(mask, b.as_ptr().add(start)),
-                None => _mm512_setzero_ps(),
-            };
-            for (r, acc) in acc.iter().enumerate() {
-                let value = _mm512_add_ps(acc[v], b);
-                _mm512_mask_storeu_ps(dst.add(r * stride + start), mask, value);
+            let dst = std::slice::from_raw_parts_mut(tile.dst.add(r * tile.stride), tile.cols);
+            finish(&lanes, scale, tile.bias, dst);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{finish, Tile, PANEL, ROWS};
+
+    /// Columns per pass over a panel: two 8-lane registers, so that [`ROWS`] rows of
+    /// accumulators, the two weight vectors and the broadcast input fit AVX2's 16 registers.
+    const SLICE: usize = 16;
+
+    /// A weight type the kernel widens to 8 f32 lanes.
+    pub trait Lanes8: Copy {
+        /// # Safety
+        /// AVX2; `ptr` valid for 8 elements.
+        unsafe fn load8(ptr: *const Self) -> __m256;
+    }
+
+    impl Lanes8 for f32 {
+        #[inline(always)]
+        unsafe fn load8(ptr: *const f32) -> __m256 {
+            _mm256_loadu_ps(ptr)
+        }
+    }
+
+    impl Lanes8 for i8 {
+        #[inline(always)]
+        unsafe fn load8(ptr: *const i8) -> __m256 {
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(ptr.cast())))
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; the tile's destination must be valid for its writes,
+    /// and `panel` must hold `k * PANEL` weights.
+    pub unsafe fn panel_rows<T: Lanes8>(tile: &Tile, panel: &[T], scale: Option<&[f32]>) {
+        for start in (0..tile.cols).step_by(SLICE) {
+            match tile.rows {
+                1 => kernel::<T, 1>(tile, panel, start, scale),
+                2 => kernel::<T, 2>(tile, panel, start, scale),
+                3 => kernel::<T, 3>(tile, panel, start, scale),
+                4 => kernel::<T, 4>(tile, panel, start, scale),
+                5 => kernel::<T, 5>(tile, panel, start, scale),
+                _ => kernel::<T, ROWS>(tile, panel, start, scale),
             }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn kernel<T: Lanes8, const R: usize>(
+        tile: &Tile,
+        panel: &[T],
+        start: usize,
+        scale: Option<&[f32]>,
+    ) {
+        let k = tile.k;
+        debug_assert!(tile.x.len() >= R * k && panel.len() >= k * PANEL && start + SLICE <= PANEL);
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        let w = panel.as_ptr().add(start);
+        let xp = tile.x.as_ptr();
+        for kk in 0..k {
+            let row = w.add(kk * PANEL);
+            let w0 = T::load8(row);
+            let w1 = T::load8(row.add(8));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let xv = _mm256_broadcast_ss(&*xp.add(r * k + kk));
+                acc[0] = _mm256_fmadd_ps(xv, w0, acc[0]);
+                acc[1] = _mm256_fmadd_ps(xv, w1, acc[1]);
+            }
+        }
+        let lanes_here = (tile.cols - start).min(SLICE);
+        let scale = scale.map(|s| &s[start..start + lanes_here]);
+        let bias = tile.bias.map(|b| &b[start..start + lanes_here]);
+        let mut lanes = [0f32; SLICE];
+        for (r, acc) in acc.iter().enumerate() {
+            _mm256_storeu_ps(lanes.as_mut_ptr(), acc[0]);
+            _mm256_storeu_ps(lanes.as_mut_ptr().add(8), acc[1]);
+            let dst =
+                std::slice::from_raw_parts_mut(tile.dst.add(r * tile.stride + start), lanes_here);
+            finish(&lanes, scale, bias, dst);
         }
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 mod avx512 {
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn panel_rows(
-        _: &[f32],
-        _: usize,
-        _: usize,
-        _: &[f32],
-        _: usize,
-        _: Option<&[f32]>,
-        _: *mut f32,
-        _: usize,
-    ) {
+    pub trait Lanes16 {}
+    impl Lanes16 for f32 {}
+    impl Lanes16 for i8 {}
+    pub unsafe fn panel_rows<T: Lanes16>(_: &super::Tile, _: &[T], _: Option<&[f32]>) {
         unreachable!("packed_gemm::available() is false off x86_64")
     }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod avx2 {
+    pub use super::avx512::panel_rows;
 }
 
 #[cfg(test)]
@@ -227,10 +413,28 @@ mod tests {
         out
     }
 
+    /// Each kernel this CPU can run: AVX2 as well where AVX-512 is there.
+    fn kernels() -> Vec<Isa> {
+        let mut kernels = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                kernels.push(Isa::Avx512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                kernels.push(Isa::Avx2Fma);
+            }
+        }
+        kernels
+    }
+
     #[test]
     fn matches_the_definition_on_ragged_shapes() {
-        if !available() {
-            eprintln!("skipped: this CPU has no AVX-512");
+        let kernels = kernels();
+        if kernels.is_empty() {
+            eprintln!("skipped: this CPU has neither AVX-512 nor AVX2 with FMA");
             return;
         }
         let mut seed = 7u32;
@@ -248,10 +452,28 @@ mod tests {
             let x: Vec<f32> = (0..m * k).map(|_| rand()).collect();
             let w: Vec<f32> = (0..n * k).map(|_| rand()).collect();
             let bias: Vec<f32> = (0..n).map(|_| rand()).collect();
-            let got = matmul(&x, m, &PackedWeight::pack(&w, n, k), Some(&bias));
+            let packed = PackedWeight::pack(&w, n, k);
             let want = reference(&x, m, &w, n, k, &bias);
-            for (g, e) in got.iter().zip(&want) {
-                assert!((g - e).abs() < 1e-4, "{m}x{n}x{k}: {g} vs {e}");
+            // int8: exactly the product with the rounded weights, q * scale.
+            let int8 = PackedWeight::pack_int8(&w, n, k);
+            let rounded: Vec<f32> = w
+                .chunks(k)
+                .flat_map(|row| {
+                    let scale = row.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+                    row.iter()
+                        .map(move |v| (v / scale).round().clamp(-127.0, 127.0) * scale)
+                })
+                .collect();
+            let want_int8 = reference(&x, m, &rounded, n, k, &bias);
+            for &isa in &kernels {
+                let got = matmul_on(isa, &x, m, &packed, Some(&bias));
+                for (g, e) in got.iter().zip(&want) {
+                    assert!((g - e).abs() < 1e-4, "{isa:?} {m}x{n}x{k}: {g} vs {e}");
+                }
+                let got = matmul_on(isa, &x, m, &int8, Some(&bias));
+                for (g, e) in got.iter().zip(&want_int8) {
+                    assert!((g - e).abs() < 1e-4, "{isa:?} int8 {m}x{n}x{k}: {g} vs {e}");
+                }
             }
         }
     }

@@ -178,7 +178,11 @@ impl T5Model {
         let decoder_embed = Embedding::new(table(&[dec, shared, enc])?, d);
         // transformers 5 ties `lm_head` to `shared` whatever `tie_word_embeddings` says, unless
         // the checkpoint stores a different `lm_head.weight`.
-        let lm_head = Linear::new(table(&["lm_head.weight", shared, enc, dec])?, None)?;
+        let lm_head = Linear::new(
+            table(&["lm_head.weight", shared, enc, dec])?,
+            None,
+            cfg.quantize,
+        )?;
 
         let bias_table = |stack: &str| {
             vb.get(

@@ -1,8 +1,9 @@
 //! Translation of sentences and documents with an encoder-decoder model.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use super::Progress;
+use crate::device::Precision;
 use crate::document::{self, Document};
 use crate::generate::{self, GenerationConfig, Seq2SeqModel};
 use crate::hub::ModelFiles;
@@ -88,7 +89,12 @@ pub struct Seq2Seq {
 }
 
 impl Seq2Seq {
-    pub fn load(files: &ModelFiles, device: &Device, dtype: DType) -> Result<Self> {
+    pub fn load(
+        files: &ModelFiles,
+        device: &Device,
+        precision: impl Into<Precision>,
+    ) -> Result<Self> {
+        let precision = precision.into();
         let config = models::read_json(files, "config.json")?;
         let model_type = config
             .get("model_type")
@@ -97,8 +103,8 @@ impl Seq2Seq {
             .to_string();
         let task = Task::of(files, &model_type);
         let mut tokenizer = Seq2SeqTokenizer::from_dir(&files.dir, &model_type, &config)?;
-        let vb = models::open_weights(&files.weights, dtype, device)?;
-        let loaded = models::load_seq2seq(&model_type, &config, vb).map_err(|e| match e {
+        let vb = models::open_weights(&files.weights, precision.dtype, device)?;
+        let loaded = models::load_seq2seq(&model_type, &config, vb, precision.quantize).map_err(|e| match e {
             Error::Candle(e) => Error::model(format!(
                 "weights file {} does not match config.json ({e}): the download may be corrupt or incomplete",
                 files.weights.display()
@@ -186,8 +192,12 @@ impl std::ops::DerefMut for Translator {
 impl Translator {
     /// Loads a translation model; a summarization model is refused with a pointer to
     /// `summarize`.
-    pub fn load(files: &ModelFiles, device: &Device, dtype: DType) -> Result<Self> {
-        let core = Seq2Seq::load(files, device, dtype)?;
+    pub fn load(
+        files: &ModelFiles,
+        device: &Device,
+        precision: impl Into<Precision>,
+    ) -> Result<Self> {
+        let core = Seq2Seq::load(files, device, precision)?;
         if core.task != Task::Translation {
             return Err(Error::usage(format!(
                 "{} is a summarization model, not a translator: use it with `tarjama summarize --model {}`",

@@ -27,13 +27,15 @@ pub(super) struct Attention {
 }
 
 impl Attention {
-    fn load(vb: VarBuilder, d_model: usize, heads: usize) -> Result<Self> {
+    fn load(vb: VarBuilder, cfg: &BartConfig, heads: usize) -> Result<Self> {
+        let d_model = cfg.d_model;
         let head_dim = d_model / heads;
+        let linear = |name: &str| Linear::load(d_model, d_model, vb.pp(name), cfg.quantize);
         Ok(Self {
-            q_proj: Linear::load(d_model, d_model, vb.pp("q_proj"))?,
-            k_proj: Linear::load(d_model, d_model, vb.pp("k_proj"))?,
-            v_proj: Linear::load(d_model, d_model, vb.pp("v_proj"))?,
-            out_proj: Linear::load(d_model, d_model, vb.pp("out_proj"))?,
+            q_proj: linear("q_proj")?,
+            k_proj: linear("k_proj")?,
+            v_proj: linear("v_proj")?,
+            out_proj: linear("out_proj")?,
             heads,
             head_dim,
             scaling: (head_dim as f64).powf(-0.5),
@@ -80,10 +82,11 @@ struct FeedForward {
 }
 
 impl FeedForward {
-    fn load(vb: &VarBuilder, d_model: usize, ffn: usize, activation: Activation) -> Result<Self> {
+    fn load(vb: &VarBuilder, cfg: &BartConfig, ffn: usize, activation: Activation) -> Result<Self> {
+        let d_model = cfg.d_model;
         Ok(Self {
-            fc1: Linear::load(d_model, ffn, vb.pp("fc1"))?,
-            fc2: Linear::load(ffn, d_model, vb.pp("fc2"))?,
+            fc1: Linear::load(d_model, ffn, vb.pp("fc1"), cfg.quantize)?,
+            fc2: Linear::load(ffn, d_model, vb.pp("fc2"), cfg.quantize)?,
             activation,
         })
     }
@@ -121,13 +124,9 @@ pub(super) struct EncoderLayer {
 impl EncoderLayer {
     pub(super) fn load(vb: VarBuilder, cfg: &BartConfig, act: Activation) -> Result<Self> {
         Ok(Self {
-            self_attn: Attention::load(
-                vb.pp("self_attn"),
-                cfg.d_model,
-                cfg.encoder_attention_heads,
-            )?,
+            self_attn: Attention::load(vb.pp("self_attn"), cfg, cfg.encoder_attention_heads)?,
             self_attn_layer_norm: layer_norm(vb.pp("self_attn_layer_norm"), cfg.d_model)?,
-            ffn: FeedForward::load(&vb, cfg.d_model, cfg.encoder_ffn_dim, act)?,
+            ffn: FeedForward::load(&vb, cfg, cfg.encoder_ffn_dim, act)?,
             final_layer_norm: layer_norm(vb.pp("final_layer_norm"), cfg.d_model)?,
             pre_norm: cfg.pre_norm(),
         })
@@ -159,19 +158,11 @@ pub(super) struct DecoderLayer {
 impl DecoderLayer {
     pub(super) fn load(vb: VarBuilder, cfg: &BartConfig, act: Activation) -> Result<Self> {
         Ok(Self {
-            self_attn: Attention::load(
-                vb.pp("self_attn"),
-                cfg.d_model,
-                cfg.decoder_attention_heads,
-            )?,
+            self_attn: Attention::load(vb.pp("self_attn"), cfg, cfg.decoder_attention_heads)?,
             self_attn_layer_norm: layer_norm(vb.pp("self_attn_layer_norm"), cfg.d_model)?,
-            encoder_attn: Attention::load(
-                vb.pp("encoder_attn"),
-                cfg.d_model,
-                cfg.decoder_attention_heads,
-            )?,
+            encoder_attn: Attention::load(vb.pp("encoder_attn"), cfg, cfg.decoder_attention_heads)?,
             encoder_attn_layer_norm: layer_norm(vb.pp("encoder_attn_layer_norm"), cfg.d_model)?,
-            ffn: FeedForward::load(&vb, cfg.d_model, cfg.decoder_ffn_dim, act)?,
+            ffn: FeedForward::load(&vb, cfg, cfg.decoder_ffn_dim, act)?,
             final_layer_norm: layer_norm(vb.pp("final_layer_norm"), cfg.d_model)?,
             pre_norm: cfg.pre_norm(),
         })

@@ -18,6 +18,7 @@
 mod layers;
 mod positions;
 
+use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
@@ -45,6 +46,9 @@ pub enum Family {
 pub struct BartConfig {
     #[serde(default = "default_model_type")]
     pub model_type: String,
+    /// Not in config.json: the format linear layers are quantized to at load time, if any.
+    #[serde(skip)]
+    pub quantize: Option<GgmlDType>,
     pub vocab_size: usize,
     #[serde(default)]
     pub decoder_vocab_size: Option<usize>,
@@ -251,9 +255,13 @@ impl BartModel {
             embedding(&["decoder.embed_tokens"], target_vocab)?
         };
         let lm_head = if !cfg.tie_word_embeddings && vb.contains_tensor("lm_head.weight") {
-            Linear::new(vb.get((target_vocab, d), "lm_head.weight")?, None)?
+            Linear::new(
+                vb.get((target_vocab, d), "lm_head.weight")?,
+                None,
+                cfg.quantize,
+            )?
         } else {
-            Linear::new(decoder_embed.embeddings().clone(), None)?
+            Linear::new(decoder_embed.embeddings().clone(), None, cfg.quantize)?
         };
         let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
             Some(vb.get((1, target_vocab), "final_logits_bias")?)

@@ -3,11 +3,15 @@
 
 use std::collections::HashMap;
 
+use candle_core::quantized::GgmlDType;
 use candle_core::Tensor;
 use serde::{Deserialize, Deserializer};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct T5Config {
+    /// Not in config.json: the format linear layers are quantized to at load time, if any.
+    #[serde(skip)]
+    pub quantize: Option<GgmlDType>,
     #[serde(default = "defaults::vocab_size")]
     pub vocab_size: usize,
     #[serde(default = "defaults::d_model")]

@@ -56,7 +56,11 @@ impl Attention {
     pub(super) fn load(vb: VarBuilder, cfg: &T5Config) -> candle_core::Result<Self> {
         let inner = cfg.num_heads * cfg.d_kv;
         let linear = |name: &str, out: usize, inp: usize| {
-            Linear::new(vb.get((out, inp), &format!("{name}.weight"))?, None)
+            Linear::new(
+                vb.get((out, inp), &format!("{name}.weight"))?,
+                None,
+                cfg.quantize,
+            )
         };
         Ok(Self {
             q: linear("q", inner, cfg.d_model)?,
@@ -125,7 +129,11 @@ impl FeedForward {
     ) -> candle_core::Result<Self> {
         let (d, ff) = (cfg.d_model, cfg.d_ff);
         let linear = |vb: &VarBuilder, name: &str, out: usize, inp: usize| {
-            Linear::new(vb.get((out, inp), &format!("{name}.weight"))?, None)
+            Linear::new(
+                vb.get((out, inp), &format!("{name}.weight"))?,
+                None,
+                cfg.quantize,
+            )
         };
         let (wi, wi_linear) = if kind.gated {
             (
