@@ -12,6 +12,7 @@ use candle_core::quantized::{gguf_file, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
+use super::q5_0::Q5_0Matrix;
 use crate::{Error, Result};
 
 /// How rotary embeddings pair the dimensions of a head.
@@ -85,6 +86,8 @@ impl DecoderConfig {
 struct QLinear {
     weight: Arc<QTensor>,
     matmul: QMatMul,
+    /// tarjama's own kernel for Q5_0 weights (see [`Q5_0Matrix`]), where it runs.
+    q5_0: Option<Q5_0Matrix>,
     bias: Option<Tensor>,
 }
 
@@ -92,13 +95,17 @@ impl QLinear {
     fn new(weight: Arc<QTensor>, bias: Option<Tensor>) -> Result<Self> {
         Ok(Self {
             matmul: QMatMul::from_arc(weight.clone())?,
+            q5_0: Q5_0Matrix::from_qtensor(&weight)?,
             weight,
             bias,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.matmul.forward(x)?;
+        let y = match &self.q5_0 {
+            Some(q5_0) => q5_0.matmul(x)?,
+            None => self.matmul.forward(x)?,
+        };
         self.add_bias(y)
     }
 
@@ -114,7 +121,7 @@ impl QLinear {
     fn forward_many<const N: usize>(layers: [&QLinear; N], x: &Tensor) -> Result<[Tensor; N]> {
         let quantized = layers
             .iter()
-            .all(|l| matches!(l.matmul, QMatMul::QTensor(_)));
+            .all(|l| matches!(l.matmul, QMatMul::QTensor(_)) && l.q5_0.is_none());
         if quantized && x.dims().iter().rev().skip(1).product::<usize>() == 1 {
             let weights = layers.map(|l| l.weight.as_ref());
             if let Some(ys) = QTensor::gemv_fused_shared_lhs(&weights, x)? {

@@ -3,6 +3,7 @@
 //! keep a shared prompt prefix; Gemma 3 runs on candle-transformers' model file.
 
 mod decoder;
+mod q5_0;
 
 use std::fs::File;
 use std::io::{Cursor, Read, Seek};
