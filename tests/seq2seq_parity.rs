@@ -240,11 +240,17 @@ fn nllb_generation() {
     check_generation("nllb-tiny");
 }
 
-#[test]
-fn nllb_forces_english_first() {
-    let model = load("nllb-tiny");
+/// Multilingual models start every output with the English code (NLLB `eng_Latn`, mBART
+/// `en_XX`).
+fn check_forces_english_first(name: &str) {
+    let model = load(name);
     let english = model.tokenizer().english_code().unwrap();
     assert_eq!(model.generation.forced_bos_token_id, Some(english));
+}
+
+#[test]
+fn nllb_forces_english_first() {
+    check_forces_english_first("nllb-tiny");
 }
 
 #[test]
@@ -264,9 +270,7 @@ fn mbart_generation() {
 
 #[test]
 fn mbart_forces_english_first() {
-    let model = load("mbart-tiny");
-    let english = model.tokenizer().english_code().unwrap();
-    assert_eq!(model.generation.forced_bos_token_id, Some(english));
+    check_forces_english_first("mbart-tiny");
 }
 
 #[test]
