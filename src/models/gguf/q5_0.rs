@@ -41,6 +41,18 @@ struct Q8Rows {
     blocks_per_row: usize,
 }
 
+impl Q8Rows {
+    /// The values and block scales of input row `r`.
+    fn row(&self, r: usize) -> (&[i8], &[f32]) {
+        let first = r * self.blocks_per_row;
+        let blocks = first..first + self.blocks_per_row;
+        (
+            &self.values[blocks.start * BLOCK..blocks.end * BLOCK],
+            &self.scales[blocks],
+        )
+    }
+}
+
 impl Q5_0Matrix {
     /// The matrix of a Q5_0 tensor on the CPU, when this CPU has AVX2; `None` otherwise (candle's
     /// own kernels then run).
@@ -74,43 +86,39 @@ impl Q5_0Matrix {
         let q = quantize_rows(&host, rows, k);
         let (n, row_bytes) = (self.n, (k / BLOCK) * BLOCK_BYTES);
         let mut out = vec![0f32; rows * n];
-        // Column groups in parallel; each writes its own columns of every row.
-        let groups: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(COLUMNS))
-            .into_par_iter()
-            .map(|g| {
-                let cols = g * COLUMNS..((g + 1) * COLUMNS).min(n);
-                let weight_row = |c: usize| &self.blocks[c * row_bytes..(c + 1) * row_bytes];
-                let mut part = vec![0f32; rows * cols.len()];
-                if rows < UNPACK_ROWS {
-                    for r in 0..rows {
-                        for (j, c) in cols.clone().enumerate() {
-                            part[r * cols.len() + j] = dot_q5_0(weight_row(c), &q, r);
-                        }
-                    }
-                } else {
-                    // Each weight row is unpacked to int8 once and then serves every input row.
-                    let unpacked: Vec<Unpacked> =
-                        cols.clone().map(|c| unpack(weight_row(c))).collect();
-                    for r in 0..rows {
-                        for (j, w) in unpacked.iter().enumerate() {
-                            part[r * cols.len() + j] = dot(w, &q, r);
-                        }
+        let out_ptr = SendPtr(out.as_mut_ptr());
+        // Column groups in parallel; each writes only its own columns of every row.
+        (0..n.div_ceil(COLUMNS)).into_par_iter().for_each(|g| {
+            let out_ptr = &out_ptr;
+            let cols = g * COLUMNS..((g + 1) * COLUMNS).min(n);
+            let weight_row = |c: usize| &self.blocks[c * row_bytes..(c + 1) * row_bytes];
+            // SAFETY: `r * n + c` is within `out` for every row and column, and no other group
+            // writes column `c`.
+            let store = |r: usize, c: usize, v: f32| unsafe { *out_ptr.0.add(r * n + c) = v };
+            if rows < UNPACK_ROWS {
+                for r in 0..rows {
+                    for c in cols.clone() {
+                        store(r, c, dot_q5_0(weight_row(c), &q, r));
                     }
                 }
-                (g, part)
-            })
-            .collect();
-        for (g, part) in groups {
-            let width = part.len() / rows.max(1);
-            for r in 0..rows {
-                out[r * n + g * COLUMNS..r * n + g * COLUMNS + width]
-                    .copy_from_slice(&part[r * width..(r + 1) * width]);
+            } else {
+                // Each weight row is unpacked to int8 once and then serves every input row.
+                let unpacked: Vec<Unpacked> = cols.clone().map(|c| unpack(weight_row(c))).collect();
+                for r in 0..rows {
+                    for (c, w) in cols.clone().zip(&unpacked) {
+                        store(r, c, dot(w, &q, r));
+                    }
+                }
             }
-        }
+        });
         shape.push(n);
         Tensor::from_vec(out, shape, x.device())
     }
 }
+
+struct SendPtr(*mut f32);
+// SAFETY: the pointer is only used for disjoint writes, see `Q5_0Matrix::matmul`.
+unsafe impl Sync for SendPtr {}
 
 fn avx2_available() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -183,15 +191,9 @@ fn block_scale(block: &[u8]) -> f32 {
 fn dot_q5_0(w: &[u8], q: &Q8Rows, r: usize) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        let first = r * q.blocks_per_row;
+        let (values, scales) = q.row(r);
         // SAFETY: as in `unpack`; both rows hold `blocks_per_row` blocks.
-        unsafe {
-            avx2::dot_q5_0(
-                w,
-                &q.values[first * BLOCK..(first + q.blocks_per_row) * BLOCK],
-                &q.scales[first..first + q.blocks_per_row],
-            )
-        }
+        unsafe { avx2::dot_q5_0(w, values, scales) }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -204,16 +206,9 @@ fn dot_q5_0(w: &[u8], q: &Q8Rows, r: usize) -> f32 {
 fn dot(w: &Unpacked, q: &Q8Rows, r: usize) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        let first = r * q.blocks_per_row;
+        let (values, scales) = q.row(r);
         // SAFETY: as in `unpack`; both rows hold `blocks_per_row` blocks.
-        unsafe {
-            avx2::dot(
-                &w.values,
-                &w.scales,
-                &q.values[first * BLOCK..(first + q.blocks_per_row) * BLOCK],
-                &q.scales[first..first + q.blocks_per_row],
-            )
-        }
+        unsafe { avx2::dot(&w.values, &w.scales, values, scales) }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
