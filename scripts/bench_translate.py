@@ -6,6 +6,7 @@ and times Hugging Face transformers (PyTorch, fp32) on the same work as tarjama.
     python scripts/bench_translate.py build-distilbart MODEL_DIR      # distilbart-cnn-12-6 shape
     python scripts/bench_translate.py article INPUT TOKENIZER_DIR TOKENS OUT   # one long line
     python scripts/bench_translate.py run MODEL_DIR INPUT LINES TOKENS BATCH BEAMS
+        (on a GPU with TARJAMA_BENCH_DEVICE=cuda, TARJAMA_BENCH_DTYPE=float32|bfloat16|float16)
 """
 import json
 import os
@@ -96,23 +97,28 @@ def article(input_path, tokenizer_dir, tokens, out):
 
 
 def run(model_dir, input_path, lines, tokens, batch, beams):
+    # TARJAMA_BENCH_DEVICE=cuda and TARJAMA_BENCH_DTYPE=bfloat16|float16 for the GPU check.
+    device = os.environ.get("TARJAMA_BENCH_DEVICE", "cpu")
+    dtype = getattr(torch, os.environ.get("TARJAMA_BENCH_DTYPE", "float32"))
     torch.set_grad_enabled(False)
     load = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir, dtype=dtype).eval().to(device)
     load_s = time.perf_counter() - load
     sentences = Path(input_path).read_text(encoding="utf-8").splitlines()[:lines]
     start = time.perf_counter()
     generated = 0
     for i in range(0, len(sentences), batch):
-        enc = tok(sentences[i : i + batch], return_tensors="pt", padding=True)
+        enc = tok(sentences[i : i + batch], return_tensors="pt", padding=True).to(device)
         out = model.generate(
             **enc, num_beams=beams, do_sample=False, min_length=tokens + 1, max_length=tokens + 1,
             early_stopping=False, num_return_sequences=1,
         )
         generated += int((out[:, 1:] != model.config.pad_token_id).sum())
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
     secs = time.perf_counter() - start
-    print(json.dumps({"system": "transformers", "lines": len(sentences), "tokens": generated,
+    print(json.dumps({"system": f"transformers {device} {str(dtype).removeprefix('torch.')}", "lines": len(sentences), "tokens": generated,
                       "seconds": round(secs, 3), "tokens_per_s": round(generated / secs, 1),
                       "load_s": round(load_s, 3), "peak_rss_mb": peak_rss_mb(),
                       "torch_threads": torch.get_num_threads()}))

@@ -190,9 +190,14 @@ pub struct ModelArgs {
     #[arg(long, value_name = "FORMAT")]
     pub quantize: Option<QuantizeChoice>,
 
-    /// Sentences translated together in one batch.
-    #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub batch_size: u32,
+    /// Most sentences translated together in one batch [default: 16 on CPU, 128 on GPU].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub batch_size: Option<u32>,
+
+    /// Most source tokens in one batch, padding included: long sentences go in smaller batches
+    /// [default: 4096 on CPU, 16384 on GPU].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_tokens: Option<u32>,
 
     /// No progress bar.
     #[arg(short, long)]

@@ -102,15 +102,35 @@ pub fn select_device(choice: DeviceChoice) -> Result<Device> {
     }
 }
 
-/// f32 on CPU (half precision is slow there and changes results); bf16 on GPUs.
+/// f32 on CPU (half precision is slow there and changes results). On GPUs bf16, which keeps
+/// f32's range, where the hardware computes in it (CUDA compute capability 8.0, Ampere, and
+/// later; Metal), else f16, whose overflow the models clamp as transformers does.
 pub fn select_dtype(choice: DTypeChoice, device: &Device) -> DType {
     match choice {
         DTypeChoice::F32 => DType::F32,
         DTypeChoice::F16 => DType::F16,
         DTypeChoice::Bf16 => DType::BF16,
         DTypeChoice::Auto if device.is_cpu() => DType::F32,
-        DTypeChoice::Auto => DType::BF16,
+        DTypeChoice::Auto => gpu_half_dtype(cuda_compute_capability(device)),
     }
+}
+
+/// The half-precision dtype for a GPU of the given CUDA compute capability (`None`: not CUDA).
+fn gpu_half_dtype(compute_capability: Option<(i32, i32)>) -> DType {
+    match compute_capability {
+        Some((major, _)) if major < 8 => DType::F16,
+        _ => DType::BF16,
+    }
+}
+
+/// The CUDA compute capability of `device`, when it is a CUDA device that reports one.
+pub fn cuda_compute_capability(device: &Device) -> Option<(i32, i32)> {
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(cuda) = device {
+        return cuda.cuda_stream().context().compute_capability().ok();
+    }
+    let _ = device;
+    None
 }
 
 /// A short name for messages: `cpu`, `cuda:0`, `metal`.
@@ -143,6 +163,16 @@ mod tests {
         assert!("f8".parse::<DTypeChoice>().is_err());
         assert_eq!(select_dtype(DTypeChoice::Auto, &Device::Cpu), DType::F32);
         assert_eq!(select_dtype(DTypeChoice::F16, &Device::Cpu), DType::F16);
+    }
+
+    #[test]
+    fn auto_dtype_on_gpus_is_bf16_from_ampere_on() {
+        assert_eq!(gpu_half_dtype(Some((9, 0))), DType::BF16); // H100/H200
+        assert_eq!(gpu_half_dtype(Some((8, 0))), DType::BF16); // A100
+        assert_eq!(gpu_half_dtype(Some((7, 5))), DType::F16); // T4
+        assert_eq!(gpu_half_dtype(Some((6, 1))), DType::F16);
+        assert_eq!(gpu_half_dtype(None), DType::BF16); // Metal
+        assert_eq!(cuda_compute_capability(&Device::Cpu), None);
     }
 
     #[cfg(not(feature = "cuda"))]

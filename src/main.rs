@@ -58,7 +58,12 @@ fn translate(args: TranslateArgs) -> Result<()> {
         quantize: m.quantize.map(|q| q.format()),
     };
     let mut translator = Translator::load(&files, &device, precision)?;
-    translator.batch_size = m.batch_size as usize;
+    if let Some(n) = m.batch_size {
+        translator.batch.sentences = n as usize;
+    }
+    if let Some(n) = m.batch_tokens {
+        translator.batch.tokens = n as usize;
+    }
     generation_overrides(&args.generation).apply(&mut translator.generation);
     if m.verbose {
         eprintln!(

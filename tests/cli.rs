@@ -374,13 +374,31 @@ fn int8_weights_and_one_thread_translate_a_training_sentence() {
     assert_eq!(out.trim_end(), ntrex("en.txt", 3));
 }
 
-/// Bad `--quantize` and `--threads` values are usage errors (exit 2) that say what to use.
+/// Batches cut by a token budget translate exactly as the default batches: with a budget of one
+/// token every sentence is its own batch, and padded-batch decoding changes no output.
+#[test]
+fn token_budget_batches_give_the_same_translation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text: String = (1..=6).map(|i| ntrex("ar.txt", i) + "\n").collect();
+    let batched = stdout_of(translate_cmd(tmp.path()).write_stdin(text.clone()));
+    let one_by_one = stdout_of(
+        translate_cmd(tmp.path())
+            .args(["--batch-tokens", "1"])
+            .write_stdin(text),
+    );
+    assert_eq!(batched.lines().count(), 6);
+    assert_eq!(one_by_one, batched);
+}
+
+/// Bad `--quantize`, `--threads` and batch values are usage errors (exit 2) that say what to use.
 #[test]
 fn bad_quantize_and_threads_values() {
     let tmp = tempfile::tempdir().unwrap();
     for (args, expect) in [
         (["--quantize", "q3"], "use q8_0"),
         (["--threads", "0"], "--threads"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--batch-tokens", "0"], "--batch-tokens"),
     ] {
         let out = translate_cmd(tmp.path())
             .args(args)

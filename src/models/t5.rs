@@ -103,15 +103,8 @@ impl Block {
     ) -> candle_core::Result<Tensor> {
         let normed = self.self_attn_norm.forward(xs)?;
         let (k_new, v_new) = self.self_attn.project_kv(&normed)?;
-        let (k, v) = match cache.self_kv.take() {
-            Some((k, v)) => (
-                Tensor::cat(&[&k, &k_new], 2)?,
-                Tensor::cat(&[&v, &v_new], 2)?,
-            ),
-            None => (k_new, v_new),
-        };
+        let (k, v) = cache.append_self_kv(&k_new, &v_new)?;
         let attn = self.self_attn.attend(&normed, &k, &v, Some(self_bias))?;
-        cache.self_kv = Some((k, v));
         let mut xs = clamp_f16(residual(xs, &attn)?)?;
 
         if let Some((cross_attn, cross_norm)) = &self.cross_attn {

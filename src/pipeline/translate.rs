@@ -170,10 +170,54 @@ impl Seq2Seq {
     }
 }
 
+/// How many sentences are translated together: at most `sentences` per batch, and at most
+/// `tokens` source tokens counting padding (rows × longest row), so that a batch of long
+/// sentences holds fewer of them and a batch's memory stays bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    pub sentences: usize,
+    pub tokens: usize,
+}
+
+impl BatchLimits {
+    /// On CPU, 16 sentences: larger batches gained little there while a step streams all the
+    /// weights anyway. A GPU computes a batch's rows in parallel and gains up to much larger
+    /// batches, so 128 sentences or 16384 tokens there.
+    pub fn for_device(device: &Device) -> Self {
+        if device.is_cpu() {
+            Self {
+                sentences: 16,
+                tokens: 4096,
+            }
+        } else {
+            Self {
+                sentences: 128,
+                tokens: 16384,
+            }
+        }
+    }
+
+    /// Cuts `order`, piece indices sorted by decreasing token count, into consecutive batches
+    /// within the limits. Every batch holds at least one piece, however long.
+    fn split<'a>(&self, order: &'a [usize], lengths: &[usize]) -> Vec<&'a [usize]> {
+        let mut batches = Vec::new();
+        let mut rest = order;
+        while !rest.is_empty() {
+            // The first piece is the longest, so it sets the padded width of the batch.
+            let width = lengths[rest[0]].max(1);
+            let fit = (self.tokens / width).clamp(1, self.sentences.max(1));
+            let (batch, tail) = rest.split_at(fit.min(rest.len()));
+            batches.push(batch);
+            rest = tail;
+        }
+        batches
+    }
+}
+
 /// Translation, a sentence at a time, with an encoder-decoder model.
 pub struct Translator {
     core: Seq2Seq,
-    pub batch_size: usize,
+    pub batch: BatchLimits,
 }
 
 impl std::ops::Deref for Translator {
@@ -205,8 +249,8 @@ impl Translator {
             )));
         }
         Ok(Self {
+            batch: BatchLimits::for_device(device),
             core,
-            batch_size: 16,
         })
     }
 
@@ -214,7 +258,7 @@ impl Translator {
     /// its maximum output length) is split into parts that are translated in order and joined;
     /// a part whose translation still hits the maximum length is split again, so no text is
     /// dropped silently. Batches are formed from sentences of similar length so little work is
-    /// spent on padding.
+    /// spent on padding, within [`BatchLimits`].
     pub fn translate_sentences(
         &self,
         sentences: &[&str],
@@ -239,7 +283,7 @@ impl Translator {
 
         let mut translated: Vec<String> = vec![String::new(); pieces.len()];
         let mut cut_short: Vec<usize> = Vec::new();
-        for chunk in order.chunks(self.batch_size.max(1)) {
+        for chunk in self.batch.split(&order, &lengths) {
             let texts: Vec<&str> = chunk.iter().map(|&i| pieces[i].1.as_str()).collect();
             for (&i, ids) in chunk.iter().zip(self.generate_ids(&texts)?) {
                 if ids.last() != Some(&self.generation.eos_token_id) && lengths[i] > 2 {
@@ -299,4 +343,32 @@ pub fn pad_batch(
         Tensor::from_vec(flat, shape, device)?,
         Tensor::from_vec(mask, shape, device)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BatchLimits;
+
+    #[test]
+    fn batches_are_cut_by_sentences_and_by_padded_tokens() {
+        let limits = BatchLimits {
+            sentences: 4,
+            tokens: 100,
+        };
+        // Pieces 0..10 with these token counts, sorted by decreasing length.
+        let lengths = [60, 40, 30, 30, 20, 10, 10, 10, 10, 10];
+        let order: Vec<usize> = (0..lengths.len()).collect();
+        let batches = limits.split(&order, &lengths);
+        // 60 alone (a second row would pad to 120 tokens); 40, 30 (3 × 40 > 100); 30, 20, 10
+        // (4 × 30 > 100); then the sentence limit, 4.
+        let sizes: Vec<usize> = batches.iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [1, 2, 3, 4]);
+        assert_eq!(batches.concat(), order, "every piece once, in order");
+        // A piece longer than the whole budget still forms a batch of its own.
+        let long = BatchLimits {
+            sentences: 16,
+            tokens: 8,
+        };
+        assert_eq!(long.split(&[0, 1], &[50, 50]), vec![&[0][..], &[1][..]]);
+    }
 }

@@ -177,16 +177,8 @@ impl DecoderLayer {
     ) -> Result<Tensor> {
         let xs = residual(xs, &self.self_attn_layer_norm, self.pre_norm, |h| {
             let (k_new, v_new) = self.self_attn.project_kv(h)?;
-            let (k, v) = match cache.self_kv.take() {
-                Some((k, v)) => (
-                    Tensor::cat(&[&k, &k_new], 2)?,
-                    Tensor::cat(&[&v, &v_new], 2)?,
-                ),
-                None => (k_new, v_new),
-            };
-            let attn = self.self_attn.attend(h, &k, &v, causal_mask)?;
-            cache.self_kv = Some((k, v));
-            Ok(attn)
+            let (k, v) = cache.append_self_kv(&k_new, &v_new)?;
+            self.self_attn.attend(h, &k, &v, causal_mask)
         })?;
         let xs = residual(&xs, &self.encoder_attn_layer_norm, self.pre_norm, |h| {
             let (ck, cv) = &cache.cross_kv;
