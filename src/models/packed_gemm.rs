@@ -148,7 +148,9 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32
     let mut out: Vec<f32> = Vec::with_capacity(m * n);
     let out_ptr = SendPtr(out.spare_capacity_mut().as_mut_ptr().cast::<f32>());
     let panels = n.div_ceil(PANEL);
-    (0..panels).into_par_iter().for_each(|p| {
+    // On candle's thread pool, which runs the model's other operations: with rayon's pool for
+    // these products, candle's workers spun between its operations on the cores these needed.
+    let panel = |p: usize| {
         let cols = PANEL.min(n - p * PANEL);
         let columns = p * PANEL..p * PANEL + cols;
         let bias = bias.map(|b| &b[columns.clone()]);
@@ -190,7 +192,8 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32
                 }
             }
         }
-    });
+    };
+    candle_core::utils::barrier_pool().execute_chunked(panels, |range| range.for_each(panel));
     // SAFETY: the panels cover all `n` columns and the row blocks all `m` rows, so each of the
     // `m * n` elements was initialised above.
     unsafe { out.set_len(m * n) };

@@ -13,7 +13,6 @@
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use half::f16;
-use rayon::prelude::*;
 
 const BLOCK: usize = 32;
 /// Bytes of one Q5_0 block: d (2), qh (4), qs (16).
@@ -87,9 +86,12 @@ impl Q5_0Matrix {
         let (n, row_bytes) = (self.n, (k / BLOCK) * BLOCK_BYTES);
         let mut out = vec![0f32; rows * n];
         let out_ptr = SendPtr(out.as_mut_ptr());
-        // Column groups in parallel; each writes only its own columns of every row.
-        (0..n.div_ceil(COLUMNS)).into_par_iter().for_each(|g| {
-            let out_ptr = &out_ptr;
+        // Column groups in parallel; each writes only its own columns of every row. On candle's
+        // thread pool, which runs the model's other quantized products: with a second pool
+        // (rayon's) for these, candle's idle workers spun between its products on the cores
+        // this one needed (a quarter of all samples in a generation profile).
+        let out_ptr = &out_ptr;
+        let group = |g: usize| {
             let cols = g * COLUMNS..((g + 1) * COLUMNS).min(n);
             let weight_row = |c: usize| &self.blocks[c * row_bytes..(c + 1) * row_bytes];
             // SAFETY: `r * n + c` is within `out` for every row and column, and no other group
@@ -110,7 +112,9 @@ impl Q5_0Matrix {
                     }
                 }
             }
-        });
+        };
+        candle_core::utils::barrier_pool()
+            .execute_chunked(n.div_ceil(COLUMNS), |groups| groups.for_each(group));
         shape.push(n);
         Tensor::from_vec(out, shape, x.device())
     }
@@ -136,10 +140,11 @@ fn quantize_rows(x: &[f32], rows: usize, k: usize) -> Q8Rows {
     let blocks_per_row = k / BLOCK;
     let mut scales = vec![0f32; rows * blocks_per_row];
     let mut values = vec![0i8; rows * k];
+    // Sequential: a fraction of the product's cost, and too little work per row to share.
     values
-        .par_chunks_mut(BLOCK)
-        .zip(scales.par_iter_mut())
-        .zip(x.par_chunks(BLOCK))
+        .chunks_mut(BLOCK)
+        .zip(scales.iter_mut())
+        .zip(x.chunks(BLOCK))
         .for_each(|((q, scale), block)| {
             let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
