@@ -1,5 +1,6 @@
 //! Greedy search: the highest-scoring token at every step.
 
+use candle_core::{DType, Device, Tensor, D};
 use rayon::prelude::*;
 
 use super::{argmax, logits_to_host, row_index, GenerationConfig, Processors, Seq2SeqModel};
@@ -12,6 +13,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     cfg: &GenerationConfig,
 ) -> candle_core::Result<Vec<Vec<u32>>> {
     let processors = Processors::new(cfg);
+    let mut on_device = DeviceChoice::for_settings(cfg, model.device());
     let mut sequences = vec![vec![cfg.decoder_start_token_id]; batch];
     // `active[r]` is the input that cache row `r` belongs to; finished inputs leave the batch.
     let mut active: Vec<usize> = (0..batch).collect();
@@ -21,15 +23,22 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
             .map(|&i| *sequences[i].last().unwrap())
             .collect();
         let tokens = row_index(&last, model.device())?;
-        let (mut scores, vocab) = logits_to_host(&model.decode_step(&tokens, &mut cache)?)?;
-        let next: Vec<u32> = scores
-            .par_chunks_mut(vocab)
-            .zip(&active)
-            .map(|(row_scores, &input)| {
-                processors.apply(&sequences[input], row_scores);
-                argmax(row_scores)
-            })
-            .collect();
+        let logits = model.decode_step(&tokens, &mut cache)?;
+        let next: Vec<u32> = match &mut on_device {
+            // Every active row has the same length: rows advance together and leave when done.
+            Some(choice) => choice.next_tokens(&logits, sequences[active[0]].len())?,
+            None => {
+                let (mut scores, vocab) = logits_to_host(&logits)?;
+                scores
+                    .par_chunks_mut(vocab)
+                    .zip(&active)
+                    .map(|(row_scores, &input)| {
+                        processors.apply(&sequences[input], row_scores);
+                        argmax(row_scores)
+                    })
+                    .collect()
+            }
+        };
         let mut keep = Vec::with_capacity(active.len());
         for (row, (&input, next)) in active.iter().zip(next).enumerate() {
             sequences[input].push(next);
@@ -45,4 +54,165 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
         }
     }
     Ok(sequences.into_iter().map(|s| s[1..].to_vec()).collect())
+}
+
+/// Greedy choice on the device (GPUs): the scores stay there and only the chosen ids are read
+/// back, instead of every row's logits over the whole vocabulary each step. It applies where
+/// the settings' processors reduce to fixed masks and forced tokens: no repetition penalty, no
+/// n-gram blocking, only single-token bad words. The final re-normalisation is left out, as it
+/// never changes which token scores highest.
+struct DeviceChoice<'a> {
+    cfg: &'a GenerationConfig,
+    device: Device,
+    /// Additive masks over the vocabulary, made at the first step: the banned words, and the
+    /// banned words plus the end token (before `min_length`).
+    masks: Option<(Tensor, Tensor)>,
+}
+
+impl<'a> DeviceChoice<'a> {
+    fn for_settings(cfg: &'a GenerationConfig, device: &Device) -> Option<Self> {
+        Self::applies(cfg, device).then(|| Self {
+            cfg,
+            device: device.clone(),
+            masks: None,
+        })
+    }
+
+    fn applies(cfg: &GenerationConfig, device: &Device) -> bool {
+        !device.is_cpu()
+            && cfg.repetition_penalty == 1.0
+            && cfg.no_repeat_ngram_size == 0
+            && cfg.bad_words_ids.iter().all(|bad| bad.len() == 1)
+    }
+
+    /// The next token of every row, whose sequences (start token included) have length `len`;
+    /// the same choice as [`Processors::apply`] followed by [`argmax`] on the host.
+    fn next_tokens(&mut self, logits: &Tensor, len: usize) -> candle_core::Result<Vec<u32>> {
+        let cfg = self.cfg;
+        let rows = logits.dim(0)?;
+        // A forced token is the only one left with a finite score; the end token is forced
+        // after the first token when both apply, as the processors' order makes it.
+        if let Some(eos) = cfg
+            .forced_eos_token_id
+            .filter(|_| len + 1 == cfg.max_length)
+        {
+            return Ok(vec![eos; rows]);
+        }
+        if let Some(bos) = cfg.forced_bos_token_id.filter(|_| len == 1) {
+            return Ok(vec![bos; rows]);
+        }
+        if self.masks.is_none() {
+            self.masks = Some(self.make_masks(logits.dim(1)?)?);
+        }
+        let (banned, banned_and_eos) = self.masks.as_ref().expect("masks made above");
+        let mask = if len < cfg.min_length {
+            banned_and_eos
+        } else {
+            banned
+        };
+        logits
+            .to_dtype(DType::F32)?
+            .broadcast_add(mask)?
+            .argmax(D::Minus1)?
+            .to_vec1::<u32>()
+    }
+
+    fn make_masks(&self, vocab: usize) -> candle_core::Result<(Tensor, Tensor)> {
+        let cfg = self.cfg;
+        let mut banned = vec![0f32; vocab];
+        for bad in &cfg.bad_words_ids {
+            // The reference never bans the end token on its own (see `Processors::apply`).
+            if let [id] = bad[..] {
+                if id != cfg.eos_token_id {
+                    if let Some(s) = banned.get_mut(id as usize) {
+                        *s = f32::NEG_INFINITY;
+                    }
+                }
+            }
+        }
+        let mut with_eos = banned.clone();
+        if let Some(s) = with_eos.get_mut(cfg.eos_token_id as usize) {
+            *s = f32::NEG_INFINITY;
+        }
+        Ok((
+            Tensor::from_vec(banned, vocab, &self.device)?,
+            Tensor::from_vec(with_eos, vocab, &self.device)?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The device choice (run here on the CPU tensors it would get on a GPU) picks what the
+    /// host processors pick, at every length, across forced tokens, `min_length` and bad words.
+    #[test]
+    fn device_choice_matches_the_host_processors() -> candle_core::Result<()> {
+        let (rows, vocab) = (5, 40);
+        let mut seed = 11u32;
+        let mut rand = || {
+            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 8.0 - 4.0
+        };
+        let settings = [
+            GenerationConfig {
+                min_length: 4,
+                max_length: 9,
+                bad_words_ids: vec![vec![7], vec![3], vec![12]],
+                forced_bos_token_id: Some(5),
+                forced_eos_token_id: Some(3),
+                renormalize_logits: true,
+                ..GenerationConfig::new(1, 3, 1)
+            },
+            GenerationConfig {
+                max_length: 2,
+                forced_bos_token_id: Some(9),
+                forced_eos_token_id: Some(0),
+                ..GenerationConfig::new(2, 0, 2)
+            },
+            GenerationConfig {
+                max_length: 12,
+                min_length: 6,
+                ..GenerationConfig::new(2, 0, 2)
+            },
+        ];
+        for cfg in &settings {
+            assert!(cfg.repetition_penalty == 1.0 && cfg.no_repeat_ngram_size == 0);
+            let mut choice = DeviceChoice {
+                cfg,
+                device: Device::Cpu,
+                masks: None,
+            };
+            for len in 1..cfg.max_length {
+                let mut scores: Vec<f32> = (0..rows * vocab).map(|_| rand()).collect();
+                // Rows where the end token or a banned word would win unless masked.
+                for (r, row) in scores.chunks_mut(vocab).enumerate() {
+                    match r % 3 {
+                        0 => row[cfg.eos_token_id as usize] = 9.0,
+                        1 => row[7] = 9.5,
+                        _ => {}
+                    }
+                }
+                let mut host = scores.clone();
+                let sequence = vec![0u32; len];
+                let want: Vec<u32> = host
+                    .chunks_mut(vocab)
+                    .map(|row| {
+                        Processors::new(cfg).apply(&sequence, row);
+                        argmax(row)
+                    })
+                    .collect();
+                let logits = Tensor::from_vec(scores, (rows, vocab), &Device::Cpu)?;
+                assert_eq!(choice.next_tokens(&logits, len)?, want, "length {len}");
+            }
+        }
+        // Settings a fixed mask cannot express stay on the host.
+        let penalty = GenerationConfig {
+            repetition_penalty: 1.2,
+            ..GenerationConfig::new(2, 0, 2)
+        };
+        assert!(!DeviceChoice::applies(&penalty, &Device::Cpu));
+        Ok(())
+    }
 }
