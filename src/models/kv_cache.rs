@@ -3,88 +3,96 @@
 
 use candle_core::{Result, Tensor};
 
-/// Keys and values of one decoder layer, each `[rows, heads, len, head_dim]`.
+/// Keys and values of one attention layer in buffers of `[rows, heads, capacity, head_dim]`,
+/// of which the first `len` positions are filled. A step writes its positions in place:
+/// concatenating instead copied the whole cache of every layer on every step. Shared by the
+/// encoder-decoder models (self-attention) and the GGUF chat models. Clones share the buffers,
+/// so a clone must not be appended to while the original is still used.
 #[derive(Debug, Clone)]
-pub struct LayerCache {
-    /// Self-attention keys/values, grown by one position per decoding step.
-    self_kv: Option<SelfKv>,
-    /// Cross-attention keys/values over the encoder output: computed once per input.
-    pub cross_kv: (Tensor, Tensor),
-}
-
-/// Self-attention keys and values in buffers of `[rows, heads, capacity, head_dim]`, of which
-/// the first `len` positions are filled. A step writes its position in place: concatenating
-/// instead copied the whole cache of every layer on every step. Clones share the buffers, so a
-/// clone must not be appended to while the original is still used.
-#[derive(Debug, Clone)]
-struct SelfKv {
-    k: Tensor,
-    v: Tensor,
+pub struct KvBuffer {
+    kv: Option<(Tensor, Tensor)>,
     len: usize,
+    /// The smallest number of positions a buffer grows by.
+    growth: usize,
 }
 
-/// Positions added to a buffer when it is full: a whole reallocation every `GROW` steps.
-const GROW: usize = 32;
-
-impl SelfKv {
-    /// A buffer of room for `capacity` positions holding `k`/`v` (`[rows, heads, len, dim]`,
-    /// possibly strided) at its start.
-    fn with_capacity(k: &Tensor, v: &Tensor, capacity: usize) -> Result<Self> {
-        let (rows, heads, len, dim) = k.dims4()?;
-        let grow = |t: &Tensor| -> Result<Tensor> {
-            let room = Tensor::zeros((rows, heads, capacity - len, dim), t.dtype(), t.device())?;
-            if len == 0 {
-                return Ok(room);
-            }
-            Tensor::cat(&[t, &room], 2)
-        };
-        Ok(Self {
-            k: grow(k)?,
-            v: grow(v)?,
-            len,
-        })
+impl KvBuffer {
+    /// An empty cache whose buffers grow by at least `growth` positions at a time (and at least
+    /// double), so that appending reallocates rarely.
+    pub fn new(growth: usize) -> Self {
+        Self {
+            kv: None,
+            len: 0,
+            growth: growth.max(1),
+        }
     }
 
-    fn views(&self) -> Result<(Tensor, Tensor)> {
-        Ok((
-            self.k.narrow(2, 0, self.len)?,
-            self.v.narrow(2, 0, self.len)?,
-        ))
-    }
-}
-
-impl LayerCache {
-    /// Appends this step's self-attention keys/values (`[rows, heads, t, head_dim]`, contiguous)
-    /// and returns the keys/values of every position so far.
-    pub fn append_self_kv(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
-        let t = k.dim(2)?;
-        let mut kv = match self.self_kv.take() {
-            Some(kv) if kv.len + t <= kv.k.dim(2)? => kv,
-            Some(kv) => {
-                let (old_k, old_v) = kv.views()?;
-                SelfKv::with_capacity(&old_k, &old_v, (kv.len + t).next_multiple_of(GROW))?
-            }
-            None => {
-                let empty = k.narrow(2, 0, 0)?;
-                SelfKv::with_capacity(&empty, &v.narrow(2, 0, 0)?, t.next_multiple_of(GROW))?
-            }
-        };
-        kv.k.slice_set(k, 2, kv.len)?;
-        kv.v.slice_set(v, 2, kv.len)?;
-        kv.len += t;
-        let views = kv.views()?;
-        self.self_kv = Some(kv);
-        Ok(views)
+    /// Positions held.
+    pub fn len(&self) -> usize {
+        self.len
     }
 
-    /// Keeps the self-attention rows named by `index` (see [`DecoderCache::select_rows`]).
-    fn select_self_rows(&mut self, index: &Tensor) -> Result<()> {
-        if let Some(kv) = &mut self.self_kv {
-            kv.k = kv.k.index_select(index, 0)?;
-            kv.v = kv.v.index_select(index, 0)?;
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends keys/values `[rows, heads, t, head_dim]` after the held positions and returns
+    /// the keys/values of every position so far.
+    pub fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (rows, heads, t, dim) = k.dims4()?;
+        let needed = self.len + t;
+        let capacity = self.kv.as_ref().map_or(Ok(0), |(k, _)| k.dim(2))?;
+        if needed > capacity {
+            let capacity = needed.next_multiple_of(self.growth).max(capacity * 2);
+            let grow = |old: Option<&Tensor>| -> Result<Tensor> {
+                let room = Tensor::zeros(
+                    (rows, heads, capacity - self.len, dim),
+                    k.dtype(),
+                    k.device(),
+                )?;
+                match old {
+                    Some(old) if self.len > 0 => {
+                        Tensor::cat(&[&old.narrow(2, 0, self.len)?, &room], 2)
+                    }
+                    _ => Ok(room),
+                }
+            };
+            let old = self.kv.as_ref();
+            self.kv = Some((grow(old.map(|kv| &kv.0))?, grow(old.map(|kv| &kv.1))?));
+        }
+        let (cache_k, cache_v) = self.kv.as_ref().expect("allocated above");
+        cache_k.slice_set(&k.contiguous()?, 2, self.len)?;
+        cache_v.slice_set(&v.contiguous()?, 2, self.len)?;
+        self.len = needed;
+        Ok((cache_k.narrow(2, 0, needed)?, cache_v.narrow(2, 0, needed)?))
+    }
+
+    /// Keeps the first `len` positions; the buffers stay, so the cut is free.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Keeps (and repeats or permutes) the rows named by `index`, a `u32` tensor.
+    pub fn select_rows(&mut self, index: &Tensor) -> Result<()> {
+        if let Some((k, v)) = &mut self.kv {
+            *k = k.index_select(index, 0)?;
+            *v = v.index_select(index, 0)?;
         }
         Ok(())
     }
+}
+
+/// Self-attention positions a decoder's buffers grow by: a translation is rarely longer, and
+/// beam search copies whole buffers when it reorders rows.
+const DECODER_GROWTH: usize = 32;
+
+/// The cache of one decoder layer.
+#[derive(Debug, Clone)]
+pub struct LayerCache {
+    /// Self-attention keys/values, grown by one position per decoding step.
+    pub self_kv: KvBuffer,
+    /// Cross-attention keys/values over the encoder output: computed once per input.
+    pub cross_kv: (Tensor, Tensor),
 }
 
 /// Everything the decoder needs between steps for a batch of `rows` hypotheses.
@@ -104,7 +112,7 @@ impl DecoderCache {
             layers: cross_kv
                 .into_iter()
                 .map(|cross_kv| LayerCache {
-                    self_kv: None,
+                    self_kv: KvBuffer::new(DECODER_GROWTH),
                     cross_kv,
                 })
                 .collect(),
@@ -121,7 +129,7 @@ impl DecoderCache {
     /// Used to expand each input into its beams, to drop finished inputs, and to follow beams.
     pub fn select_rows(&mut self, index: &Tensor) -> Result<()> {
         for layer in &mut self.layers {
-            layer.select_self_rows(index)?;
+            layer.self_kv.select_rows(index)?;
             let (k, v) = &layer.cross_kv;
             layer.cross_kv = (k.index_select(index, 0)?, v.index_select(index, 0)?);
         }
@@ -133,7 +141,7 @@ impl DecoderCache {
     /// beams of an input share the same encoder output, so the cross-attention rows need no copy.
     pub fn reorder_beams(&mut self, index: &Tensor) -> Result<()> {
         for layer in &mut self.layers {
-            layer.select_self_rows(index)?;
+            layer.self_kv.select_rows(index)?;
         }
         Ok(())
     }
@@ -142,10 +150,10 @@ impl DecoderCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{DType, Device};
+    use candle_core::Device;
 
-    /// Appending position by position, across reallocations and a row selection, holds what
-    /// concatenation would.
+    /// Appending position by position, across reallocations, a row selection and a cut, holds
+    /// what concatenation would.
     #[test]
     fn appends_in_place_like_concatenation() -> Result<()> {
         let dev = Device::Cpu;
@@ -154,38 +162,29 @@ mod tests {
                 .affine(1.0, i as f64 * 100.0)?
                 .reshape((3, 2, 1, 2))
         };
-        let cross = Tensor::zeros((3, 2, 4, 2), DType::F32, &dev)?;
-        let mut layer = LayerCache {
-            self_kv: None,
-            cross_kv: (cross.clone(), cross),
-        };
+        let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+        let mut cache = KvBuffer::new(4);
         let mut expected: Option<Tensor> = None;
-        for i in 0..GROW + 5 {
+        for i in 0..21 {
             let k = step(i)?;
-            let (got_k, got_v) = layer.append_self_kv(&k, &(k.clone() * 2.0)?)?;
+            let (got_k, got_v) = cache.append(&k, &(&k * 2.0)?)?;
             let want = match expected.take() {
                 Some(e) => Tensor::cat(&[&e, &k], 2)?,
                 None => k,
             };
-            assert_eq!(
-                got_k.flatten_all()?.to_vec1::<f32>()?,
-                want.flatten_all()?.to_vec1::<f32>()?
-            );
-            assert_eq!(
-                got_v.flatten_all()?.to_vec1::<f32>()?,
-                (&want * 2.0)?.flatten_all()?.to_vec1::<f32>()?
-            );
+            assert_eq!(flat(&got_k)?, flat(&want)?);
+            assert_eq!(flat(&got_v)?, flat(&(&want * 2.0)?)?);
             expected = Some(want);
         }
+        let expected = expected.unwrap();
         let index = Tensor::new(&[2u32, 0], &dev)?;
-        layer.select_self_rows(&index)?;
+        cache.select_rows(&index)?;
+        cache.truncate(5);
         let k = step(99)?.index_select(&index, 0)?;
-        let (got_k, _) = layer.append_self_kv(&k, &k)?;
-        let want = Tensor::cat(&[&expected.unwrap().index_select(&index, 0)?, &k], 2)?;
-        assert_eq!(
-            got_k.flatten_all()?.to_vec1::<f32>()?,
-            want.flatten_all()?.to_vec1::<f32>()?
-        );
+        let (got_k, _) = cache.append(&k, &k)?;
+        let kept = expected.index_select(&index, 0)?.narrow(2, 0, 5)?;
+        assert_eq!(flat(&got_k)?, flat(&Tensor::cat(&[&kept, &k], 2)?)?);
+        assert_eq!(cache.len(), 6);
         Ok(())
     }
 }

@@ -103,7 +103,7 @@ impl Block {
     ) -> candle_core::Result<Tensor> {
         let normed = self.self_attn_norm.forward(xs)?;
         let (k_new, v_new) = self.self_attn.project_kv(&normed)?;
-        let (k, v) = cache.append_self_kv(&k_new, &v_new)?;
+        let (k, v) = cache.self_kv.append(&k_new, &v_new)?;
         let attn = self.self_attn.attend(&normed, &k, &v, Some(self_bias))?;
         let mut xs = clamp_f16(residual(xs, &attn)?)?;
 

@@ -177,7 +177,7 @@ impl DecoderLayer {
     ) -> Result<Tensor> {
         let xs = residual(xs, &self.self_attn_layer_norm, self.pre_norm, |h| {
             let (k_new, v_new) = self.self_attn.project_kv(h)?;
-            let (k, v) = cache.append_self_kv(&k_new, &v_new)?;
+            let (k, v) = cache.self_kv.append(&k_new, &v_new)?;
             self.self_attn.attend(h, &k, &v, causal_mask)
         })?;
         let xs = residual(&xs, &self.encoder_attn_layer_norm, self.pre_norm, |h| {

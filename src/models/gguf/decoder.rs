@@ -13,6 +13,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
 use super::q5_0::Q5_0Matrix;
+use crate::models::kv_cache::KvBuffer;
 use crate::{Error, Result};
 
 /// How rotary embeddings pair the dimensions of a head.
@@ -140,40 +141,8 @@ impl QLinear {
     }
 }
 
-/// Keys and values of one layer, `[1, kv_heads, capacity, head_dim]`, of which the first `len`
-/// positions are valid. Unlike concatenation per step, appending writes in place, and
-/// truncating is free.
-#[derive(Default)]
-struct LayerCache {
-    kv: Option<(Tensor, Tensor)>,
-    len: usize,
-}
-
-/// Positions the cache grows by, so a long reply does not reallocate every step.
+/// Positions a chat model's cache grows by, so a long reply does not reallocate every step.
 const CACHE_GROWTH: usize = 512;
-
-impl LayerCache {
-    fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (b, heads, t, dim) = k.dims4()?;
-        let needed = self.len + t;
-        let capacity = self.kv.as_ref().map_or(0, |(k, _)| k.dim(2).unwrap_or(0));
-        if needed > capacity {
-            let capacity = needed.next_multiple_of(CACHE_GROWTH).max(capacity * 2);
-            let grown_k = Tensor::zeros((b, heads, capacity, dim), k.dtype(), k.device())?;
-            let grown_v = grown_k.zeros_like()?;
-            if let Some((old_k, old_v)) = &self.kv {
-                grown_k.slice_set(&old_k.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
-                grown_v.slice_set(&old_v.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
-            }
-            self.kv = Some((grown_k, grown_v));
-        }
-        let (cache_k, cache_v) = self.kv.as_ref().expect("allocated above");
-        cache_k.slice_set(&k.contiguous()?, 2, self.len)?;
-        cache_v.slice_set(&v.contiguous()?, 2, self.len)?;
-        self.len = needed;
-        Ok((cache_k.narrow(2, 0, needed)?, cache_v.narrow(2, 0, needed)?))
-    }
-}
 
 struct Layer {
     attn_norm: RmsNorm,
@@ -188,7 +157,7 @@ struct Layer {
     gate: QLinear,
     up: QLinear,
     down: QLinear,
-    cache: LayerCache,
+    cache: KvBuffer,
 }
 
 /// Llama/Qwen2/Qwen3 weights plus their key/value cache (batch of one sequence).
@@ -305,7 +274,7 @@ impl Decoder {
                 gate: tensors.linear(&format!("{p}.ffn_gate"))?,
                 up: tensors.linear(&format!("{p}.ffn_up"))?,
                 down: tensors.linear(&format!("{p}.ffn_down"))?,
-                cache: LayerCache::default(),
+                cache: KvBuffer::new(CACHE_GROWTH),
             });
         }
         Ok(Self {
@@ -324,7 +293,7 @@ impl Decoder {
     pub fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
         for layer in &mut self.layers {
-            layer.cache.len = self.len;
+            layer.cache.truncate(self.len);
         }
     }
 
