@@ -12,6 +12,7 @@ use candle_core::quantized::{gguf_file, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
+use super::attention;
 use super::q5_0::Q5_0Matrix;
 use crate::models::kv_cache::KvBuffer;
 use crate::{Error, Result};
@@ -373,19 +374,28 @@ impl Decoder {
                 .transpose(1, 2)?
                 .contiguous()?;
             let (keys, values) = layer.cache.append(&k, &v)?;
-            // The heads sharing a key/value head are stacked as extra query rows, so the
-            // cache is never repeated per head.
-            let q = q.reshape((1, kv_heads, groups * t, head_dim))?;
-            let mut scores = (q.matmul(&keys.t()?)? * scale)?;
-            if let Some(mask) = &mask {
-                scores = scores.broadcast_add(mask)?;
-            }
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let attn = probs
-                .matmul(&values)?
-                .reshape((1, heads, t, head_dim))?
-                .transpose(1, 2)?
-                .reshape((1, t, heads * head_dim))?;
+            let one = match t {
+                1 => attention::attend_one(&q, &keys, &values, scale as f32)?,
+                _ => None,
+            };
+            let attn = match one {
+                Some(attn) => attn,
+                None => {
+                    // The heads sharing a key/value head are stacked as extra query rows, so
+                    // the cache is never repeated per head.
+                    let q = q.reshape((1, kv_heads, groups * t, head_dim))?;
+                    let mut scores = (q.matmul(&keys.t()?)? * scale)?;
+                    if let Some(mask) = &mask {
+                        scores = scores.broadcast_add(mask)?;
+                    }
+                    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+                    probs
+                        .matmul(&values)?
+                        .reshape((1, heads, t, head_dim))?
+                        .transpose(1, 2)?
+                        .reshape((1, t, heads * head_dim))?
+                }
+            };
             x = (x + layer.out.forward(&attn)?)?;
 
             let h = layer.ffn_norm.forward(&x)?;
