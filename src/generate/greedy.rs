@@ -119,17 +119,18 @@ impl<'a> DeviceChoice<'a> {
 
     fn make_masks(&self, vocab: usize) -> candle_core::Result<(Tensor, Tensor)> {
         let cfg = self.cfg;
+        // The fixed part of the processors, from the processors themselves: a row of zeros
+        // through them, with the length-dependent ones switched off, is -inf exactly at the
+        // banned words.
+        let fixed = GenerationConfig {
+            min_length: 0,
+            forced_bos_token_id: None,
+            forced_eos_token_id: None,
+            renormalize_logits: false,
+            ..cfg.clone()
+        };
         let mut banned = vec![0f32; vocab];
-        for bad in &cfg.bad_words_ids {
-            // The reference never bans the end token on its own (see `Processors::apply`).
-            if let [id] = bad[..] {
-                if id != cfg.eos_token_id {
-                    if let Some(s) = banned.get_mut(id as usize) {
-                        *s = f32::NEG_INFINITY;
-                    }
-                }
-            }
-        }
+        Processors::new(&fixed).apply(&[cfg.decoder_start_token_id], &mut banned);
         let mut with_eos = banned.clone();
         if let Some(s) = with_eos.get_mut(cfg.eos_token_id as usize) {
             *s = f32::NEG_INFINITY;
