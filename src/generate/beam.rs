@@ -10,6 +10,9 @@
 
 use rayon::prelude::*;
 
+use candle_core::{Tensor, D};
+
+use super::device::{DeviceMasks, StepMask};
 use super::{
     log_softmax, logits_to_host, row_index, EarlyStopping, GenerationConfig, Processors,
     Seq2SeqModel,
@@ -80,6 +83,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
 ) -> candle_core::Result<Vec<Vec<u32>>> {
     let num_beams = cfg.num_beams;
     let processors = Processors::new(cfg);
+    let mut on_device = DeviceMasks::for_settings(cfg, model.device()).map(DeviceScoring);
     let expand: Vec<u32> = (0..batch as u32)
         .flat_map(|i| std::iter::repeat_n(i, num_beams))
         .collect();
@@ -98,24 +102,36 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
             .flat_map(|&i| items[i].running.iter().map(|s| *s.last().unwrap()))
             .collect();
         let tokens = row_index(&last, model.device())?;
-        let (mut scores, vocab) = logits_to_host(&model.decode_step(&tokens, &mut cache)?)?;
-
-        // Scoring is independent per row and selection per input: both run in parallel.
-        scores
-            .par_chunks_mut(vocab)
-            .enumerate()
-            .for_each(|(row_no, row)| {
-                let item = &items[active[row_no / num_beams]];
-                let beam = row_no % num_beams;
-                log_softmax(row);
-                processors.apply(&item.running[beam], row);
-                let running = item.running_scores[beam];
-                row.iter_mut().for_each(|x| *x += running);
-            });
-        let all_candidates: Vec<Vec<(f32, usize)>> = scores
-            .par_chunks(num_beams * vocab)
-            .map(|block| top_k(block, 2 * num_beams))
-            .collect();
+        let logits = model.decode_step(&tokens, &mut cache)?;
+        let vocab = logits.dim(1)?;
+        let all_candidates: Vec<Vec<(f32, usize)>> = match &mut on_device {
+            Some(scoring) => {
+                let running: Vec<f32> = active
+                    .iter()
+                    .flat_map(|&i| items[i].running_scores.iter().copied())
+                    .collect();
+                scoring.candidates(&logits, &running, cur_len, num_beams)?
+            }
+            None => {
+                let (mut scores, _) = logits_to_host(&logits)?;
+                // Scoring is independent per row and selection per input: both in parallel.
+                scores
+                    .par_chunks_mut(vocab)
+                    .enumerate()
+                    .for_each(|(row_no, row)| {
+                        let item = &items[active[row_no / num_beams]];
+                        let beam = row_no % num_beams;
+                        log_softmax(row);
+                        processors.apply(&item.running[beam], row);
+                        let running = item.running_scores[beam];
+                        row.iter_mut().for_each(|x| *x += running);
+                    });
+                scores
+                    .par_chunks(num_beams * vocab)
+                    .map(|block| top_k(block, 2 * num_beams))
+                    .collect()
+            }
+        };
 
         let mut next_rows: Vec<u32> = Vec::with_capacity(active.len() * num_beams);
         let mut still_active = Vec::with_capacity(active.len());
@@ -194,9 +210,136 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
         .collect())
 }
 
+/// Beam scoring on the device (GPUs): log-probabilities, the processors' masks, the running
+/// scores and each row's best `2 * num_beams` continuations are computed there, and only those
+/// candidates are read back (instead of every row's scores over the whole vocabulary).
+struct DeviceScoring<'a>(DeviceMasks<'a>);
+
+impl DeviceScoring<'_> {
+    /// Each active input's best `2 * num_beams` `(score, beam * vocab + token)`, as [`top_k`]
+    /// gives them on the host. `running` holds every row's running score; every running beam
+    /// has `len` tokens.
+    fn candidates(
+        &mut self,
+        logits: &Tensor,
+        running: &[f32],
+        len: usize,
+        num_beams: usize,
+    ) -> candle_core::Result<Vec<Vec<(f32, usize)>>> {
+        let (rows, vocab) = logits.dims2()?;
+        let k = 2 * num_beams;
+        let cfg = self.0.cfg();
+        let mut scores = match self.0.mask(len, vocab)? {
+            StepMask::Forced(_, only) => only.unsqueeze(0)?.repeat((rows, 1))?,
+            StepMask::Add(mask) => {
+                candle_nn::ops::log_softmax(logits, D::Minus1)?.broadcast_add(mask)?
+            }
+        };
+        if cfg.renormalize_logits {
+            scores = candle_nn::ops::log_softmax(&scores, D::Minus1)?;
+        }
+        let running = Tensor::from_slice(running, (rows, 1), logits.device())?;
+        // A copy the selection below may overwrite.
+        let scores = scores.broadcast_add(&running)?.contiguous()?;
+        // Each row's best k by repeated argmax; chosen entries are set to -inf. Every input's
+        // best k lie among its rows' best k.
+        let taken = Tensor::full(f32::NEG_INFINITY, (rows, 1), logits.device())?;
+        let (mut ids, mut values) = (Vec::with_capacity(k), Vec::with_capacity(k));
+        for _ in 0..k.min(vocab) {
+            let best = scores.argmax_keepdim(D::Minus1)?;
+            values.push(scores.gather(&best, D::Minus1)?);
+            scores.scatter_set(&best, &taken, D::Minus1)?;
+            ids.push(best);
+        }
+        let ids = Tensor::cat(&ids, 1)?.to_vec2::<u32>()?;
+        let values = Tensor::cat(&values, 1)?.to_vec2::<f32>()?;
+        Ok((0..rows / num_beams)
+            .map(|input| {
+                let mut found: Vec<(f32, usize)> = (0..num_beams)
+                    .flat_map(|beam| {
+                        let row = input * num_beams + beam;
+                        ids[row]
+                            .iter()
+                            .zip(&values[row])
+                            .map(move |(&id, &v)| (v, beam * vocab + id as usize))
+                    })
+                    .collect();
+                // The host's order: best first, ties to the lower index; a row whose finite
+                // scores ran out repeats -inf entries, which are dropped as duplicates.
+                found.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                found.dedup_by_key(|c| c.1);
+                found.truncate(k);
+                found
+            })
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
+
+    /// The device scoring (run here on CPU tensors) selects what the host path selects.
+    #[test]
+    fn device_scoring_matches_the_host() -> candle_core::Result<()> {
+        let (inputs, num_beams, vocab) = (3, 4, 50);
+        let rows = inputs * num_beams;
+        let mut seed = 5u32;
+        let mut rand = || {
+            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 6.0 - 3.0
+        };
+        let settings = [
+            GenerationConfig {
+                num_beams,
+                min_length: 3,
+                max_length: 8,
+                bad_words_ids: vec![vec![7]],
+                forced_eos_token_id: Some(0),
+                renormalize_logits: true,
+                ..GenerationConfig::new(1, 0, 1)
+            },
+            GenerationConfig {
+                num_beams,
+                max_length: 8,
+                forced_bos_token_id: Some(9),
+                ..GenerationConfig::new(2, 2, 1)
+            },
+        ];
+        for cfg in &settings {
+            let mut scoring = DeviceScoring(DeviceMasks::new(cfg, &Device::Cpu));
+            for len in 1..cfg.max_length {
+                let logits: Vec<f32> = (0..rows * vocab).map(|_| rand()).collect();
+                let running: Vec<f32> = (0..rows).map(|_| rand() * 3.0).collect();
+                let mut host = logits.clone();
+                for (row_no, row) in host.chunks_mut(vocab).enumerate() {
+                    log_softmax(row);
+                    Processors::new(cfg).apply(&vec![1; len], row);
+                    row.iter_mut().for_each(|x| *x += running[row_no]);
+                }
+                let want: Vec<Vec<(f32, usize)>> = host
+                    .chunks(num_beams * vocab)
+                    .map(|block| top_k(block, 2 * num_beams))
+                    .collect();
+                let tensor = Tensor::from_vec(logits, (rows, vocab), &Device::Cpu)?;
+                let got = scoring.candidates(&tensor, &running, len, num_beams)?;
+                for (g, w) in got.iter().zip(&want) {
+                    // Candidates with a finite score are the same, in the same order; where a
+                    // forced token leaves too few of them, the -inf ones that fill up the
+                    // host's list (which no search step can prefer) may be other tokens.
+                    let finite = |c: &[(f32, usize)]| -> Vec<usize> {
+                        c.iter().filter(|x| x.0.is_finite()).map(|x| x.1).collect()
+                    };
+                    assert_eq!(finite(g), finite(w), "length {len}");
+                    for (a, b) in g.iter().zip(w).filter(|(a, _)| a.0.is_finite()) {
+                        assert!((a.0 - b.0).abs() < 1e-4, "length {len}: {a:?} vs {b:?}");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 
     #[test]
     fn top_k_is_sorted_and_stable() {

@@ -1,8 +1,9 @@
 //! Greedy search: the highest-scoring token at every step.
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Tensor, D};
 use rayon::prelude::*;
 
+use super::device::{DeviceMasks, StepMask};
 use super::{argmax, logits_to_host, row_index, GenerationConfig, Processors, Seq2SeqModel};
 use crate::models::kv_cache::DecoderCache;
 
@@ -13,7 +14,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     cfg: &GenerationConfig,
 ) -> candle_core::Result<Vec<Vec<u32>>> {
     let processors = Processors::new(cfg);
-    let mut on_device = DeviceChoice::for_settings(cfg, model.device());
+    let mut on_device = DeviceMasks::for_settings(cfg, model.device()).map(DeviceChoice);
     let mut sequences = vec![vec![cfg.decoder_start_token_id]; batch];
     // `active[r]` is the input that cache row `r` belongs to; finished inputs leave the batch.
     let mut active: Vec<usize> = (0..batch).collect();
@@ -57,94 +58,30 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
 }
 
 /// Greedy choice on the device (GPUs): the scores stay there and only the chosen ids are read
-/// back, instead of every row's logits over the whole vocabulary each step. It applies where
-/// the settings' processors reduce to fixed masks and forced tokens: no repetition penalty, no
-/// n-gram blocking, only single-token bad words. The final re-normalisation is left out, as it
-/// never changes which token scores highest.
-struct DeviceChoice<'a> {
-    cfg: &'a GenerationConfig,
-    device: Device,
-    /// Additive masks over the vocabulary, made at the first step: the banned words, and the
-    /// banned words plus the end token (before `min_length`).
-    masks: Option<(Tensor, Tensor)>,
-}
+/// back, instead of every row's logits over the whole vocabulary each step. The final
+/// re-normalisation is left out, as it never changes which token scores highest.
+struct DeviceChoice<'a>(DeviceMasks<'a>);
 
-impl<'a> DeviceChoice<'a> {
-    fn for_settings(cfg: &'a GenerationConfig, device: &Device) -> Option<Self> {
-        Self::applies(cfg, device).then(|| Self {
-            cfg,
-            device: device.clone(),
-            masks: None,
-        })
-    }
-
-    fn applies(cfg: &GenerationConfig, device: &Device) -> bool {
-        !device.is_cpu()
-            && cfg.repetition_penalty == 1.0
-            && cfg.no_repeat_ngram_size == 0
-            && cfg.bad_words_ids.iter().all(|bad| bad.len() == 1)
-    }
-
+impl DeviceChoice<'_> {
     /// The next token of every row, whose sequences (start token included) have length `len`;
     /// the same choice as [`Processors::apply`] followed by [`argmax`] on the host.
     fn next_tokens(&mut self, logits: &Tensor, len: usize) -> candle_core::Result<Vec<u32>> {
-        let cfg = self.cfg;
-        let rows = logits.dim(0)?;
-        // A forced token is the only one left with a finite score; the end token is forced
-        // after the first token when both apply, as the processors' order makes it.
-        if let Some(eos) = cfg
-            .forced_eos_token_id
-            .filter(|_| len + 1 == cfg.max_length)
-        {
-            return Ok(vec![eos; rows]);
+        let (rows, vocab) = logits.dims2()?;
+        match self.0.mask(len, vocab)? {
+            StepMask::Forced(id, _) => Ok(vec![id; rows]),
+            StepMask::Add(mask) => logits
+                .to_dtype(DType::F32)?
+                .broadcast_add(mask)?
+                .argmax(D::Minus1)?
+                .to_vec1::<u32>(),
         }
-        if let Some(bos) = cfg.forced_bos_token_id.filter(|_| len == 1) {
-            return Ok(vec![bos; rows]);
-        }
-        if self.masks.is_none() {
-            self.masks = Some(self.make_masks(logits.dim(1)?)?);
-        }
-        let (banned, banned_and_eos) = self.masks.as_ref().expect("masks made above");
-        let mask = if len < cfg.min_length {
-            banned_and_eos
-        } else {
-            banned
-        };
-        logits
-            .to_dtype(DType::F32)?
-            .broadcast_add(mask)?
-            .argmax(D::Minus1)?
-            .to_vec1::<u32>()
-    }
-
-    fn make_masks(&self, vocab: usize) -> candle_core::Result<(Tensor, Tensor)> {
-        let cfg = self.cfg;
-        // The fixed part of the processors, from the processors themselves: a row of zeros
-        // through them, with the length-dependent ones switched off, is -inf exactly at the
-        // banned words.
-        let fixed = GenerationConfig {
-            min_length: 0,
-            forced_bos_token_id: None,
-            forced_eos_token_id: None,
-            renormalize_logits: false,
-            ..cfg.clone()
-        };
-        let mut banned = vec![0f32; vocab];
-        Processors::new(&fixed).apply(&[cfg.decoder_start_token_id], &mut banned);
-        let mut with_eos = banned.clone();
-        if let Some(s) = with_eos.get_mut(cfg.eos_token_id as usize) {
-            *s = f32::NEG_INFINITY;
-        }
-        Ok((
-            Tensor::from_vec(banned, vocab, &self.device)?,
-            Tensor::from_vec(with_eos, vocab, &self.device)?,
-        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
 
     /// The device choice (run here on the CPU tensors it would get on a GPU) picks what the
     /// host processors pick, at every length, across forced tokens, `min_length` and bad words.
@@ -180,11 +117,7 @@ mod tests {
         ];
         for cfg in &settings {
             assert!(cfg.repetition_penalty == 1.0 && cfg.no_repeat_ngram_size == 0);
-            let mut choice = DeviceChoice {
-                cfg,
-                device: Device::Cpu,
-                masks: None,
-            };
+            let mut choice = DeviceChoice(DeviceMasks::new(cfg, &Device::Cpu));
             for len in 1..cfg.max_length {
                 let mut scores: Vec<f32> = (0..rows * vocab).map(|_| rand()).collect();
                 // Rows where the end token or a banned word would win unless masked.
@@ -213,7 +146,7 @@ mod tests {
             repetition_penalty: 1.2,
             ..GenerationConfig::new(2, 0, 2)
         };
-        assert!(!DeviceChoice::applies(&penalty, &Device::Cpu));
+        assert!(!DeviceMasks::applies(&penalty));
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 
 mod beam;
 mod config;
+mod device;
 mod greedy;
 pub mod llm;
 mod processors;
