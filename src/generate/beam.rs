@@ -285,11 +285,7 @@ mod tests {
     fn device_scoring_matches_the_host() -> candle_core::Result<()> {
         let (inputs, num_beams, vocab) = (3, 4, 50);
         let rows = inputs * num_beams;
-        let mut seed = 5u32;
-        let mut rand = || {
-            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 * 6.0 - 3.0
-        };
+        let mut rand = super::super::device::test_scores(5, 6.0);
         let settings = [
             GenerationConfig {
                 num_beams,

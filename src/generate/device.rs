@@ -102,3 +102,12 @@ impl<'a> DeviceMasks<'a> {
         ))
     }
 }
+
+/// Reproducible scores in `[-spread / 2, spread / 2)` for the tests of the device paths.
+#[cfg(test)]
+pub(super) fn test_scores(mut seed: u32, spread: f32) -> impl FnMut() -> f32 {
+    move || {
+        seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+        ((seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * spread
+    }
+}

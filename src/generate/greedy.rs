@@ -88,11 +88,7 @@ mod tests {
     #[test]
     fn device_choice_matches_the_host_processors() -> candle_core::Result<()> {
         let (rows, vocab) = (5, 40);
-        let mut seed = 11u32;
-        let mut rand = || {
-            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 * 8.0 - 4.0
-        };
+        let mut rand = super::super::device::test_scores(11, 8.0);
         let settings = [
             GenerationConfig {
                 min_length: 4,
