@@ -158,11 +158,7 @@ mod tests {
                 .unsqueeze(1)?;
             let got = layer.forward(&x)?;
             assert_eq!(got.dims(), &[rows, 1, 70]);
-            let diff = (got - expected)?
-                .abs()?
-                .flatten_all()?
-                .max(0)?
-                .to_scalar::<f32>()?;
+            let diff = crate::models::max_abs_diff(&got, &expected)?;
             assert!(diff < 1e-4, "{diff}");
         }
         Ok(())

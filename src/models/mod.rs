@@ -182,3 +182,12 @@ pub fn generation_config(
     }
     Ok(generation)
 }
+
+/// The largest absolute difference between two tensors of the same shape, for tests.
+#[cfg(test)]
+pub(crate) fn max_abs_diff(
+    a: &candle_core::Tensor,
+    b: &candle_core::Tensor,
+) -> candle_core::Result<f32> {
+    (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
+}

@@ -125,11 +125,7 @@ mod tests {
         let want = probs
             .matmul(&v.contiguous()?)?
             .reshape((1, 1, heads * dim))?;
-        let diff = (got - want)?
-            .abs()?
-            .flatten_all()?
-            .max(0)?
-            .to_scalar::<f32>()?;
+        let diff = crate::models::max_abs_diff(&got, &want)?;
         assert!(diff < 1e-5, "differs by {diff}");
         Ok(())
     }
