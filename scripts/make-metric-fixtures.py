@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate tests/fixtures/metrics/chrf.json: sacrebleu's chrF on fixed inputs.
+"""Generate tests/fixtures/metrics/{chrf,bleu,rouge}.json: reference metric scores on fixed inputs.
 
 Run from the repository root:
 
@@ -7,16 +7,29 @@ Run from the repository root:
 
 Pinned versions (the script refuses others unless --any-version is given):
 
-    python     3.11.7
-    sacrebleu  2.6.0   (pip install sacrebleu==2.6.0)
+    python       3.11.7  (its built-in sum() adds floats left to right; 3.12 compensates)
+    sacrebleu    2.6.0   (pip install sacrebleu==2.6.0)
+    rouge-score  0.1.2   (pip install rouge-score==0.1.2; pulls in nltk, absl-py, six)
 
-The metric is sacrebleu's default chrF: `sacrebleu.corpus_chrf(hyps, [refs])` and
+chrf.json: sacrebleu's default chrF, `sacrebleu.corpus_chrf(hyps, [refs])` and
 `sacrebleu.sentence_chrf(hyp, [ref])` with no extra arguments (character order 6,
 word order 0, beta 2, whitespace removed, effective-order averaging, no eps
 smoothing). Every case records, besides the score, the float's bit pattern (so the
 Rust side can check for exact equality without trusting a decimal round trip) and
 sacrebleu's summed statistics, [hyp, ref, match] for orders 1..6, so that a mismatch
 can be told apart as a counting bug or an arithmetic one.
+
+bleu.json: sacrebleu's default BLEU, `sacrebleu.corpus_bleu(hyps, [refs])` (13a
+tokenizer, max order 4, 'exp' smoothing, mixed case, effective_order False) and
+`sacrebleu.sentence_bleu(hyp, [ref])` (the same with effective order), with bit
+patterns of the score, brevity penalty and precisions, sacrebleu's statistics
+[sys_len, ref_len, correct 1..4, total 1..4], and `Tokenizer13a()` outputs.
+
+rouge.json: rouge-score's `RougeScorer(['rouge1', 'rouge2', 'rougeL'],
+use_stemmer=False).score(ref, hyp)` per pair (precision, recall, F-measure bits and the
+counts behind them, [matched, hyp, ref]), the corpus mean of each (summed left to right,
+divided by the number of pairs: rouge-score's BootstrapAggregator is random and
+estimates this mean), and the default tokenizer's output.
 
 Inputs: the first 30 lines of NTREX-128 (`ntrex/en.txt`, `ntrex/ar.txt`,
 CC BY-SA 4.0) as references, synthetic hypotheses made from them with a fixed
@@ -31,11 +44,11 @@ import struct
 import sys
 from pathlib import Path
 
-PINNED = {"sacrebleu": "2.6.0"}
+PINNED = {"sacrebleu": "2.6.0", "rouge-score": "0.1.2"}
 PINNED_PYTHON = "3.11.7"
 SEED = 20261129
 N_LINES = 30
-OUT = Path("tests/fixtures/metrics/chrf.json")
+OUT_DIR = Path("tests/fixtures/metrics")
 
 
 def check_versions(allow_any):
@@ -224,6 +237,321 @@ def score_case(name, hyps, refs, named=None):
     }
 
 
+# --------------------------------------------------------------------------
+# BLEU
+# --------------------------------------------------------------------------
+
+
+def numbers_changed(line):
+    """Every digit moved on by one, so numbers no longer match."""
+    return re.sub(r"[0-9]", lambda m: str((int(m.group(0)) + 1) % 10), line)
+
+
+def html_escaped(line):
+    return line.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+def bleu_english_sets(refs):
+    return dict(
+        english_sets(refs),
+        **{
+            "en/numbers-changed": [numbers_changed(r) for r in refs],
+            "en/html-escaped": [html_escaped(r) for r in refs],
+            # No 4-grams anywhere: corpus BLEU (no effective order) is 0, sentence BLEU is not.
+            "en/first-three-words": [" ".join(r.split()[:3]) for r in refs],
+            "en/repeated-first-word": [" ".join([r.split()[0]] * 8) for r in refs],
+        },
+    )
+
+
+# (name, hyp, ref) beyond the chrF ones: what 13a tokenization and BLEU's counting decide.
+BLEU_EDGE_CASES = [
+    ("punctuation-only", "!!! ... ,,, ?", "?!"),
+    ("punctuation-only-same", "...", "..."),
+    ("one-word-same", "cat", "cat"),
+    ("one-word-different", "cat", "dog"),
+    ("two-words", "the cat", "the cat sat"),
+    ("three-words-exact", "the cat sat", "the cat sat"),
+    ("four-words-exact", "the cat sat down", "the cat sat down"),
+    ("no-4gram-match", "the cat sat on a mat", "the cat sat by a mat"),
+    ("numbers", "It cost $1,000.50 in 2020-2021.", "It cost $1,000.5 in 2020 - 2021."),
+    ("decimal-comma", "3,5 km or 3.5 km", "3.5 km"),
+    ("dots-and-commas", "a..b ... .5 5. ,a a, 1.2.3 1,,2", "a . . b . 5 5 ."),
+    ("hyphens", "9-5 x-ray -3 3- a--b 10 -- 20", "9 - 5 x-ray"),
+    ("abbreviations", "U.S. e.g., i.e. Mr. Smith", "US eg ie Mr Smith"),
+    ("html-entities", "AT&amp;T said &quot;no&quot; &lt;b&gt;", 'AT&T said "no" <b>'),
+    ("double-escaped", "&amp;quot; &amp;amp; &AMP; &#39;", "&quot; &amp;"),
+    ("skipped-and-newlines", "foo-\nbar<skipped> baz\nqux", "foobar baz qux"),
+    ("trailing-whitespace", "the cat sat \t\n\u3000", "the cat sat"),
+    ("leading-whitespace", " \t the cat", "the cat"),
+    ("python-whitespace", "the\x1ccat\u00a0sat\u2028down\x85now", "the cat sat down now"),
+    ("zero-width-space", "the\u200bcat", "the cat"),
+    ("repeated-words", "the the the the the the the", "the cat is on the mat"),
+    ("repeated-bigrams", "on the on the on the", "on the mat on the rug"),
+    ("apostrophes", "don't it's 'quoted' rock'n'roll", "do not it is quoted"),
+    ("ascii-symbols", "a+b=c; x<y>z @home #tag ~tilde ^caret `tick` |pipe| \\slash/ [b]{c}", "a + b = c"),
+    ("unicode-punctuation", "\u201cHello,\u201d she said\u2014\u201cbye\u2026\u201d", '"Hello," she said - "bye..."'),
+    ("arabic-punctuation", "قال: «مرحباً»، وذهب؟ نعم؛ لا.", "قال: «مرحبا»، وذهب؟"),
+    ("arabic-digits", "عام ٢٠٢٤.", "عام 2024."),
+    ("fullwidth", "Ｈｅｌｌｏ，ｗｏｒｌｄ！", "Hello, world!"),
+    ("long-vs-short", " ".join([FOX] * 6), "The fox."),
+    ("short-vs-long", "The fox.", " ".join([FOX] * 6)),
+    ("url", "see https://example.com/a-b?x=1&y=2.", "see https://example.com/a-b?x=1&y=2 ."),
+    ("email", "mail me at a.b@c.org, ok?", "mail me at a.b@c.org ok"),
+    ("tab-separated", "a\tb\tc\td", "a b c d"),
+]
+
+# Tokenizer-only strings (each edge-case text is tokenized too).
+TOKENIZER_STRINGS = [
+    "Hello, world!",
+    "It costs $3.50, or 1,000.5 dinars.",
+    " .5",
+    "5.",
+    "5,",
+    ",5",
+    "a.,b",
+    "1.-2",
+    "1-.2",
+    "x-1-2-3-y",
+    "<skipped><skipped>x",
+    "-\n-\n",
+    "&amp;amp;",
+    "&quot",
+    "&lt;&gt;&quot;&amp;",
+    "\r\n\r",
+    "\x0b\x0c\x1d\x1e\x1f",
+    "tab\there",
+    "\u00a0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000",
+    "\u180e\u200b\ufeff",
+    "e\u0301 \u0627\u064b",
+    "🇪🇬🇸🇦 👨\u200d👩\u200d👧",
+    "'single' \"double\" `back`",
+    "",
+    " ",
+]
+
+
+def bleu_record(score, stats, corpus_level):
+    rec = record(score.score, stats)
+    if corpus_level:
+        rec["bp"] = bits(float(score.bp))
+        rec["precisions"] = [bits(float(p)) for p in score.precisions]
+    else:
+        # Sentence records keep only the bits, to keep the file small.
+        del rec["score"]
+    return rec
+
+
+def bleu_case(name, hyps, refs, named=None):
+    import sacrebleu
+    from sacrebleu.metrics import BLEU
+    from sacrebleu.utils import sum_of_lists
+
+    metric = BLEU()
+    seg_stats = metric._extract_corpus_statistics(hyps, [refs])
+    corpus = sacrebleu.corpus_bleu(hyps, [refs])
+    total = sum_of_lists(seg_stats)
+    # The recorded statistics must be the ones behind the public score.
+    assert metric._compute_score_from_stats(list(total)).score == corpus.score, name
+    assert [corpus.sys_len, corpus.ref_len] + corpus.counts + corpus.totals == list(total), name
+
+    sentence_metric = BLEU(effective_order=True)
+    sentences = []
+    for h, r, st in zip(hyps, refs, seg_stats):
+        s = sacrebleu.sentence_bleu(h, [r])
+        assert sentence_metric._compute_score_from_stats(list(st)).score == s.score, name
+        sentences.append(bleu_record(s, st, False))
+    named = named or {}
+    return {
+        "name": name,
+        "hyps": named.get(tuple(hyps), hyps),
+        "refs": named.get(tuple(refs), refs),
+        "corpus": bleu_record(corpus, total, True),
+        "sentences": sentences,
+    }
+
+
+def make_bleu(en, ar, texts, named):
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+    tok = Tokenizer13a()
+    cases = []
+    for name, hyps in bleu_english_sets(en).items():
+        cases.append(bleu_case(name, hyps, en, named))
+    for name, hyps in arabic_sets(ar, en).items():
+        cases.append(bleu_case(name, hyps, ar, named))
+    edge = EDGE_CASES + BLEU_EDGE_CASES
+    for name, h, r in edge:
+        cases.append(bleu_case("edge/" + name, [h], [r]))
+    hyps, refs = [h for _, h, _ in edge], [r for _, _, r in edge]
+    cases.append(bleu_case("edge/all-as-corpus", hyps, refs))
+
+    strings = list(dict.fromkeys(TOKENIZER_STRINGS + hyps + refs))
+    return {
+        "about": "sacrebleu default BLEU (13a, max order 4, exp smoothing, mixed case; "
+        "corpus_bleu without and sentence_bleu with effective order) and Tokenizer13a outputs; "
+        "made by scripts/make-metric-fixtures.py. Texts from NTREX-128 (Microsoft), "
+        "CC BY-SA 4.0, and synthetic perturbations of them.",
+        "texts": texts,
+        "tokenize_13a": [[s, tok(s)] for s in strings],
+        "tokenized_texts": {k: [tok(line) for line in v] for k, v in texts.items()},
+        "cases": cases,
+    }
+
+
+# --------------------------------------------------------------------------
+# ROUGE
+# --------------------------------------------------------------------------
+
+ROUGE_TYPES = ["rouge1", "rouge2", "rougeL"]
+
+# (name, hyp, ref) beyond the chrF ones: what rouge-score's tokenizer and LCS decide.
+ROUGE_EDGE_CASES = [
+    ("punctuation-only", "!!! ... ,,, ?", "?!"),
+    ("one-word-same", "cat", "cat"),
+    ("one-word-different", "cat", "dog"),
+    ("one-vs-two-words", "cat", "the cat"),
+    ("numbers", "It cost $1,000.50 in 2020-2021.", "It cost 1000.50 in 2020"),
+    ("repeated-words", "the the the the the the the", "the cat is on the mat"),
+    ("repeated-bigrams", "on the on the on the", "on the mat on the rug"),
+    ("lcs-not-contiguous", "a x b y c z d", "a b c d"),
+    ("lcs-reversed", "d c b a", "a b c d"),
+    ("case-and-punctuation", "DON'T Stop-Believing!!", "don t stop believing"),
+    ("underscores", "snake_case and CamelCase", "snake case and camelcase"),
+    ("dotted-i-and-kelvin", "\u0130stanbul at 300 \u212a", "istanbul at 300 k"),
+    ("accents-drop-letters", "caf\u00e9 na\u00efve r\u00e9sum\u00e9", "caf na ve r sum"),
+    ("fullwidth", "\uff28\uff45\uff4c\uff4c\uff4f world", "hello world"),
+    ("arabic-vs-english", "قال الرئيس", "the president said"),
+    ("mixed-arabic-english", "قال Biden اليوم 2024", "Biden said today 2024"),
+    ("arabic-indic-digits", "\u0662\u0660\u0662\u0664 and 2024", "2024 and 2024"),
+    ("long-vs-short", " ".join([FOX] * 6), "The fox."),
+    ("short-vs-long", "The fox.", " ".join([FOX] * 6)),
+    ("multi-line", "first line\nsecond line", "first line second line"),
+]
+
+
+def rouge_pair(scorer, hyp, ref):
+    from rouge_score import rouge_scorer as rs
+
+    got = scorer.score(ref, hyp)
+    t = scorer._tokenizer.tokenize(ref)
+    p = scorer._tokenizer.tokenize(hyp)
+    out = {}
+    for kind in ROUGE_TYPES:
+        s = got[kind]
+        if kind == "rougeL":
+            lcs = rs._lcs_table(t, p)[-1][-1] if t and p else 0
+            counts = [lcs, len(p), len(t)]
+        else:
+            n = int(kind[5:])
+            tn, pn = rs._create_ngrams(t, n), rs._create_ngrams(p, n)
+            inter = sum(min(tn[g], pn[g]) for g in tn)
+            counts = [inter, sum(pn.values()), sum(tn.values())]
+            # The recorded counts must be the ones behind the public score.
+            assert inter / max(counts[1], 1) == s.precision, (hyp, ref, kind)
+            assert inter / max(counts[2], 1) == s.recall, (hyp, ref, kind)
+        if kind == "rougeL" and t and p:
+            assert counts[0] / counts[1] == s.precision and counts[0] / counts[2] == s.recall
+        out[kind] = (float(s.precision), float(s.recall), float(s.fmeasure), counts)
+    return out
+
+
+def rouge_record(p, r, f):
+    return {"f": f, "bits": [bits(p), bits(r), bits(f)]}
+
+
+def rouge_sentence_record(pair):
+    """[p, r, f] bits and [matched, hyp, ref] counts of rouge1, rouge2, rougeL, flattened."""
+    return {
+        "bits": [bits(pair[k][i]) for k in ROUGE_TYPES for i in range(3)],
+        "counts": [c for k in ROUGE_TYPES for c in pair[k][3]],
+    }
+
+
+def rouge_case(scorer, name, hyps, refs, named=None):
+    pairs = [rouge_pair(scorer, h, r) for h, r in zip(hyps, refs)]
+    corpus = {}
+    for kind in ROUGE_TYPES:
+        # Explicitly left to right, whatever Python's sum() does in other versions.
+        sums = [0.0, 0.0, 0.0]
+        for pair in pairs:
+            for i in range(3):
+                sums[i] += pair[kind][i]
+        corpus[kind] = rouge_record(*(x / len(pairs) for x in sums))
+    named = named or {}
+    return {
+        "name": name,
+        "hyps": named.get(tuple(hyps), hyps),
+        "refs": named.get(tuple(refs), refs),
+        "corpus": corpus,
+        "sentences": [rouge_sentence_record(pair) for pair in pairs],
+    }
+
+
+def make_rouge(en, ar, texts, named):
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(ROUGE_TYPES, use_stemmer=False)
+    tok = scorer._tokenizer.tokenize
+    cases = []
+    # Lowercasing and punctuation changes are no-ops under rouge-score's tokenizer.
+    skip = {"en/lowercased", "en/punctuation-changed"}
+    for name, hyps in english_sets(en).items():
+        if name not in skip:
+            cases.append(rouge_case(scorer, name, hyps, en, named))
+    # Arabic has no tokens for rouge-score; a few cases pin that down.
+    k = 5
+    cases.append(rouge_case(scorer, "ar/identical", ar[:k], ar[:k]))
+    cases.append(rouge_case(scorer, "ar/english-hyps", en[:k], ar[:k]))
+    cases.append(rouge_case(scorer, "en/arabic-hyps", ar[:k], en[:k]))
+    edge = EDGE_CASES + ROUGE_EDGE_CASES
+    for name, h, r in edge:
+        cases.append(rouge_case(scorer, "edge/" + name, [h], [r]))
+    hyps, refs = [h for _, h, _ in edge], [r for _, _, r in edge]
+    cases.append(rouge_case(scorer, "edge/all-as-corpus", hyps, refs))
+
+    strings = list(dict.fromkeys(hyps + refs))
+    # Every single character that yields a token: A-Z, a-z, 0-9 and the two non-ASCII
+    # characters whose str.lower() contains an ASCII letter.
+    single = [[c, tok(chr(c))] for c in range(sys.maxunicode + 1) if tok(chr(c))]
+    return {
+        "about": "rouge-score RougeScorer(['rouge1','rouge2','rougeL'], use_stemmer=False)"
+        ".score(ref, hyp) per pair, [precision, recall, fmeasure] bits and [matched, hyp, ref] "
+        "counts; corpus = left-to-right mean of the per-pair values. Made by "
+        "scripts/make-metric-fixtures.py. Texts from NTREX-128 (Microsoft), CC BY-SA 4.0, and "
+        "synthetic perturbations of them.",
+        "texts": texts,
+        "tokenize": [[s, tok(s)] for s in strings],
+        "tokenized_texts": {k: [tok(line) for line in v] for k, v in texts.items()},
+        "single_char_tokens": single,
+        "cases": cases,
+    }
+
+
+# --------------------------------------------------------------------------
+# output
+# --------------------------------------------------------------------------
+
+
+def write_json(name, out, record_key):
+    """Writes one fixture; `record_key` matches the first key of the objects kept on one line."""
+    path = OUT_DIR / name
+    text = json.dumps(out, ensure_ascii=False, indent=1)
+    # One line per list of numbers and per score record keeps the file small and diffable.
+    text = re.sub(r"\[[-0-9.,e\s]*\]", lambda m: re.sub(r"\s+", "", m.group(0)), text)
+    one_line = lambda m: "{" + re.sub(r"\n\s*", " ", m.group(1)) + "}"
+    text = re.sub(r"\{\s*(\"%s\"[^{}]*?)\s*\}" % record_key, one_line, text)
+    hex_list = r'\[(\s*"[0-9a-f]{16}",?)+\s*\]'
+    text = re.sub(hex_list, lambda m: re.sub(r"\s+", "", m.group(0)), text)
+    # The reformatting must not have touched any value (a string such as "[ 1 ]" could look
+    # like a list).
+    assert json.loads(text) == out, name
+    path.write_text(text + "\n", encoding="utf-8")
+    cases = out["cases"]
+    n_sent = sum(len(c["sentences"]) for c in cases)
+    print(f"wrote {path}: {len(cases)} corpora, {n_sent} sentences, {path.stat().st_size} bytes")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default="../shared/data", help="folder with ntrex/")
@@ -249,24 +577,23 @@ def main():
     hyps, refs = [h for _, h, _ in EDGE_CASES], [r for _, _, r in EDGE_CASES]
     cases.append(score_case("edge/all-as-corpus", hyps, refs))
 
-    out = {
+    versions = lambda *keys: {k: have[k] for k in keys + ("python",)}
+    chrf = {
         "about": "sacrebleu default chrF (chrF2, char order 6, word order 0, whitespace removed, "
         "effective order); made by scripts/make-metric-fixtures.py. Texts from NTREX-128 "
         "(Microsoft), CC BY-SA 4.0, and synthetic perturbations of them.",
-        "versions": have,
+        "versions": versions("sacrebleu"),
         "python_whitespace": [ord(c) for c in PY_WHITESPACE],
         "texts": texts,
         "cases": cases,
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(out, ensure_ascii=False, indent=1)
-    # One line per list of numbers and per score record keeps the file small and diffable.
-    text = re.sub(r"\[[-0-9.,e\s]*\]", lambda m: re.sub(r"\s+", "", m.group(0)), text)
-    one_line = lambda m: "{" + re.sub(r"\n\s*", " ", m.group(1)) + "}"
-    text = re.sub(r"\{\s*(\"score\"[^{}]*?)\s*\}", one_line, text)
-    OUT.write_text(text + "\n", encoding="utf-8")
-    n_sent = sum(len(c["sentences"]) for c in cases)
-    print(f"wrote {OUT}: {len(cases)} corpora, {n_sent} sentences, {OUT.stat().st_size} bytes")
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    write_json("chrf.json", chrf, "score")
+
+    bleu = make_bleu(en, ar, texts, named)
+    write_json("bleu.json", dict(versions=versions("sacrebleu"), **bleu), "(?:score|bits)")
+    rouge = make_rouge(en, ar, texts, named)
+    write_json("rouge.json", dict(versions=versions("rouge-score"), **rouge), "(?:f|bits)")
 
 
 if __name__ == "__main__":
