@@ -9,6 +9,8 @@ pub mod device;
 pub mod document;
 pub mod error;
 pub mod eval;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod generate;
 pub mod hub;
 pub mod models;

@@ -5,6 +5,7 @@
 mod attention;
 mod decoder;
 mod q5_0;
+mod validate;
 
 use std::fs::File;
 use std::io::{Cursor, Read, Seek};
@@ -18,6 +19,8 @@ use memmap2::Mmap;
 use decoder::Decoder;
 
 use crate::{Error, Result};
+
+pub use validate::validate_gguf;
 
 /// Architectures tarjama can run, as GGUF names them.
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["qwen2", "qwen3", "llama", "gemma3"];
@@ -53,18 +56,39 @@ pub fn read_header(path: &Path) -> Result<(gguf_file::Content, GgufFile)> {
     let map = unsafe { Mmap::map(&file) }
         .map_err(|e| Error::model(format!("cannot map GGUF file {}: {e}", path.display())))?;
     let mut file = Cursor::new(map);
-    let content = gguf_file::Content::read(&mut file).map_err(|e| {
-        Error::model(format!(
-            "{} is not a readable GGUF file ({e}): download it again",
-            path.display()
-        ))
-    })?;
+    let content = read_content(&mut file, path)?;
     check_complete(&content, &mut file, path)?;
     Ok((content, file))
 }
 
+/// Reads the header, metadata and tensor index of the GGUF file `reader` is at the start of,
+/// after [`validate_gguf`] has checked that candle can do so without absurd allocations or a
+/// panic (candle trusts the file's length fields more than a damaged download deserves). The
+/// reader is left after the tensor index; `path` names the file in errors.
+pub fn read_content<R: Read + Seek>(reader: &mut R, path: &Path) -> Result<gguf_file::Content> {
+    let unreadable = |why: &dyn std::fmt::Display| {
+        Error::model(format!(
+            "{} is not a readable GGUF file ({why}): it is damaged, truncated or not a GGUF \
+             model; download it again",
+            path.display()
+        ))
+    };
+    let io = |e: std::io::Error| unreadable(&e);
+    let start = reader.stream_position().map_err(io)?;
+    let end = reader.seek(std::io::SeekFrom::End(0)).map_err(io)?;
+    reader.seek(std::io::SeekFrom::Start(start)).map_err(io)?;
+    validate_gguf(&mut *reader, end.saturating_sub(start)).map_err(|why| unreadable(&why))?;
+    reader.seek(std::io::SeekFrom::Start(start)).map_err(io)?;
+    gguf_file::Content::read(reader).map_err(|e| unreadable(&crate::tokenizer::gguf::one_line(&e)))
+}
+
 /// A truncated download still has a valid header; the last tensor then ends past the file end.
-fn check_complete<R: Seek>(content: &gguf_file::Content, file: &mut R, path: &Path) -> Result<()> {
+/// The sizes cannot overflow: [`validate_gguf`] has bounded them.
+pub(crate) fn check_complete<R: Seek>(
+    content: &gguf_file::Content,
+    file: &mut R,
+    path: &Path,
+) -> Result<()> {
     let file_len = file
         .seek(std::io::SeekFrom::End(0))
         .map_err(|e| Error::model(format!("cannot read {}: {e}", path.display())))?;

@@ -67,15 +67,7 @@ impl GgufTokenizer {
                 path.display()
             ))
         })?;
-        let content =
-            gguf_file::Content::read(&mut std::io::BufReader::new(file)).map_err(|e| {
-                Error::model(format!(
-                    "cannot read GGUF model {}: {}. The file is truncated or not a GGUF model; \
-                     download it again",
-                    path.display(),
-                    one_line(&e)
-                ))
-            })?;
+        let content = crate::models::gguf::read_content(&mut std::io::BufReader::new(file), path)?;
         Self::from_content(&content)
     }
 
@@ -373,7 +365,7 @@ fn unsupported_model(kind: &str) -> Error {
 
 /// candle's errors carry a backtrace in their text when RUST_BACKTRACE is set, and contexts on
 /// lines of their own; a tarjama error is one line, so keep only the messages.
-pub(super) fn one_line(e: &candle_core::Error) -> String {
+pub(crate) fn one_line(e: &candle_core::Error) -> String {
     use candle_core::Error as E;
     match e {
         E::WithBacktrace { inner, .. } => one_line(inner),
