@@ -27,6 +27,12 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The user pressed Ctrl-C.
+    #[error(
+        "interrupted: outputs already finished are kept; run the same command again to resume"
+    )]
+    Interrupted,
+
     /// A tensor operation failed; this is a bug or an unsupported model shape.
     #[error("model computation failed: {0}")]
     Candle(#[from] candle_core::Error),
@@ -43,12 +49,20 @@ impl Error {
         Error::Model(msg.into())
     }
 
-    /// Exit codes: 1 an input failed, 2 usage error, 3 model error (0 is success).
-    pub fn exit_code(&self) -> i32 {
+    /// Exit codes: 1 an input failed, 2 usage error, 3 model error, 130 interrupted (0 is
+    /// success).
+    pub fn exit_code(&self) -> u8 {
         match self {
             Error::Input(_) | Error::Output { .. } => 1,
             Error::Usage(_) => 2,
             Error::Model(_) | Error::Candle(_) => 3,
+            Error::Interrupted => crate::interrupt::EXIT_CODE,
         }
+    }
+
+    /// Whether the error concerns one input (or its output) only, so a run over many inputs
+    /// can report it and go on with the others.
+    pub fn is_per_input(&self) -> bool {
+        matches!(self, Error::Input(_) | Error::Output { .. })
     }
 }

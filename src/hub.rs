@@ -153,6 +153,23 @@ impl ModelFiles {
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
+
+    /// The revision the files are from: the commit of the Hub cache's snapshot they sit in (so a
+    /// moving branch such as `main` is pinned down), else the revision asked for, else the local
+    /// path.
+    pub fn revision(&self) -> String {
+        let snapshot = self
+            .weights
+            .parent()
+            .filter(|dir| dir.parent().and_then(|p| p.file_name()) == Some("snapshots".as_ref()))
+            .and_then(|dir| dir.file_name())
+            .map(|name| name.to_string_lossy().to_string());
+        snapshot.unwrap_or_else(|| {
+            self.source
+                .split_once('@')
+                .map_or_else(|| self.source.clone(), |(_, rev)| rev.to_string())
+        })
+    }
 }
 
 /// Resolves `--model`: an existing directory, a preset name, or `owner/name[@revision]`.

@@ -58,17 +58,48 @@ pub fn generate<M: Seq2SeqModel + ?Sized>(
     attention_mask: &Tensor,
     cfg: &GenerationConfig,
 ) -> candle_core::Result<Vec<Vec<u32>>> {
+    generate_timed(
+        model,
+        input_ids,
+        attention_mask,
+        cfg,
+        &mut StageTimes::default(),
+    )
+}
+
+/// Time spent in the encoder and in the decoding loop (cross-attention set-up included), summed
+/// over batches, for `--verbose`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimes {
+    pub encode: std::time::Duration,
+    pub decode: std::time::Duration,
+}
+
+/// [`generate`], adding the time each stage took to `times`.
+pub fn generate_timed<M: Seq2SeqModel + ?Sized>(
+    model: &M,
+    input_ids: &Tensor,
+    attention_mask: &Tensor,
+    cfg: &GenerationConfig,
+    times: &mut StageTimes,
+) -> candle_core::Result<Vec<Vec<u32>>> {
+    let started = std::time::Instant::now();
     let encoder_hidden = model.encode(input_ids, attention_mask)?;
+    // GPU kernels run asynchronously: wait for the encoder so its time is not billed to decoding.
+    model.device().synchronize()?;
+    let encoded = std::time::Instant::now();
+    times.encode += encoded - started;
     let cache = model.start_decoder(&encoder_hidden, attention_mask)?;
     let batch = input_ids.dim(0)?;
-    if cfg.max_length <= 1 {
-        return Ok(vec![Vec::new(); batch]);
-    }
-    if cfg.num_beams <= 1 {
-        greedy::search(model, cache, batch, cfg)
+    let ids = if cfg.max_length <= 1 {
+        vec![Vec::new(); batch]
+    } else if cfg.num_beams <= 1 {
+        greedy::search(model, cache, batch, cfg)?
     } else {
-        beam::search(model, cache, batch, cfg)
-    }
+        beam::search(model, cache, batch, cfg)?
+    };
+    times.decode += encoded.elapsed();
+    Ok(ids)
 }
 
 /// Reads a `[rows, vocab]` logits tensor into host memory as one flat row-major vector.

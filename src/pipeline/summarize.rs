@@ -53,6 +53,10 @@ impl Summarizer {
         )
     }
 
+    pub fn core(&self) -> &Seq2Seq {
+        &self.core
+    }
+
     pub fn core_mut(&mut self) -> &mut Seq2Seq {
         &mut self.core
     }

@@ -5,7 +5,7 @@ use candle_core::{Device, Tensor};
 use super::Progress;
 use crate::device::Precision;
 use crate::document::{self, Document};
-use crate::generate::{self, GenerationConfig, Seq2SeqModel};
+use crate::generate::{self, GenerationConfig, Seq2SeqModel, StageTimes};
 use crate::hub::ModelFiles;
 use crate::models;
 use crate::tokenizer::Seq2SeqTokenizer;
@@ -86,6 +86,7 @@ pub struct Seq2Seq {
     pub task: Task,
     pub name: String,
     device: Device,
+    times: std::sync::Mutex<StageTimes>,
 }
 
 impl Seq2Seq {
@@ -137,6 +138,7 @@ impl Seq2Seq {
             task,
             name: files.name.clone(),
             device: device.clone(),
+            times: Default::default(),
         })
     }
 
@@ -161,12 +163,24 @@ impl Seq2Seq {
     /// Generates token ids for one batch of texts (no splitting, no reordering).
     pub fn generate_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
         let (ids, mask) = self.encode_batch(texts)?;
-        Ok(generate::generate(
+        let mut times = StageTimes::default();
+        let out = generate::generate_timed(
             self.model.as_ref(),
             &ids,
             &mask,
             &self.generation,
-        )?)
+            &mut times,
+        )?;
+        if let Ok(mut total) = self.times.lock() {
+            total.encode += times.encode;
+            total.decode += times.decode;
+        }
+        Ok(out)
+    }
+
+    /// Time spent encoding and decoding since the model was loaded.
+    pub fn stage_times(&self) -> StageTimes {
+        self.times.lock().map(|t| *t).unwrap_or_default()
     }
 }
 
@@ -284,6 +298,7 @@ impl Translator {
         let mut translated: Vec<String> = vec![String::new(); pieces.len()];
         let mut cut_short: Vec<usize> = Vec::new();
         for chunk in self.batch.split(&order, &lengths) {
+            crate::interrupt::check()?;
             let texts: Vec<&str> = chunk.iter().map(|&i| pieces[i].1.as_str()).collect();
             for (&i, ids) in chunk.iter().zip(self.generate_ids(&texts)?) {
                 if ids.last() != Some(&self.generation.eos_token_id) && lengths[i] > 2 {
