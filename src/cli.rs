@@ -2,17 +2,23 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::device::{DTypeChoice, DeviceChoice, QuantizeChoice};
 use crate::hub::{DEFAULT_SUMMARIZER, DEFAULT_TRANSLATOR};
+
+/// Printed under every command's `--help`.
+pub const EXIT_CODES: &str =
+    "Exit codes: 0 ok, 1 some inputs failed (the others were written), 2 usage error, \
+3 model error, 130 interrupted (finished outputs are kept; rerun to resume).";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "tarjama",
     version,
     about = "Translate Arabic news articles into English with open models, offline-capable, on CPU or GPU",
-    propagate_version = true
+    propagate_version = true,
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -26,11 +32,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Translate an Arabic article (file or stdin) into English, paragraph by paragraph.
+    /// Translate Arabic articles (files, directories or stdin) into English, paragraph by
+    /// paragraph.
     #[command(after_help = "Examples:
   tarjama translate article-ar.txt -o article-en.txt
   cat article-ar.txt | tarjama translate --model opus-mt-ar-en
-  tarjama translate --strip-boilerplate --beams 1 scraped.txt")]
+  tarjama translate --strip-boilerplate --beams 1 scraped.txt
+  tarjama translate archive/ -o english/          # mirrors the tree: a.ar.txt -> a.en.txt
+  tarjama translate --format jsonl archive/ > translations.jsonl
+  tarjama translate --input-format jsonl --text-field body --id-field url scraped.jsonl -o out.jsonl
+
+Files already translated are skipped (rerun an interrupted run to resume; --force redoes them).
+A file that cannot be read is reported and skipped; the run goes on and exits with 1.
+Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model error, 130 interrupted.")]
     Translate(TranslateArgs),
 
     /// Write a short English summary of an Arabic article: with a chat model (GGUF), or with an
@@ -40,14 +54,199 @@ pub enum Command {
   tarjama summarize article-ar.txt
   tarjama summarize --sentences 5 --format json article-ar.txt
   tarjama summarize --model ./qwen2.5-0.5b-instruct-q4_k_m.gguf --words 60 article-ar.txt
-  tarjama summarize --model distilbart-cnn-12-6 --show-translation article-ar.txt")]
+  tarjama summarize --model distilbart-cnn-12-6 --show-translation article-ar.txt
+  tarjama summarize archive/ -o summaries/         # a.ar.txt -> a.summary.txt
+  tarjama summarize --format jsonl archive/ > summaries.jsonl
+
+Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model error, 130 interrupted.")]
     Summarize(SummarizeArgs),
+
+    /// List, download, inspect, verify and remove the preset models in the Hugging Face cache.
+    #[command(after_help = "Examples:
+  tarjama models list
+  tarjama models download opus-mt-ar-en      # prefetch for offline use
+  tarjama models info nllb-200-distilled-600m
+  tarjama models verify opus-mt-ar-en        # hashes of the cached files
+  tarjama models rm opus-mt-ar-en
+
+Exit codes: 0 ok, 1 verification failed, 2 usage error, 3 model error.")]
+    Models {
+        #[command(subcommand)]
+        action: ModelsCommand,
+    },
+
+    /// Score translations (BLEU, chrF, as sacrebleu) or summaries (ROUGE, as rouge-score)
+    /// against references, translating the source first unless --hyp is given.
+    #[command(after_help = "Examples:
+  tarjama eval --src test.ar.txt --ref test.en.txt --model opus-mt-ar-en
+  tarjama eval --hyp system.en.txt --ref test.en.txt
+  tarjama eval --task summarize --hyp summaries.txt --ref highlights.txt --format json
+
+Files hold one segment per line; hypotheses and references must have the same number of lines.
+Exit codes: 0 ok, 1 unreadable input, 2 usage error, 3 model error.")]
+    Eval(EvalArgs),
+
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  tarjama completions bash > ~/.local/share/bash-completion/completions/tarjama
+  tarjama completions zsh > ~/.zfunc/_tarjama
+  tarjama completions fish > ~/.config/fish/completions/tarjama.fish")]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// The presets, which of them are cached locally, and their size.
+    List {
+        /// text or json (one object per preset).
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Download a preset's files into the cache, for offline use.
+    Download {
+        /// A preset name (see `tarjama models list`).
+        name: String,
+    },
+    /// A preset's family, repository, files, license and published scores.
+    Info {
+        /// A preset name (see `tarjama models list`).
+        name: String,
+    },
+    /// Check a cached preset's files against the hashes the Hub recorded for them, and that the
+    /// model loads.
+    Verify {
+        /// A preset name (see `tarjama models list`).
+        name: String,
+    },
+    /// Remove a preset's files from the cache.
+    Rm {
+        /// A preset name (see `tarjama models list`).
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+/// How results are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// The English text (translate), or the summary (summarize).
+    Text,
+    /// One JSON object per input, on one line (the same as jsonl).
+    Json,
+    /// One JSON object per input per line: id, source and target paragraphs (or the summary),
+    /// model and revision.
+    Jsonl,
+}
+
+/// How inputs are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// Each file is one article.
+    Text,
+    /// Each line of each file is a JSON object holding one article (see --text-field).
+    Jsonl,
+}
+
+/// Inputs and outputs of a run over one or many articles.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Input files or directories (searched recursively for *.txt, or *.jsonl with
+    /// --input-format jsonl); `-` or nothing reads stdin.
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Output file for one input or a JSON Lines stream (written atomically); for several inputs
+    /// in text format, a directory that mirrors the input tree. Default: stdout for one input,
+    /// beside each input for several.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Redo inputs whose output already exists (they are skipped by default, so an interrupted
+    /// run resumes where it stopped).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = InputFormat::Text)]
+    pub input_format: InputFormat,
+
+    /// With --input-format jsonl: the field holding the article's text.
+    #[arg(long, default_value = "text", value_name = "FIELD")]
+    pub text_field: String,
+
+    /// With --input-format jsonl: the field holding the record's id (default: its line number).
+    #[arg(long, default_value = "id", value_name = "FIELD")]
+    pub id_field: String,
+
+    /// Input names end with this; it is replaced by the output suffix [default: .ar.txt].
+    #[arg(long, value_name = "SUFFIX")]
+    pub input_suffix: Option<String>,
+
+    /// Output names end with this [default: .en.txt for translate, .summary.txt for summarize].
+    #[arg(long, value_name = "SUFFIX")]
+    pub output_suffix: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// References, one segment per line.
+    #[arg(long = "ref", value_name = "FILE")]
+    pub reference: PathBuf,
+
+    /// Hypotheses to score, one per line.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "src",
+        required_unless_present = "src"
+    )]
+    pub hyp: Option<PathBuf>,
+
+    /// Arabic sources, one per line, translated with --model and then scored.
+    #[arg(long, value_name = "FILE")]
+    pub src: Option<PathBuf>,
+
+    /// translate (BLEU and chrF) or summarize (ROUGE-1/2/L).
+    #[arg(long, value_enum, default_value_t = EvalTask::Translate)]
+    pub task: EvalTask,
+
+    /// text or json.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+
+    /// Write the translations made from --src here (one per line).
+    #[arg(long, value_name = "FILE", requires = "src")]
+    pub save_hyp: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    #[command(flatten)]
+    pub generation: GenerationArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalTask {
+    Translate,
+    Summarize,
 }
 
 #[derive(Debug, Args)]
 pub struct SummarizeArgs {
-    /// Input file with UTF-8 Arabic text; `-` or nothing reads stdin.
-    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub batch: BatchArgs,
 
     /// A GGUF chat model (preset, `owner/repo:file.gguf[@revision]` or local .gguf file), or an
     /// encoder-decoder summarizer (preset, Hub repo id or local directory).
@@ -75,10 +274,6 @@ pub struct SummarizeArgs {
     /// Length of the summary in words (ends at a sentence boundary).
     #[arg(long, value_name = "N")]
     pub words: Option<u32>,
-
-    /// text or json (the summary, the model and token counts).
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    pub format: String,
 
     /// Print sentences as they are written (default when stdout is a terminal).
     #[arg(long, overrides_with = "no_stream")]
@@ -119,7 +314,7 @@ pub struct SummarizeArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Report the model and timings on stderr.
+    /// Report the model and timings (load, encode, decode) on stderr.
     #[arg(short, long)]
     pub verbose: bool,
 }
@@ -149,12 +344,8 @@ pub const CHAT_REPETITION_PENALTY: f32 = 1.1;
 
 #[derive(Debug, Args)]
 pub struct TranslateArgs {
-    /// Input file with UTF-8 Arabic text; `-` or nothing reads stdin.
-    pub input: Option<PathBuf>,
-
-    /// Output file (written atomically); stdout when absent or `-`.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub batch: BatchArgs,
 
     /// Drop site furniture of scraped pages (related articles, comment forms, share buttons).
     #[arg(long)]
@@ -203,7 +394,7 @@ pub struct ModelArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Report the device, model and timings on stderr.
+    /// Report the device, model and timings (load, encode, decode) on stderr.
     #[arg(short, long)]
     pub verbose: bool,
 }

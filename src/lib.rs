@@ -5,6 +5,7 @@
 //! [`pipeline`] ties them together; [`output`] writes results atomically.
 
 pub mod cli;
+pub mod commands;
 pub mod device;
 pub mod document;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod eval;
 pub mod fuzzing;
 pub mod generate;
 pub mod hub;
+pub mod interrupt;
 pub mod models;
 pub mod output;
 pub mod pipeline;

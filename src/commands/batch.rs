@@ -1,0 +1,554 @@
+//! Runs over many inputs: which files, where each result goes, what is already done, and the
+//! report at the end. Shared by `translate` and `summarize`.
+
+use std::collections::HashSet;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{BatchArgs, InputFormat, OutputFormat};
+use crate::document::ChunkReader;
+use crate::pipeline::Progress;
+use crate::{Error, Result};
+
+/// Output-name suffixes that a directory walk never takes as inputs: they are what tarjama
+/// writes, often into the same tree.
+const OUTPUT_SUFFIXES: &[&str] = &[".en.txt", ".summary.txt"];
+
+/// Where results go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// One text result, or a JSON Lines stream, on stdout.
+    Stdout,
+    /// One text result, or a JSON Lines stream, in this file.
+    File(PathBuf),
+    /// Each input's result in its own file ([`Input::output`]).
+    PerInput,
+}
+
+/// One input file (or standard input).
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// `None` is standard input.
+    pub path: Option<PathBuf>,
+    /// The name in records and messages: the path below the directory it was found in, else the
+    /// path as given; `-` for standard input.
+    pub id: String,
+    /// Its result file, with [`Destination::PerInput`].
+    pub output: Option<PathBuf>,
+}
+
+/// The inputs of a run and where their results go, worked out before any model is loaded so
+/// that a mistake on the command line costs nothing.
+#[derive(Debug)]
+pub struct Plan {
+    pub inputs: Vec<Input>,
+    pub destination: Destination,
+    pub format: OutputFormat,
+    pub input_format: InputFormat,
+    /// Whether the run reports per input and a summary (several inputs, or records).
+    pub many: bool,
+}
+
+impl Plan {
+    pub fn new(args: &BatchArgs, default_output_suffix: &str) -> Result<Plan> {
+        let input_suffix = args.input_suffix.as_deref().unwrap_or(".ar.txt");
+        let output_suffix = args
+            .output_suffix
+            .as_deref()
+            .unwrap_or(default_output_suffix);
+        if output_suffix.is_empty() || output_suffix.contains('/') {
+            return Err(Error::usage(format!(
+                "--output-suffix {output_suffix:?} must be a non-empty file-name ending such as .en.txt"
+            )));
+        }
+        let records = args.input_format == InputFormat::Jsonl;
+        let format = match (args.format, records) {
+            (OutputFormat::Json, _) => OutputFormat::Jsonl,
+            (OutputFormat::Text, true) => {
+                return Err(Error::usage(
+                    "--input-format jsonl needs --format jsonl: records are written as records",
+                ))
+            }
+            (f, _) => f,
+        };
+
+        let mut inputs = Vec::new();
+        let mut from_directory = false;
+        let mut stdin_seen = false;
+        let given: Vec<PathBuf> = if args.inputs.is_empty() {
+            vec![PathBuf::from("-")]
+        } else {
+            args.inputs.clone()
+        };
+        for path in &given {
+            if path.as_os_str() == "-" {
+                if std::mem::replace(&mut stdin_seen, true) {
+                    return Err(Error::usage("standard input (-) is given twice"));
+                }
+                inputs.push(Input {
+                    path: None,
+                    id: "-".to_string(),
+                    output: None,
+                });
+            } else if path.is_dir() {
+                from_directory = true;
+                let wanted = |name: &str| {
+                    if records {
+                        name.ends_with(".jsonl")
+                    } else if args.input_suffix.is_some() {
+                        name.ends_with(input_suffix)
+                    } else {
+                        name.ends_with(".txt")
+                            && !name.ends_with(output_suffix)
+                            && !OUTPUT_SUFFIXES.iter().any(|s| name.ends_with(s))
+                    }
+                };
+                let mut found = Vec::new();
+                walk(path, &wanted, &mut found)?;
+                if found.is_empty() {
+                    return Err(Error::input(format!(
+                        "directory {} holds no {} files",
+                        path.display(),
+                        if records {
+                            "*.jsonl".to_string()
+                        } else if args.input_suffix.is_some() {
+                            format!("*{input_suffix}")
+                        } else {
+                            "*.txt".to_string()
+                        }
+                    )));
+                }
+                for file in found {
+                    let relative = file.strip_prefix(path).unwrap_or(&file).to_path_buf();
+                    inputs.push(Input {
+                        id: relative.display().to_string(),
+                        path: Some(file),
+                        output: Some(relative),
+                    });
+                }
+            } else {
+                // A missing or unreadable file is reported when its turn comes, so the others
+                // are still done.
+                let name = path.file_name().map(PathBuf::from).unwrap_or_default();
+                inputs.push(Input {
+                    id: path.display().to_string(),
+                    path: Some(path.clone()),
+                    output: Some(name),
+                });
+            }
+        }
+        let many = records || inputs.len() > 1 || from_directory;
+        let output = args.output.as_deref().filter(|p| p.as_os_str() != "-");
+        let destination = if format == OutputFormat::Jsonl {
+            match output {
+                None => Destination::Stdout,
+                Some(p) if p.is_dir() => {
+                    return Err(Error::usage(format!(
+                        "--format jsonl writes one stream, and {} is a directory: give a file such as -o {}/translations.jsonl",
+                        p.display(),
+                        p.display()
+                    )))
+                }
+                Some(p) => Destination::File(p.to_path_buf()),
+            }
+        } else if !many {
+            match output {
+                None => Destination::Stdout,
+                Some(p) if p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/') => {
+                    Destination::PerInput
+                }
+                Some(p) => Destination::File(p.to_path_buf()),
+            }
+        } else {
+            if stdin_seen {
+                return Err(Error::usage(
+                    "standard input cannot be mixed with files in text format: use --format jsonl, or save it to a file",
+                ));
+            }
+            if let Some(p) = output.filter(|p| p.is_file()) {
+                return Err(Error::usage(format!(
+                    "{} is a file, but several inputs need a directory for their results: give -o DIR, or --format jsonl for one stream",
+                    p.display()
+                )));
+            }
+            Destination::PerInput
+        };
+
+        if destination == Destination::PerInput {
+            let mut seen = HashSet::new();
+            for input in &mut inputs {
+                let Some(path) = &input.path else {
+                    return Err(Error::usage(
+                        "standard input has no file name: give -o FILE for its result",
+                    ));
+                };
+                let relative = input.output.take().unwrap_or_default();
+                let name = output_name(&relative, input_suffix, output_suffix);
+                let target = match output {
+                    Some(dir) => dir.join(name),
+                    // Beside the input.
+                    None => path.with_file_name(name.file_name().unwrap_or_default()),
+                };
+                if same_file(&target, path) {
+                    return Err(Error::usage(format!(
+                        "the result of {} would overwrite it: choose another --output-suffix",
+                        path.display()
+                    )));
+                }
+                if !seen.insert(target.clone()) {
+                    return Err(Error::usage(format!(
+                        "two inputs would both be written to {}: translate them into different directories",
+                        target.display()
+                    )));
+                }
+                input.output = Some(target);
+            }
+        } else {
+            for input in &mut inputs {
+                input.output = None;
+            }
+        }
+        Ok(Plan {
+            inputs,
+            destination,
+            format,
+            input_format: args.input_format,
+            many,
+        })
+    }
+
+    /// The total size of the input files, when every input is a file.
+    pub fn total_bytes(&self) -> Option<u64> {
+        self.inputs
+            .iter()
+            .map(|i| {
+                i.path
+                    .as_deref()
+                    .and_then(|p| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+            })
+            .sum()
+    }
+}
+
+/// `a/b.ar.txt` → `a/b.en.txt`; a name without the input suffix loses `.txt` (if any) and gets
+/// the output suffix.
+fn output_name(relative: &Path, input_suffix: &str, output_suffix: &str) -> PathBuf {
+    let name = relative
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let stem = name
+        .strip_suffix(input_suffix)
+        .or_else(|| name.strip_suffix(".txt"))
+        .unwrap_or(&name);
+    relative.with_file_name(format!("{stem}{output_suffix}"))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Regular files below `dir` whose names pass `wanted`, sorted, skipping hidden entries (our own
+/// temporary files among them).
+fn walk(dir: &Path, wanted: &dyn Fn(&str) -> bool, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::input(format!("cannot read directory {}: {e}", dir.display())))?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, wanted, out)?;
+        } else if path.is_file() && wanted(&name) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// One article to process: a text file, standard input, or one JSON Lines record.
+pub struct Record {
+    /// The id in JSON output: the input's name, or the record's id field.
+    pub id: serde_json::Value,
+    /// The name in messages.
+    pub name: String,
+    pub reader: ChunkReader,
+    /// Its result file, with [`Destination::PerInput`].
+    pub output: Option<PathBuf>,
+}
+
+/// What the next input turned out to be.
+pub enum Next {
+    Record(Record),
+    /// Its result exists already (it is kept; `--force` redoes it).
+    Done(String),
+    /// It cannot be read; the run goes on with the others.
+    Failed(String, Error),
+}
+
+/// The records of a plan in input order, opened one at a time.
+pub struct Records<'a> {
+    plan: &'a Plan,
+    args: &'a BatchArgs,
+    done_ids: &'a HashSet<String>,
+    next_input: usize,
+    /// The JSON Lines input being read: its name, reader and line number.
+    lines: Option<(String, Box<dyn BufRead + Send>, usize)>,
+}
+
+impl<'a> Records<'a> {
+    /// `done_ids` are the ids (as JSON) already in the output stream being resumed.
+    pub fn new(plan: &'a Plan, args: &'a BatchArgs, done_ids: &'a HashSet<String>) -> Self {
+        Self {
+            plan,
+            args,
+            done_ids,
+            next_input: 0,
+            lines: None,
+        }
+    }
+
+    fn next_line(&mut self) -> Option<Next> {
+        let (name, reader, line_no) = self.lines.as_mut()?;
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) => {
+                self.lines = None;
+                return None;
+            }
+            Ok(_) => *line_no += 1,
+            Err(e) => {
+                let failed = Next::Failed(
+                    format!("{name}:{}", *line_no + 1),
+                    Error::input(format!("cannot read {name}: {e}")),
+                );
+                self.lines = None;
+                return Some(failed);
+            }
+        }
+        let where_ = format!("{name}:{line_no}");
+        if line.trim().is_empty() {
+            return self.next_line();
+        }
+        let value: serde_json::Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                return Some(Next::Failed(
+                    where_.clone(),
+                    Error::input(format!("{where_} is not a JSON object: {e}")),
+                ))
+            }
+        };
+        let id = value
+            .get(&self.args.id_field)
+            .cloned()
+            .unwrap_or_else(|| serde_json::Value::String(where_.clone()));
+        if self.done_ids.contains(&id.to_string()) {
+            return Some(Next::Done(where_));
+        }
+        let text = match value.get(&self.args.text_field) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(_) => {
+                return Some(Next::Failed(
+                    where_.clone(),
+                    Error::input(format!(
+                        "{where_}: field {:?} is not a string",
+                        self.args.text_field
+                    )),
+                ))
+            }
+            None => {
+                return Some(Next::Failed(
+                    where_.clone(),
+                    Error::input(format!(
+                        "{where_} has no field {:?}: name the text's field with --text-field",
+                        self.args.text_field
+                    )),
+                ))
+            }
+        };
+        Some(Next::Record(Record {
+            id,
+            reader: ChunkReader::from_text(text, where_.clone()),
+            name: where_,
+            output: None,
+        }))
+    }
+}
+
+impl Iterator for Records<'_> {
+    type Item = Next;
+
+    fn next(&mut self) -> Option<Next> {
+        loop {
+            if let Some(next) = self.next_line() {
+                return Some(next);
+            }
+            let input = self.plan.inputs.get(self.next_input)?;
+            self.next_input += 1;
+            if let Some(output) = &input.output {
+                if output.exists() && !self.args.force {
+                    return Some(Next::Done(input.id.clone()));
+                }
+            }
+            if self.plan.input_format == InputFormat::Jsonl {
+                let reader = match ChunkReader::open_lines(input.path.as_deref()) {
+                    Ok(r) => r,
+                    Err(e) => return Some(Next::Failed(input.id.clone(), e)),
+                };
+                self.lines = Some((input.id.clone(), reader, 0));
+                continue;
+            }
+            let id = serde_json::Value::String(input.id.clone());
+            if self.done_ids.contains(&id.to_string()) {
+                return Some(Next::Done(input.id.clone()));
+            }
+            return Some(match ChunkReader::open(input.path.as_deref()) {
+                Ok(reader) => Next::Record(Record {
+                    id,
+                    name: input.id.clone(),
+                    reader,
+                    output: input.output.clone(),
+                }),
+                Err(e) => Next::Failed(input.id.clone(), e),
+            });
+        }
+    }
+}
+
+/// The ids of the records in a JSON Lines output being resumed, and the lines themselves (they
+/// are copied into the new file, so the finished work is kept).
+pub fn existing_records(path: &Path) -> Result<(HashSet<String>, String)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => {
+            return Err(Error::input(format!(
+                "cannot read {} to resume it: {e}; pass --force to replace it",
+                path.display()
+            )))
+        }
+    };
+    let mut ids = HashSet::new();
+    let mut kept = String::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let id = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("id").cloned());
+        match id {
+            Some(id) => {
+                ids.insert(id.to_string());
+                kept.push_str(line);
+                kept.push('\n');
+            }
+            None => {
+                return Err(Error::input(format!(
+                    "{} is not a tarjama JSON Lines output (a line has no \"id\"): pass --force to replace it, or choose another -o",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Ok((ids, kept))
+}
+
+/// How a run over several inputs went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// Some inputs failed; the others were written (exit code 1).
+    SomeFailed,
+}
+
+/// Counts what happened to each input and prints the summary at the end.
+pub struct RunLog {
+    many: bool,
+    done: usize,
+    skipped: usize,
+    failed: Vec<String>,
+}
+
+impl RunLog {
+    pub fn new(many: bool) -> Self {
+        Self {
+            many,
+            done: 0,
+            skipped: 0,
+            failed: Vec::new(),
+        }
+    }
+
+    pub fn done(&mut self, progress: &Progress) {
+        self.done += 1;
+        progress.file_done();
+    }
+
+    pub fn skipped(&mut self, progress: &Progress) {
+        self.skipped += 1;
+        progress.file_done();
+    }
+
+    /// Reports a failed input. With a single input its error is the run's error.
+    pub fn failed(&mut self, name: &str, error: Error, progress: &Progress) -> Result<()> {
+        if !self.many {
+            return Err(error);
+        }
+        progress.println(&format!("tarjama: error: {error}"));
+        progress.file_done();
+        let mut line = error.to_string();
+        if !line.contains(name) {
+            line = format!("{name}: {line}");
+        }
+        self.failed.push(line);
+        Ok(())
+    }
+
+    /// Prints the summary of a run over several inputs (`verb`: "translated", "summarized").
+    pub fn finish(self, verb: &str, quiet: bool) -> Outcome {
+        if self.many && (!quiet || !self.failed.is_empty()) {
+            let total = self.done + self.skipped + self.failed.len();
+            let mut summary = format!("tarjama: {total} inputs: {} {verb}", self.done);
+            if self.skipped > 0 {
+                summary += &format!(
+                    ", {} already done and skipped (--force redoes them)",
+                    self.skipped
+                );
+            }
+            if !self.failed.is_empty() {
+                summary += &format!(", {} failed:", self.failed.len());
+            }
+            eprintln!("{summary}");
+            for line in &self.failed {
+                eprintln!("  {line}");
+            }
+        }
+        if self.failed.is_empty() {
+            Outcome::Success
+        } else {
+            Outcome::SomeFailed
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_names_replace_the_input_suffix() {
+        let name = |p: &str| output_name(Path::new(p), ".ar.txt", ".en.txt");
+        assert_eq!(name("2024/a.ar.txt"), PathBuf::from("2024/a.en.txt"));
+        assert_eq!(name("b.txt"), PathBuf::from("b.en.txt"));
+        assert_eq!(name("c.html"), PathBuf::from("c.html.en.txt"));
+    }
+}
