@@ -33,7 +33,7 @@ fn a_100_mb_input_is_streamed_in_bounded_memory() {
         let mut written = 0usize;
         while written < 100 << 20 {
             // Mostly lines that pass through untouched (no Arabic), an Arabic one now and then.
-            let (line, out) = if i % 5000 == 0 {
+            let (line, out) = if i.is_multiple_of(5000) {
                 (arabic.clone(), english.clone())
             } else {
                 let l = format!(

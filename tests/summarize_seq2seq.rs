@@ -239,3 +239,49 @@ fn t5_summarizer_reads_the_translation() {
         "{text}"
     );
 }
+
+#[test]
+fn a_directory_is_summarized_file_by_file_with_bad_files_reported() {
+    let (arabic, _) = longest_ntrex_article();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::write(input.join("a.ar.txt"), arabic[..3].join("\n\n")).unwrap();
+    std::fs::write(input.join("b.ar.txt"), b"\xff\xfe\x00").unwrap();
+    std::fs::write(input.join("c.ar.txt"), arabic[3..6].join("\n\n")).unwrap();
+    let summarize = |extra: &[&str]| {
+        let mut cmd = tarjama();
+        cmd.arg("--model").arg(fixture("bart-tiny"));
+        cmd.arg("--translator").arg(fixture("marian-tiny"));
+        cmd.args(["--sentences", "1"]).args(extra).arg(&input);
+        cmd.output().unwrap()
+    };
+
+    let out = summarize(&["--format", "jsonl"]);
+    assert_eq!(out.status.code(), Some(1), "b.ar.txt is UTF-16");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("b.ar.txt") && stderr.contains("UTF-16"),
+        "{stderr}"
+    );
+    let ids: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let record: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert!(!record["summary"].as_str().unwrap().is_empty());
+            record["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(ids, ["a.ar.txt", "c.ar.txt"]);
+
+    let output = tmp.path().join("out");
+    let out = summarize(&["-o", output.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let mut written: Vec<String> = std::fs::read_dir(&output)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    written.sort();
+    assert_eq!(written, ["a.summary.txt", "c.summary.txt"]);
+}

@@ -426,6 +426,23 @@ impl Iterator for Records<'_> {
     }
 }
 
+/// For a run over one input: opens it and reads its first chunk, so that an unusable input is
+/// the run's error before any model is loaded. Runs over many inputs report bad ones as they
+/// come and return `None` here.
+pub fn read_single_ahead(plan: &Plan, records: &mut Records) -> Result<Option<Next>> {
+    if plan.many {
+        return Ok(None);
+    }
+    match records.next() {
+        Some(Next::Record(mut record)) => {
+            record.reader.prefetch()?;
+            Ok(Some(Next::Record(record)))
+        }
+        Some(Next::Failed(_, e)) => Err(e),
+        other => Ok(other),
+    }
+}
+
 /// The ids of the records in a JSON Lines output being resumed, and the lines themselves (they
 /// are copied into the new file, so the finished work is kept).
 pub fn existing_records(path: &Path) -> Result<(HashSet<String>, String)> {

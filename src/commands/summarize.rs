@@ -21,7 +21,7 @@ enum Engine {
     Seq2Seq {
         summarizer: Box<Summarizer>,
         translator: Box<Translator>,
-        translator_files: ModelFiles,
+        translator_files: Box<ModelFiles>,
     },
 }
 
@@ -56,6 +56,8 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
         _ => (None, Default::default()),
     };
 
+    let mut records = batch::Records::new(&plan, &args.batch, &done_ids);
+    let first = batch::read_single_ahead(&plan, &mut records)?;
     let started = Instant::now();
     let (mut engine, files) = load(&args)?;
     if args.verbose {
@@ -90,7 +92,7 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
     let mut usage = Generation::default();
     let started = Instant::now();
     let result = (|| -> Result<()> {
-        for next in batch::Records::new(&plan, &args.batch, &done_ids) {
+        for next in first.into_iter().chain(records) {
             interrupt::check()?;
             let mut record = match next {
                 Next::Done(_) => {
@@ -134,6 +136,7 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
                     "id": record.id,
                     "summary": summary.text,
                     "model": files.name,
+                    "source": files.source,
                     "revision": files.revision(),
                 });
                 if let Engine::Seq2Seq {
@@ -143,7 +146,7 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
                     line["translator"] = serde_json::json!(translator_files.name);
                 }
                 if let Some(t) = &summary.translation {
-                    line["translation"] = serde_json::json!(t);
+                    line["translation"] = serde_json::json!(t.join("\n\n"));
                 }
                 if let Some(u) = &summary.usage {
                     line["prompt_tokens"] = u.prompt_tokens.into();
@@ -268,7 +271,7 @@ fn load(args: &SummarizeArgs) -> Result<(Engine, ModelFiles)> {
         Engine::Seq2Seq {
             summarizer: Box::new(summarizer),
             translator: Box::new(translator),
-            translator_files,
+            translator_files: Box::new(translator_files),
         },
         files,
     ))

@@ -42,6 +42,8 @@ pub fn run(args: TranslateArgs) -> Result<Outcome> {
         (Destination::File(path), OutputFormat::Text) => Some(OutputTarget::open(Some(path))?),
         _ => None,
     };
+    let mut records = batch::Records::new(&plan, &args.batch, &done_ids);
+    let first = batch::read_single_ahead(&plan, &mut records)?;
     let mut log = RunLog::new(plan.many);
     if plan.destination == Destination::PerInput && !args.batch.force {
         let pending = plan
@@ -121,7 +123,7 @@ pub fn run(args: TranslateArgs) -> Result<Outcome> {
         progress: &progress,
         log: &mut log,
     };
-    let result = run.all(batch::Records::new(&plan, &args.batch, &done_ids));
+    let result = run.all(first.into_iter().chain(records));
     let (engine, sentences) = (run.engine, run.sentences);
     progress.finish();
     // Records finished before an interruption or a model error are kept in the stream.
@@ -215,7 +217,7 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn all(&mut self, records: batch::Records) -> Result<()> {
+    fn all(&mut self, records: impl Iterator<Item = Next>) -> Result<()> {
         let mut opened = 0;
         for next in records {
             interrupt::check()?;

@@ -47,6 +47,8 @@ pub struct ChunkReader {
     saw_text: bool,
     done: bool,
     chunk_bytes: usize,
+    /// A chunk read ahead by [`ChunkReader::prefetch`].
+    ahead: Option<String>,
 }
 
 impl ChunkReader {
@@ -91,6 +93,7 @@ impl ChunkReader {
             saw_text: false,
             done: false,
             chunk_bytes: CHUNK_BYTES,
+            ahead: None,
         }
     }
 
@@ -105,9 +108,21 @@ impl ChunkReader {
         &self.name
     }
 
+    /// Reads the first chunk now, so that an unusable input is reported before a model is
+    /// loaded for it; [`ChunkReader::next_chunk`] returns it next.
+    pub fn prefetch(&mut self) -> Result<()> {
+        if self.ahead.is_none() {
+            self.ahead = self.next_chunk()?;
+        }
+        Ok(())
+    }
+
     /// The next chunk of whole lines, or `None` at the end. An input without any visible text
     /// is an error at its end, like [`read_input`]'s.
     pub fn next_chunk(&mut self) -> Result<Option<String>> {
+        if let Some(chunk) = self.ahead.take() {
+            return Ok(Some(chunk));
+        }
         if self.done {
             return Ok(None);
         }
@@ -219,6 +234,19 @@ mod tests {
                 assert!(part.ends_with('\n'), "{part:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_prefetched_chunk_comes_first() {
+        let mut reader =
+            ChunkReader::from_text("a\nb\n".to_string(), "t".to_string()).with_chunk_bytes(1);
+        reader.prefetch().unwrap();
+        reader.prefetch().unwrap();
+        assert_eq!(reader.next_chunk().unwrap().as_deref(), Some("a\n"));
+        assert_eq!(reader.next_chunk().unwrap().as_deref(), Some("b\n"));
+        assert_eq!(reader.next_chunk().unwrap(), None);
+        let mut empty = ChunkReader::from_text(" \n".to_string(), "t".to_string());
+        assert!(empty.prefetch().is_err());
     }
 
     #[test]
