@@ -84,7 +84,7 @@ fn malformed_gguf_files_are_rejected_with_what_is_wrong() {
         assert!(why.contains(problem), "{file}: {why}");
 
         // Both readers of GGUF files validate first and say the same.
-        let model = read_header(&path).err().expect(file);
+        let model = read_header(&path).expect_err(file);
         let tokenizer = GgufTokenizer::from_gguf_file(&path).err().expect(file);
         for err in [model, tokenizer] {
             let msg = err.to_string();

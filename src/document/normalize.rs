@@ -77,7 +77,9 @@ pub fn normalize_for_model(text: &str) -> String {
             continue;
         }
         if is_presentation_form(c) {
-            for d in std::iter::once(c).nfkc() {
+            // Some forms are drawn on a tatweel and decompose to one (U+FE71 is tatweel +
+            // fathatan); it must go like any other, or normalizing twice would change the text.
+            for d in std::iter::once(c).nfkc().filter(|&d| d != TATWEEL) {
                 push(d, &mut out);
             }
         } else {
@@ -127,6 +129,7 @@ mod tests {
             normalize_for_model("\u{200F}مـــرحبا\u{200C} بكم\u{200B}"),
             "مرحبا بكم"
         );
+        assert_eq!(normalize_for_model("كتب \u{FE71}"), "كتب \u{064B}");
     }
 
     #[test]

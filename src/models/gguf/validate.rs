@@ -302,7 +302,7 @@ impl<R: Read> Walk<R> {
         let code = self.u32("a tensor type")?;
         let (block, block_bytes) = ggml_block(code)
             .ok_or_else(|| format!("the tensor at byte {at} has unknown type {code}"))?;
-        if elements % block != 0 {
+        if !elements.is_multiple_of(block) {
             return Err(format!(
                 "the tensor at byte {at} has {elements} elements, not whole blocks of {block}"
             ));
