@@ -417,13 +417,11 @@ fn check_resume(tmp: &Path, input: &Path, output: &Path, expected: &[(String, St
     assert_eq!(tree(output), complete);
 }
 
-#[test]
-fn killed_run_leaves_no_partial_file_and_resumes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (input, expected) = many_articles(tmp.path(), 24);
-    let output = tmp.path().join("out");
+/// Starts translating `input` into `output` in small batches and returns once a few files are
+/// written, with the run still going (unless it was quicker).
+fn start_run(tmp: &Path, input: &Path, output: &Path, stderr: Stdio) -> std::process::Child {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tarjama"))
-        .env("HF_HOME", tmp.path())
+        .env("HF_HOME", tmp)
         .args([
             "translate",
             "--quiet",
@@ -434,13 +432,22 @@ fn killed_run_leaves_no_partial_file_and_resumes() {
             "--model",
         ])
         .arg(fixtures().join("marian-tiny"))
-        .arg(&input)
+        .arg(input)
         .arg("-o")
-        .arg(&output)
-        .stderr(Stdio::null())
+        .arg(output)
+        .stderr(stderr)
         .spawn()
         .unwrap();
-    wait_for_outputs(&output, 3, &mut child);
+    wait_for_outputs(output, 3, &mut child);
+    child
+}
+
+#[test]
+fn killed_run_leaves_no_partial_file_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, expected) = many_articles(tmp.path(), 24);
+    let output = tmp.path().join("out");
+    let mut child = start_run(tmp.path(), &input, &output, Stdio::null());
     child.kill().unwrap();
     child.wait().unwrap();
     check_resume(tmp.path(), &input, &output, &expected);
@@ -451,25 +458,7 @@ fn ctrl_c_stops_after_the_current_batch_and_keeps_finished_files() {
     let tmp = tempfile::tempdir().unwrap();
     let (input, expected) = many_articles(tmp.path(), 24);
     let output = tmp.path().join("out");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tarjama"))
-        .env("HF_HOME", tmp.path())
-        .args([
-            "translate",
-            "--quiet",
-            "--beams",
-            "1",
-            "--batch-size",
-            "2",
-            "--model",
-        ])
-        .arg(fixtures().join("marian-tiny"))
-        .arg(&input)
-        .arg("-o")
-        .arg(&output)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_outputs(&output, 3, &mut child);
+    let mut child = start_run(tmp.path(), &input, &output, Stdio::piped());
     // SAFETY: signalling a child process we own, by its pid.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
