@@ -458,7 +458,7 @@ fn ctrl_c_stops_after_the_current_batch_and_keeps_finished_files() {
     let tmp = tempfile::tempdir().unwrap();
     let (input, expected) = many_articles(tmp.path(), 24);
     let output = tmp.path().join("out");
-    let mut child = start_run(tmp.path(), &input, &output, Stdio::piped());
+    let child = start_run(tmp.path(), &input, &output, Stdio::piped());
     // SAFETY: signalling a child process we own, by its pid.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();

@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use super::batch::Outcome;
 use crate::cli::{EvalArgs, EvalTask, ListFormat};
-use crate::device::{self, Precision};
+use crate::device;
 use crate::document::{self, Document};
 use crate::hub;
 use crate::output::OutputTarget;
-use crate::pipeline::{Progress, Translator};
+use crate::pipeline::Progress;
 use crate::{eval, Error, Result};
 
 /// A file's lines, one segment each (a final newline ends the last line, it adds none).
@@ -80,19 +80,7 @@ fn translate_lines(args: &EvalArgs, src: &Path, expected: usize) -> Result<Vec<S
     }
     let started = Instant::now();
     let device = device::select_device(m.device)?;
-    let files = hub::resolve(&m.model, &hub::HubOptions::from_env(m.offline, !m.quiet))?;
-    let precision = Precision {
-        dtype: device::select_dtype(m.dtype, &device),
-        quantize: m.quantize.map(|q| q.format()),
-    };
-    let mut translator = Translator::load(&files, &device, precision)?;
-    if let Some(n) = m.batch_size {
-        translator.batch.sentences = n as usize;
-    }
-    if let Some(n) = m.batch_tokens {
-        translator.batch.tokens = n as usize;
-    }
-    super::generation_overrides(&args.generation).apply(&mut translator.generation);
+    let (translator, files, _) = super::load_translator(m, &args.generation, &device)?;
     if m.verbose {
         eprintln!(
             "tarjama: model {} ({}) loaded in {:.2}s",

@@ -8,8 +8,12 @@ mod translate;
 
 pub use batch::Outcome;
 
-use crate::cli::{Cli, Command, GenerationArgs};
-use crate::pipeline::GenerationOverrides;
+use candle_core::{DType, Device};
+
+use crate::cli::{Cli, Command, GenerationArgs, ModelArgs};
+use crate::device::{self, Precision};
+use crate::hub::{self, ModelFiles};
+use crate::pipeline::{GenerationOverrides, Translator};
 use crate::Result;
 
 /// Runs a parsed command line.
@@ -37,4 +41,28 @@ fn generation_overrides(g: &GenerationArgs) -> GenerationOverrides {
         no_repeat_ngram_size: g.no_repeat_ngram_size.map(|v| v as usize),
         repetition_penalty: g.repetition_penalty,
     }
+}
+
+/// Loads the encoder-decoder translator `--model` names, with the batch limits and generation
+/// settings of the command line.
+fn load_translator(
+    m: &ModelArgs,
+    generation: &GenerationArgs,
+    device: &Device,
+) -> Result<(Translator, ModelFiles, DType)> {
+    let dtype = device::select_dtype(m.dtype, device);
+    let files = hub::resolve(&m.model, &hub::HubOptions::from_env(m.offline, !m.quiet))?;
+    let precision = Precision {
+        dtype,
+        quantize: m.quantize.map(|q| q.format()),
+    };
+    let mut translator = Translator::load(&files, device, precision)?;
+    if let Some(n) = m.batch_size {
+        translator.batch.sentences = n as usize;
+    }
+    if let Some(n) = m.batch_tokens {
+        translator.batch.tokens = n as usize;
+    }
+    generation_overrides(generation).apply(&mut translator.generation);
+    Ok((translator, files, dtype))
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::batch::{self, Destination, Next, Outcome, Plan, Record, RunLog};
 use crate::cli::{OutputFormat, TranslateArgs};
-use crate::device::{self, Precision};
+use crate::device;
 use crate::document::Document;
 use crate::generate::llm::Generation;
 use crate::hub::{self, ModelFiles};
@@ -60,9 +60,8 @@ pub fn run(args: TranslateArgs) -> Result<Outcome> {
 
     let started = Instant::now();
     let device = device::select_device(m.device)?;
-    let hub_opts = hub::HubOptions::from_env(m.offline, !m.quiet);
     let (engine, files, kind) = if hub::is_gguf(&m.model) {
-        let files = hub::resolve_gguf(&m.model, &hub_opts)?;
+        let files = hub::resolve_gguf(&m.model, &hub::HubOptions::from_env(m.offline, !m.quiet))?;
         let chat = ChatPipeline::load(&files.weights, &device)?;
         let kind = chat.architecture().to_string();
         (
@@ -71,20 +70,7 @@ pub fn run(args: TranslateArgs) -> Result<Outcome> {
             kind,
         )
     } else {
-        let dtype = device::select_dtype(m.dtype, &device);
-        let files = hub::resolve(&m.model, &hub_opts)?;
-        let precision = Precision {
-            dtype,
-            quantize: m.quantize.map(|q| q.format()),
-        };
-        let mut translator = Translator::load(&files, &device, precision)?;
-        if let Some(n) = m.batch_size {
-            translator.batch.sentences = n as usize;
-        }
-        if let Some(n) = m.batch_tokens {
-            translator.batch.tokens = n as usize;
-        }
-        super::generation_overrides(&args.generation).apply(&mut translator.generation);
+        let (translator, files, dtype) = super::load_translator(m, &args.generation, &device)?;
         (
             Engine::Seq2Seq(Box::new(translator)),
             files,
