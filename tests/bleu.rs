@@ -9,11 +9,14 @@
 //! exact, elsewhere scores may differ in the last bits and must agree to 1e-9.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use serde::Deserialize;
 use tarjama::eval::bleu::MAX_NGRAM_ORDER;
 use tarjama::eval::{corpus_bleu, sentence_bleu, tokenize_13a, BleuScore, BleuStats};
+
+#[path = "common/metrics.rs"]
+mod metrics;
+use metrics::{from_bits, Texts};
 
 /// Where the libm is glibc, as when the fixture was made, scores must match to the bit.
 const BIT_EXACT: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
@@ -38,14 +41,6 @@ struct Case {
     sentences: Vec<Expected>,
 }
 
-/// A corpus several cases share is stored once in `texts` and named here.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Texts {
-    Named(String),
-    Inline(Vec<String>),
-}
-
 #[derive(Deserialize)]
 struct Expected {
     /// The score's IEEE-754 bits in hex.
@@ -64,22 +59,8 @@ struct CorpusExpected {
     precisions: Vec<String>,
 }
 
-fn from_bits(hex: &str) -> f64 {
-    f64::from_bits(u64::from_str_radix(hex, 16).expect("bits are hex"))
-}
-
 fn fixture() -> Fixture {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/metrics/bleu.json");
-    let text = std::fs::read_to_string(&path).expect("tests/fixtures/metrics/bleu.json");
-    serde_json::from_str(&text).expect("bleu.json parses")
-}
-
-fn resolve<'a>(texts: &'a Texts, fixture: &'a Fixture) -> Vec<&'a str> {
-    let lines = match texts {
-        Texts::Named(name) => &fixture.texts[name],
-        Texts::Inline(lines) => lines,
-    };
-    lines.iter().map(String::as_str).collect()
+    metrics::load("bleu.json")
 }
 
 /// Tallies comparisons of floats: how many were bit-identical, the largest difference.
@@ -208,8 +189,8 @@ fn corpus_bleu_matches_sacrebleu() {
     let f = fixture();
     let mut tally = Tally::default();
     for case in &f.cases {
-        let hyps = resolve(&case.hyps, &f);
-        let refs = resolve(&case.refs, &f);
+        let hyps = case.hyps.resolve(&f.texts);
+        let refs = case.refs.resolve(&f.texts);
         let stats = BleuStats::corpus(&hyps, &refs);
         let got = corpus_bleu(&hyps, &refs);
         assert_eq!(got, stats.score(false));
@@ -229,8 +210,8 @@ fn sentence_bleu_matches_sacrebleu() {
     let f = fixture();
     let mut tally = Tally::default();
     for case in &f.cases {
-        let hyps = resolve(&case.hyps, &f);
-        let refs = resolve(&case.refs, &f);
+        let hyps = case.hyps.resolve(&f.texts);
+        let refs = case.refs.resolve(&f.texts);
         assert_eq!(hyps.len(), refs.len(), "{}", case.name);
         assert_eq!(hyps.len(), case.sentences.len(), "{}", case.name);
         for (i, ((h, r), want)) in hyps.iter().zip(&refs).zip(&case.sentences).enumerate() {
@@ -251,8 +232,8 @@ fn corpus_statistics_are_sums_of_sentence_statistics() {
         .iter()
         .find(|c| c.name == "en/typos")
         .expect("en/typos");
-    let hyps = resolve(&case.hyps, &f);
-    let refs = resolve(&case.refs, &f);
+    let hyps = case.hyps.resolve(&f.texts);
+    let refs = case.refs.resolve(&f.texts);
     let summed: BleuStats = hyps
         .iter()
         .zip(&refs)

@@ -5,11 +5,14 @@
 //! done in sacrebleu's order, so any difference at all is a bug, not rounding noise.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use serde::Deserialize;
 use tarjama::eval::chrf::{is_python_whitespace, CHAR_ORDER};
 use tarjama::eval::{corpus_chrf, sentence_chrf, ChrfStats};
+
+#[path = "common/metrics.rs"]
+mod metrics;
+use metrics::{from_bits, Texts};
 
 /// Looser than the bit-exact check, for the report only: the brief's requirement.
 const TOLERANCE: f64 = 1e-6;
@@ -31,14 +34,6 @@ struct Case {
     sentences: Vec<Expected>,
 }
 
-/// A corpus several cases share is stored once in `texts` and named here.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Texts {
-    Named(String),
-    Inline(Vec<String>),
-}
-
 #[derive(Deserialize)]
 struct Expected {
     score: f64,
@@ -49,22 +44,12 @@ struct Expected {
 
 impl Expected {
     fn score(&self) -> f64 {
-        f64::from_bits(u64::from_str_radix(&self.bits, 16).expect("bits are hex"))
+        from_bits(&self.bits)
     }
 }
 
 fn fixture() -> Fixture {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/metrics/chrf.json");
-    let text = std::fs::read_to_string(&path).expect("tests/fixtures/metrics/chrf.json");
-    serde_json::from_str(&text).expect("chrf.json parses")
-}
-
-fn resolve<'a>(texts: &'a Texts, fixture: &'a Fixture) -> Vec<&'a str> {
-    let lines = match texts {
-        Texts::Named(name) => &fixture.texts[name],
-        Texts::Inline(lines) => lines,
-    };
-    lines.iter().map(String::as_str).collect()
+    metrics::load("chrf.json")
 }
 
 /// Compares one score; returns a description of the mismatch, if any.
@@ -105,8 +90,8 @@ fn every_score_is_bit_identical_to_sacrebleu() {
     let mut failures = Vec::new();
     let (mut corpora, mut sentences) = (0, 0);
     for case in &f.cases {
-        let hyps = resolve(&case.hyps, &f);
-        let refs = resolve(&case.refs, &f);
+        let hyps = case.hyps.resolve(&f.texts);
+        let refs = case.refs.resolve(&f.texts);
         assert_eq!(hyps.len(), refs.len(), "{}", case.name);
         assert_eq!(hyps.len(), case.sentences.len(), "{}", case.name);
 

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::Value;
 
+#[path = "common/metrics.rs"]
+mod metrics;
+
 fn fixture(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/metrics")
@@ -82,7 +85,7 @@ fn eval(dir: &Path, args: &[&str], hyps: &[String], refs: &[String]) -> Value {
 }
 
 fn bits(hex: &Value) -> f64 {
-    f64::from_bits(u64::from_str_radix(hex.as_str().unwrap(), 16).unwrap())
+    metrics::from_bits(hex.as_str().unwrap())
 }
 
 #[test]

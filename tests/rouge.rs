@@ -6,11 +6,14 @@
 //! divisions/multiplications are involved, so every value must be bit-identical.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use serde::Deserialize;
 use tarjama::eval::rouge::{sentence_counts, tokenize, RougeCounts};
 use tarjama::eval::{corpus_rouge, sentence_rouge, RougeScore, RougeScores};
+
+#[path = "common/metrics.rs"]
+mod metrics;
+use metrics::{from_bits, Texts};
 
 #[derive(Deserialize)]
 struct Fixture {
@@ -31,13 +34,6 @@ struct Case {
     sentences: Vec<PairExpected>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Texts {
-    Named(String),
-    Inline(Vec<String>),
-}
-
 /// A corpus mean: `[precision, recall, fmeasure]` bits.
 #[derive(Deserialize)]
 struct MeanExpected {
@@ -55,22 +51,8 @@ struct PairExpected {
 
 const TYPES: [&str; 3] = ["rouge1", "rouge2", "rougeL"];
 
-fn from_bits(hex: &str) -> f64 {
-    f64::from_bits(u64::from_str_radix(hex, 16).expect("bits are hex"))
-}
-
 fn fixture() -> Fixture {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/metrics/rouge.json");
-    let text = std::fs::read_to_string(&path).expect("tests/fixtures/metrics/rouge.json");
-    serde_json::from_str(&text).expect("rouge.json parses")
-}
-
-fn resolve<'a>(texts: &'a Texts, fixture: &'a Fixture) -> Vec<&'a str> {
-    let lines = match texts {
-        Texts::Named(name) => &fixture.texts[name],
-        Texts::Inline(lines) => lines,
-    };
-    lines.iter().map(String::as_str).collect()
+    metrics::load("rouge.json")
 }
 
 fn by_type(s: &RougeScores) -> [&RougeScore; 3] {
@@ -168,8 +150,8 @@ fn every_pair_and_corpus_mean_is_bit_identical() {
     let mut failures = Vec::new();
     let (mut corpora, mut pairs) = (0, 0);
     for case in &f.cases {
-        let hyps = resolve(&case.hyps, &f);
-        let refs = resolve(&case.refs, &f);
+        let hyps = case.hyps.resolve(&f.texts);
+        let refs = case.refs.resolve(&f.texts);
         assert_eq!(hyps.len(), refs.len(), "{}", case.name);
         assert_eq!(hyps.len(), case.sentences.len(), "{}", case.name);
         for (i, ((h, r), want)) in hyps.iter().zip(&refs).zip(&case.sentences).enumerate() {
