@@ -7,6 +7,7 @@ pub mod kv_cache;
 pub mod linear;
 pub mod masks;
 pub mod packed_gemm;
+pub mod packing;
 pub mod t5;
 
 use std::path::Path;

@@ -27,6 +27,7 @@ use super::half::clamp_f16;
 use super::kv_cache::{DecoderCache, LayerCache};
 use super::linear::Linear;
 use super::masks;
+use super::packing::{packed, padded, Packing};
 use crate::generate::Seq2SeqModel;
 
 /// The bucket of a relative position (`key - query`) as transformers'
@@ -86,10 +87,15 @@ impl Block {
         clamp_f16(residual(xs, &ff)?)
     }
 
-    fn encode(&self, xs: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+    /// `xs` is `[batch, len, d_model]`, or only the real positions where `packing` is given.
+    fn encode(
+        &self,
+        xs: &Tensor,
+        bias: &Tensor,
+        packing: Option<&Packing>,
+    ) -> candle_core::Result<Tensor> {
         let normed = self.self_attn_norm.forward(xs)?;
-        let (k, v) = self.self_attn.project_kv(&normed)?;
-        let attn = self.self_attn.attend(&normed, &k, &v, Some(bias))?;
+        let attn = self.self_attn.self_attend(&normed, bias, packing)?;
         let xs = clamp_f16(residual(xs, &attn)?)?;
         self.feed_forward(&xs)
     }
@@ -102,7 +108,7 @@ impl Block {
         encoder_mask: &Tensor,
     ) -> candle_core::Result<Tensor> {
         let normed = self.self_attn_norm.forward(xs)?;
-        let (k_new, v_new) = self.self_attn.project_kv(&normed)?;
+        let (k_new, v_new) = self.self_attn.project_kv(&normed, None)?;
         let (k, v) = cache.self_kv.append(&k_new, &v_new)?;
         let attn = self.self_attn.attend(&normed, &k, &v, Some(self_bias))?;
         let mut xs = clamp_f16(residual(xs, &attn)?)?;
@@ -235,11 +241,12 @@ impl Seq2SeqModel for T5Model {
             .encoder_buckets
             .bias(&self.encoder_bias, len, len, 0)?
             .broadcast_add(&masks::padding_mask(attention_mask, self.dtype)?)?;
-        let mut xs = self.encoder_embed.forward(input_ids)?;
+        let packing = Packing::new(attention_mask)?;
+        let mut xs = packed(self.encoder_embed.forward(input_ids)?, packing.as_ref())?;
         for block in &self.encoder {
-            xs = block.encode(&xs, &bias)?;
+            xs = block.encode(&xs, &bias, packing.as_ref())?;
         }
-        self.encoder_norm.forward(&xs)
+        padded(self.encoder_norm.forward(&xs)?, packing.as_ref())
     }
 
     fn start_decoder(
@@ -247,6 +254,9 @@ impl Seq2SeqModel for T5Model {
         encoder_hidden: &Tensor,
         attention_mask: &Tensor,
     ) -> candle_core::Result<DecoderCache> {
+        // The projections need only the real positions, as in the encoder.
+        let packing = Packing::new(attention_mask)?;
+        let hidden = packed(encoder_hidden.clone(), packing.as_ref())?;
         let cross_kv = self
             .decoder
             .iter()
@@ -255,7 +265,7 @@ impl Seq2SeqModel for T5Model {
                     .cross_attn
                     .as_ref()
                     .expect("decoder blocks have cross-attention");
-                cross_attn.project_kv(encoder_hidden)
+                cross_attn.project_kv(&hidden, packing.as_ref())
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(DecoderCache::start(

@@ -8,6 +8,7 @@ use super::{Activation, BartConfig};
 use crate::models::half::clamp_f16;
 use crate::models::kv_cache::LayerCache;
 use crate::models::linear::Linear;
+use crate::models::packing::{packed, padded, Packing};
 
 const LAYER_NORM_EPS: f64 = 1e-5;
 
@@ -50,16 +51,37 @@ impl Attention {
             .contiguous()
     }
 
-    pub(super) fn project_kv(&self, xs: &Tensor) -> Result<(Tensor, Tensor)> {
-        let k = self.split_heads(&self.k_proj.forward(xs)?)?;
-        let v = self.split_heads(&self.v_proj.forward(xs)?)?;
+    /// Keys and values `[b, heads, t, head_dim]` of `xs`: `[b, t, d_model]`, or only the real
+    /// positions where `packing` is given.
+    pub(super) fn project_kv(
+        &self,
+        xs: &Tensor,
+        packing: Option<&Packing>,
+    ) -> Result<(Tensor, Tensor)> {
+        let k = self.split_heads(&padded(self.k_proj.forward(xs)?, packing)?)?;
+        let v = self.split_heads(&padded(self.v_proj.forward(xs)?, packing)?)?;
         Ok((k, v))
     }
 
     /// Attends from `xs` to the given keys/values; `mask` is additive and broadcast over heads.
     fn attend(&self, xs: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-        let (b, t, _) = xs.dims3()?;
-        let q = (self.split_heads(&self.q_proj.forward(xs)?)? * self.scaling)?;
+        let context = self.context(&self.q_proj.forward(xs)?, k, v, mask)?;
+        self.out_proj.forward(&context)
+    }
+
+    /// Self-attention of an encoder layer over `xs`: `[batch, len, d_model]`, or only the real
+    /// positions (`[positions, d_model]`) where `packing` says where they are.
+    fn self_attend(&self, xs: &Tensor, mask: &Tensor, packing: Option<&Packing>) -> Result<Tensor> {
+        let q = padded(self.q_proj.forward(xs)?, packing)?;
+        let (k, v) = self.project_kv(xs, packing)?;
+        let context = self.context(&q, &k, &v, Some(mask))?;
+        self.out_proj.forward(&packed(context, packing)?)
+    }
+
+    /// Attention's weighted values `[b, t, d_model]` for projected queries `q` `[b, t, d_model]`.
+    fn context(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let (b, t, _) = q.dims3()?;
+        let q = (self.split_heads(q)? * self.scaling)?;
         let scores = q.matmul(&k.t()?)?;
         let scores = match mask {
             Some(mask) => scores.broadcast_add(mask)?,
@@ -67,10 +89,9 @@ impl Attention {
         };
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let context = probs.matmul(v)?;
-        let context = context
+        context
             .transpose(1, 2)?
-            .reshape((b, t, self.heads * self.head_dim))?;
-        self.out_proj.forward(&context)
+            .reshape((b, t, self.heads * self.head_dim))
     }
 }
 
@@ -132,10 +153,15 @@ impl EncoderLayer {
         })
     }
 
-    pub(super) fn forward(&self, xs: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    /// `xs` is `[batch, len, d_model]`, or only the real positions where `packing` is given.
+    pub(super) fn forward(
+        &self,
+        xs: &Tensor,
+        mask: &Tensor,
+        packing: Option<&Packing>,
+    ) -> Result<Tensor> {
         let xs = residual(xs, &self.self_attn_layer_norm, self.pre_norm, |h| {
-            let (k, v) = self.self_attn.project_kv(h)?;
-            self.self_attn.attend(h, &k, &v, Some(mask))
+            self.self_attn.self_attend(h, mask, packing)
         })?;
         let xs = residual(&xs, &self.final_layer_norm, self.pre_norm, |h| {
             self.ffn.forward(h)
@@ -176,7 +202,7 @@ impl DecoderLayer {
         encoder_mask: &Tensor,
     ) -> Result<Tensor> {
         let xs = residual(xs, &self.self_attn_layer_norm, self.pre_norm, |h| {
-            let (k_new, v_new) = self.self_attn.project_kv(h)?;
+            let (k_new, v_new) = self.self_attn.project_kv(h, None)?;
             let (k, v) = cache.self_kv.append(&k_new, &v_new)?;
             self.self_attn.attend(h, &k, &v, causal_mask)
         })?;

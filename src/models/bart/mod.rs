@@ -28,6 +28,7 @@ use self::positions::Positions;
 use super::kv_cache::DecoderCache;
 use super::linear::Linear;
 use super::masks;
+use super::packing::{packed, padded, Packing};
 use crate::generate::Seq2SeqModel;
 
 /// `model_type` values this module runs.
@@ -296,11 +297,13 @@ impl BartModel {
 impl Seq2SeqModel for BartModel {
     fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
         let mask = masks::padding_mask(attention_mask, self.dtype)?;
-        let mut xs = self.encoder.embed(input_ids, 0, self.embed_scale)?;
+        let packing = Packing::new(attention_mask)?;
+        let embedded = self.encoder.embed(input_ids, 0, self.embed_scale)?;
+        let mut xs = packed(embedded, packing.as_ref())?;
         for layer in &self.encoder_layers {
-            xs = layer.forward(&xs, &mask)?;
+            xs = layer.forward(&xs, &mask, packing.as_ref())?;
         }
-        self.encoder.finish(xs)
+        padded(self.encoder.finish(xs)?, packing.as_ref())
     }
 
     fn start_decoder(
@@ -308,10 +311,13 @@ impl Seq2SeqModel for BartModel {
         encoder_hidden: &Tensor,
         attention_mask: &Tensor,
     ) -> candle_core::Result<DecoderCache> {
+        // The projections need only the real positions, as in the encoder.
+        let packing = Packing::new(attention_mask)?;
+        let hidden = packed(encoder_hidden.clone(), packing.as_ref())?;
         let cross_kv = self
             .decoder_layers
             .iter()
-            .map(|layer| layer.encoder_attn.project_kv(encoder_hidden))
+            .map(|layer| layer.encoder_attn.project_kv(&hidden, packing.as_ref()))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(DecoderCache::start(
             cross_kv,

@@ -6,6 +6,7 @@ use candle_nn::VarBuilder;
 use super::config::{Activation, FeedForwardKind};
 use super::T5Config;
 use crate::models::linear::Linear;
+use crate::models::packing::{packed, padded, Packing};
 
 /// T5's layer norm: RMS without mean subtraction or bias. The statistics are taken in f32 whatever
 /// the model's dtype, and the result is cast back to the weight's dtype, like the reference.
@@ -80,10 +81,30 @@ impl Attention {
             .contiguous()
     }
 
-    pub(super) fn project_kv(&self, xs: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let k = self.split_heads(&self.k.forward(xs)?)?;
-        let v = self.split_heads(&self.v.forward(xs)?)?;
+    /// Keys and values `[b, heads, t, d_kv]` of `xs`: `[b, t, d_model]`, or only the real
+    /// positions where `packing` is given.
+    pub(super) fn project_kv(
+        &self,
+        xs: &Tensor,
+        packing: Option<&Packing>,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let k = self.split_heads(&padded(self.k.forward(xs)?, packing)?)?;
+        let v = self.split_heads(&padded(self.v.forward(xs)?, packing)?)?;
         Ok((k, v))
+    }
+
+    /// Self-attention of an encoder block over `xs`: `[b, t, d_model]`, or only the real
+    /// positions where `packing` is given.
+    pub(super) fn self_attend(
+        &self,
+        xs: &Tensor,
+        bias: &Tensor,
+        packing: Option<&Packing>,
+    ) -> candle_core::Result<Tensor> {
+        let q = padded(self.q.forward(xs)?, packing)?;
+        let (k, v) = self.project_kv(xs, packing)?;
+        let context = self.context(&q, &k, &v, Some(bias))?;
+        self.o.forward(&packed(context, packing)?)
     }
 
     /// Attends from `xs` to the given keys/values. `bias` is the position bias and masks already
@@ -95,19 +116,30 @@ impl Attention {
         v: &Tensor,
         bias: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
-        let (b, t, _) = xs.dims3()?;
-        let q = self.split_heads(&self.q.forward(xs)?)?;
+        let context = self.context(&self.q.forward(xs)?, k, v, bias)?;
+        self.o.forward(&context)
+    }
+
+    /// Attention's weighted values `[b, t, heads * d_kv]` for projected queries `q`.
+    fn context(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        bias: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, t, _) = q.dims3()?;
+        let q = self.split_heads(q)?;
         let scores = q.matmul(&k.t()?)?;
         let scores = match bias {
             Some(bias) => scores.broadcast_add(bias)?,
             None => scores,
         };
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let context = probs
+        probs
             .matmul(v)?
             .transpose(1, 2)?
-            .reshape((b, t, self.heads * self.d_kv))?;
-        self.o.forward(&context)
+            .reshape((b, t, self.heads * self.d_kv))
     }
 }
 
