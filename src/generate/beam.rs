@@ -110,7 +110,11 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
                     .iter()
                     .flat_map(|&i| items[i].running_scores.iter().copied())
                     .collect();
-                scoring.candidates(&logits, &running, cur_len, num_beams)?
+                let sequences: Vec<&[u32]> = active
+                    .iter()
+                    .flat_map(|&i| items[i].running.iter().map(Vec::as_slice))
+                    .collect();
+                scoring.candidates(&logits, &running, &sequences, num_beams)?
             }
             None => {
                 let (mut scores, _) = logits_to_host(&logits)?;
@@ -217,23 +221,30 @@ struct DeviceScoring<'a>(DeviceMasks<'a>);
 
 impl DeviceScoring<'_> {
     /// Each active input's best `2 * num_beams` `(score, beam * vocab + token)`, as [`top_k`]
-    /// gives them on the host. `running` holds every row's running score; every running beam
-    /// has `len` tokens.
+    /// gives them on the host. `running` holds every row's running score and `sequences` its
+    /// tokens so far (start token included, all of one length).
     fn candidates(
         &mut self,
         logits: &Tensor,
         running: &[f32],
-        len: usize,
+        sequences: &[&[u32]],
         num_beams: usize,
     ) -> candle_core::Result<Vec<Vec<(f32, usize)>>> {
         let (rows, vocab) = logits.dims2()?;
         let k = 2 * num_beams;
         let cfg = self.0.cfg();
-        let mut scores = match self.0.mask(len, vocab)? {
-            StepMask::Forced(_, only) => only.unsqueeze(0)?.repeat((rows, 1))?,
-            StepMask::Add(mask) => {
-                candle_nn::ops::log_softmax(logits, D::Minus1)?.broadcast_add(mask)?
-            }
+        let len = sequences.first().map_or(1, |s| s.len());
+        let (scores, forced) = match self.0.mask(len, vocab)? {
+            StepMask::Forced(_, only) => (only.unsqueeze(0)?.repeat((rows, 1))?, true),
+            StepMask::Add(mask) => (
+                candle_nn::ops::log_softmax(logits, D::Minus1)?.broadcast_add(mask)?,
+                false,
+            ),
+        };
+        let mut scores = if forced {
+            scores
+        } else {
+            self.0.apply_row_processors(scores, sequences)?
         };
         if cfg.renormalize_logits {
             scores = candle_nn::ops::log_softmax(&scores, D::Minus1)?;
@@ -302,16 +313,35 @@ mod tests {
                 forced_bos_token_id: Some(9),
                 ..GenerationConfig::new(2, 2, 1)
             },
+            // The processors that depend on each beam's own tokens.
+            GenerationConfig {
+                num_beams,
+                min_length: 2,
+                max_length: 9,
+                repetition_penalty: 1.3,
+                no_repeat_ngram_size: 2,
+                bad_words_ids: vec![vec![7], vec![4, 5], vec![3, 4, 6]],
+                ..GenerationConfig::new(2, 0, 1)
+            },
         ];
         for cfg in &settings {
             let mut scoring = DeviceScoring(DeviceMasks::new(cfg, &Device::Cpu));
             for len in 1..cfg.max_length {
                 let logits: Vec<f32> = (0..rows * vocab).map(|_| rand()).collect();
                 let running: Vec<f32> = (0..rows).map(|_| rand() * 3.0).collect();
+                // Sequences from a few tokens, so that n-grams, bad-word prefixes and seen
+                // tokens recur.
+                let sequences: Vec<Vec<u32>> = (0..rows)
+                    .map(|_| {
+                        let mut seq = vec![cfg.decoder_start_token_id];
+                        seq.extend((1..len).map(|_| (rand().abs() * 2.0) as u32 + 3));
+                        seq
+                    })
+                    .collect();
                 let mut host = logits.clone();
                 for (row_no, row) in host.chunks_mut(vocab).enumerate() {
                     log_softmax(row);
-                    Processors::new(cfg).apply(&vec![1; len], row);
+                    Processors::new(cfg).apply(&sequences[row_no], row);
                     row.iter_mut().for_each(|x| *x += running[row_no]);
                 }
                 let want: Vec<Vec<(f32, usize)>> = host
@@ -319,7 +349,8 @@ mod tests {
                     .map(|block| top_k(block, 2 * num_beams))
                     .collect();
                 let tensor = Tensor::from_vec(logits, (rows, vocab), &Device::Cpu)?;
-                let got = scoring.candidates(&tensor, &running, len, num_beams)?;
+                let rows_seen: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
+                let got = scoring.candidates(&tensor, &running, &rows_seen, num_beams)?;
                 for (g, w) in got.iter().zip(&want) {
                     // Candidates with a finite score are the same, in the same order; where a
                     // forced token leaves too few of them, the -inf ones that fill up the

@@ -1,12 +1,15 @@
-//! The processors as masks on the device, for decoding on GPUs without reading every step's
-//! scores back to the host.
+//! The processors on the device, for decoding on GPUs without reading every step's scores back
+//! to the host.
 //!
-//! This applies where the settings' processors reduce to fixed masks and forced tokens: no
-//! repetition penalty, no n-gram blocking, only single-token bad words (OPUS-MT's, NLLB's and
-//! mBART's defaults). Other settings keep the host processors.
+//! The processors that are the same at every step (single-token bad words, the end token before
+//! `min_length`, forced tokens) become fixed masks. Those that depend on each row's own tokens
+//! (the repetition penalty, n-gram blocking, bad words of several tokens) are worked out on the
+//! host, where the sequences are, as a short list of token ids per row; only that list goes to
+//! the device, where one gather and one scatter apply it.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
+use super::processors::banned_ngram_tokens;
 use super::{GenerationConfig, Processors};
 
 /// What the processors do to a step's scores, as one tensor over the vocabulary.
@@ -26,9 +29,9 @@ pub(super) struct DeviceMasks<'a> {
 }
 
 impl<'a> DeviceMasks<'a> {
-    /// The masks for decoding on `device`, where it is not the CPU and the settings allow.
+    /// The masks for decoding on `device`, where it is not the CPU.
     pub(super) fn for_settings(cfg: &'a GenerationConfig, device: &Device) -> Option<Self> {
-        (!device.is_cpu() && Self::applies(cfg)).then(|| Self::new(cfg, device))
+        (!device.is_cpu()).then(|| Self::new(cfg, device))
     }
 
     pub(super) fn new(cfg: &'a GenerationConfig, device: &Device) -> Self {
@@ -37,12 +40,6 @@ impl<'a> DeviceMasks<'a> {
             device: device.clone(),
             fixed: None,
         }
-    }
-
-    pub(super) fn applies(cfg: &GenerationConfig) -> bool {
-        cfg.repetition_penalty == 1.0
-            && cfg.no_repeat_ngram_size == 0
-            && cfg.bad_words_ids.iter().all(|bad| bad.len() == 1)
     }
 
     pub(super) fn cfg(&self) -> &'a GenerationConfig {
@@ -88,6 +85,12 @@ impl<'a> DeviceMasks<'a> {
             forced_bos_token_id: None,
             forced_eos_token_id: None,
             renormalize_logits: false,
+            repetition_penalty: 1.0,
+            no_repeat_ngram_size: 0,
+            bad_words_ids: (cfg.bad_words_ids.iter())
+                .filter(|bad| bad.len() == 1)
+                .cloned()
+                .collect(),
             ..cfg.clone()
         };
         let mut banned = vec![0f32; vocab];
@@ -101,6 +104,86 @@ impl<'a> DeviceMasks<'a> {
             Tensor::from_vec(with_eos, vocab, &self.device)?,
         ))
     }
+
+    /// `scores` (`[rows, vocab]`, f32, with the [`StepMask::Add`] mask already added) after the
+    /// processors that depend on each row's tokens; `sequences` are the rows' tokens so far,
+    /// start token included. Adding the mask first changes nothing: a penalised or banned -inf
+    /// stays -inf.
+    pub(super) fn apply_row_processors(
+        &self,
+        scores: Tensor,
+        sequences: &[&[u32]],
+    ) -> candle_core::Result<Tensor> {
+        let cfg = self.cfg;
+        let penalty = cfg.repetition_penalty;
+        if penalty == 1.0
+            && cfg.no_repeat_ngram_size == 0
+            && cfg.bad_words_ids.iter().all(|bad| bad.len() <= 1)
+        {
+            return Ok(scores);
+        }
+        let (rows, vocab) = scores.dims2()?;
+        // Per row, the tokens to change and whether each is banned (else penalised). Every
+        // row gets at least one entry and is padded to the widest by repeating its first, which
+        // sets the same value twice.
+        let edits: Vec<Vec<(u32, bool)>> = sequences
+            .iter()
+            .map(|sequence| row_edits(cfg, sequence, vocab))
+            .collect();
+        let width = edits.iter().map(Vec::len).max().unwrap_or(1);
+        let (mut ids, mut banned) = (Vec::with_capacity(rows * width), Vec::new());
+        for row in &edits {
+            for i in 0..width {
+                let (id, ban) = row.get(i).copied().unwrap_or(row[0]);
+                ids.push(id);
+                banned.push(u8::from(ban));
+            }
+        }
+        let ids = Tensor::from_vec(ids, (rows, width), &self.device)?;
+        let banned = Tensor::from_vec(banned, (rows, width), &self.device)?;
+        let values = scores.gather(&ids, 1)?;
+        let values = if penalty == 1.0 {
+            values
+        } else {
+            // As the host computes it: `s * p` below zero, `s / p` above, both exact in f32.
+            let p = Tensor::new(penalty, &self.device)?;
+            values
+                .lt(0f32)?
+                .where_cond(&values.broadcast_mul(&p)?, &values.broadcast_div(&p)?)?
+        };
+        let minus_inf = Tensor::full(f32::NEG_INFINITY, (rows, width), &self.device)?;
+        let values = banned.where_cond(&minus_inf, &values)?;
+        scores.to_dtype(DType::F32)?.scatter(&ids, &values, 1)
+    }
+}
+
+/// The tokens the row processors change after `sequence`: `(id, banned)`, with the seen tokens
+/// (penalised) where there is a repetition penalty, and never empty.
+fn row_edits(cfg: &GenerationConfig, sequence: &[u32], vocab: usize) -> Vec<(u32, bool)> {
+    let mut bans = Vec::new();
+    if cfg.no_repeat_ngram_size > 0 {
+        bans.extend(banned_ngram_tokens(sequence, cfg.no_repeat_ngram_size));
+    }
+    for bad in cfg.bad_words_ids.iter().filter(|bad| bad.len() > 1) {
+        let (&last, prefix) = bad.split_last().expect("longer than one token");
+        if sequence.ends_with(prefix) {
+            bans.push(last);
+        }
+    }
+    let mut edits: Vec<(u32, bool)> = bans.into_iter().map(|id| (id, true)).collect();
+    if cfg.repetition_penalty != 1.0 {
+        edits.extend(sequence.iter().map(|&id| (id, false)));
+    }
+    // One entry per token, a ban winning over a penalty; ids past the vocabulary are ignored,
+    // as on the host.
+    edits.retain(|&(id, _)| (id as usize) < vocab);
+    edits.sort_unstable_by_key(|&(id, ban)| (id, !ban));
+    edits.dedup_by_key(|e| e.0);
+    if edits.is_empty() {
+        // Unchanged: not banned, and the penalty (if any) is 1.
+        edits.push((*sequence.last().unwrap_or(&0), false));
+    }
+    edits
 }
 
 /// Reproducible scores in `[-spread / 2, spread / 2)` for the tests of the device paths.

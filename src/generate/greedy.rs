@@ -27,7 +27,10 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
         let logits = model.decode_step(&tokens, &mut cache)?;
         let next: Vec<u32> = match &mut on_device {
             // Every active row has the same length: rows advance together and leave when done.
-            Some(choice) => choice.next_tokens(&logits, sequences[active[0]].len())?,
+            Some(choice) => {
+                let rows: Vec<&[u32]> = active.iter().map(|&i| sequences[i].as_slice()).collect();
+                choice.next_tokens(&logits, &rows)?
+            }
             None => {
                 let (mut scores, vocab) = logits_to_host(&logits)?;
                 scores
@@ -63,18 +66,24 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
 struct DeviceChoice<'a>(DeviceMasks<'a>);
 
 impl DeviceChoice<'_> {
-    /// The next token of every row, whose sequences (start token included) have length `len`;
-    /// the same choice as [`Processors::apply`] followed by [`argmax`] on the host.
-    fn next_tokens(&mut self, logits: &Tensor, len: usize) -> candle_core::Result<Vec<u32>> {
+    /// The next token of every row, given the rows' sequences so far (start token included,
+    /// all of one length); the same choice as [`Processors::apply`] followed by [`argmax`] on
+    /// the host.
+    fn next_tokens(
+        &mut self,
+        logits: &Tensor,
+        sequences: &[&[u32]],
+    ) -> candle_core::Result<Vec<u32>> {
         let (rows, vocab) = logits.dims2()?;
-        match self.0.mask(len, vocab)? {
-            StepMask::Forced(id, _) => Ok(vec![id; rows]),
-            StepMask::Add(mask) => logits
-                .to_dtype(DType::F32)?
-                .broadcast_add(mask)?
-                .argmax(D::Minus1)?
-                .to_vec1::<u32>(),
-        }
+        let len = sequences.first().map_or(1, |s| s.len());
+        let scores = match self.0.mask(len, vocab)? {
+            StepMask::Forced(id, _) => return Ok(vec![id; rows]),
+            StepMask::Add(mask) => logits.to_dtype(DType::F32)?.broadcast_add(mask)?,
+        };
+        self.0
+            .apply_row_processors(scores, sequences)?
+            .argmax(D::Minus1)?
+            .to_vec1::<u32>()
     }
 }
 
@@ -110,39 +119,62 @@ mod tests {
                 min_length: 6,
                 ..GenerationConfig::new(2, 0, 2)
             },
+            // The processors that depend on each row's own tokens.
+            GenerationConfig {
+                max_length: 10,
+                min_length: 3,
+                repetition_penalty: 1.5,
+                no_repeat_ngram_size: 2,
+                bad_words_ids: vec![vec![12], vec![4, 5], vec![3, 4, 6]],
+                ..GenerationConfig::new(1, 2, 1)
+            },
+            GenerationConfig {
+                max_length: 10,
+                repetition_penalty: 0.7,
+                no_repeat_ngram_size: 1,
+                ..GenerationConfig::new(1, 2, 1)
+            },
         ];
         for cfg in &settings {
-            assert!(cfg.repetition_penalty == 1.0 && cfg.no_repeat_ngram_size == 0);
             let mut choice = DeviceChoice(DeviceMasks::new(cfg, &Device::Cpu));
             for len in 1..cfg.max_length {
+                // Sequences from a few tokens, so that n-grams, bad-word prefixes and seen
+                // tokens recur.
+                let sequences: Vec<Vec<u32>> = (0..rows)
+                    .map(|_| {
+                        let mut seq = vec![cfg.decoder_start_token_id];
+                        seq.extend((1..len).map(|_| (rand().abs() * 0.75) as u32 + 3));
+                        seq
+                    })
+                    .collect();
                 let mut scores: Vec<f32> = (0..rows * vocab).map(|_| rand()).collect();
-                // Rows where the end token or a banned word would win unless masked.
+                // Rows where the end token, a banned word or a seen token would win unless
+                // masked or penalised.
                 for (r, row) in scores.chunks_mut(vocab).enumerate() {
                     match r % 3 {
                         0 => row[cfg.eos_token_id as usize] = 9.0,
                         1 => row[7] = 9.5,
-                        _ => {}
+                        _ => row[*sequences[r].last().unwrap() as usize] = 4.5,
                     }
                 }
                 let mut host = scores.clone();
-                let sequence = vec![0u32; len];
                 let want: Vec<u32> = host
                     .chunks_mut(vocab)
-                    .map(|row| {
-                        Processors::new(cfg).apply(&sequence, row);
+                    .zip(&sequences)
+                    .map(|(row, sequence)| {
+                        Processors::new(cfg).apply(sequence, row);
                         argmax(row)
                     })
                     .collect();
                 let logits = Tensor::from_vec(scores, (rows, vocab), &Device::Cpu)?;
-                assert_eq!(choice.next_tokens(&logits, len)?, want, "length {len}");
+                let rows_seen: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
+                assert_eq!(
+                    choice.next_tokens(&logits, &rows_seen)?,
+                    want,
+                    "length {len}"
+                );
             }
         }
-        // Settings a fixed mask cannot express stay on the host.
-        let penalty = GenerationConfig {
-            repetition_penalty: 1.2,
-            ..GenerationConfig::new(2, 0, 2)
-        };
-        assert!(!DeviceMasks::applies(&penalty));
         Ok(())
     }
 }
