@@ -329,15 +329,12 @@ mod tests {
             for len in 1..cfg.max_length {
                 let logits: Vec<f32> = (0..rows * vocab).map(|_| rand()).collect();
                 let running: Vec<f32> = (0..rows).map(|_| rand() * 3.0).collect();
-                // Sequences from a few tokens, so that n-grams, bad-word prefixes and seen
-                // tokens recur.
-                let sequences: Vec<Vec<u32>> = (0..rows)
-                    .map(|_| {
-                        let mut seq = vec![cfg.decoder_start_token_id];
-                        seq.extend((1..len).map(|_| (rand().abs() * 2.0) as u32 + 3));
-                        seq
-                    })
-                    .collect();
+                let sequences = super::super::device::test_sequences(
+                    &mut rand,
+                    rows,
+                    len,
+                    cfg.decoder_start_token_id,
+                );
                 let mut host = logits.clone();
                 for (row_no, row) in host.chunks_mut(vocab).enumerate() {
                     log_softmax(row);

@@ -194,3 +194,21 @@ pub(super) fn test_scores(mut seed: u32, spread: f32) -> impl FnMut() -> f32 {
         ((seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * spread
     }
 }
+
+/// `rows` sequences of `len` tokens after `start`, drawn from the few tokens 3 to 5 so that
+/// n-grams, bad-word prefixes and seen tokens recur, for the tests of the device paths.
+#[cfg(test)]
+pub(super) fn test_sequences(
+    rand: &mut impl FnMut() -> f32,
+    rows: usize,
+    len: usize,
+    start: u32,
+) -> Vec<Vec<u32>> {
+    (0..rows)
+        .map(|_| {
+            let mut seq = vec![start];
+            seq.extend((1..len).map(|_| (rand().abs() % 3.0) as u32 + 3));
+            seq
+        })
+        .collect()
+}

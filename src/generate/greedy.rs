@@ -138,15 +138,12 @@ mod tests {
         for cfg in &settings {
             let mut choice = DeviceChoice(DeviceMasks::new(cfg, &Device::Cpu));
             for len in 1..cfg.max_length {
-                // Sequences from a few tokens, so that n-grams, bad-word prefixes and seen
-                // tokens recur.
-                let sequences: Vec<Vec<u32>> = (0..rows)
-                    .map(|_| {
-                        let mut seq = vec![cfg.decoder_start_token_id];
-                        seq.extend((1..len).map(|_| (rand().abs() * 0.75) as u32 + 3));
-                        seq
-                    })
-                    .collect();
+                let sequences = super::super::device::test_sequences(
+                    &mut rand,
+                    rows,
+                    len,
+                    cfg.decoder_start_token_id,
+                );
                 let mut scores: Vec<f32> = (0..rows * vocab).map(|_| rand()).collect();
                 // Rows where the end token, a banned word or a seen token would win unless
                 // masked or penalised.
