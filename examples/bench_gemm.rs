@@ -1,0 +1,56 @@
+//! GFLOP/s of the packed linear-layer product (`src/models/packed_gemm.rs`), f32 and int8
+//! weights, on the shapes of the opus-mt-ar-en-shaped benchmark model: an encoder batch (700
+//! rows) through its 512×2048, 2048×512 and 512×512 layers, and a decoding step (16 rows)
+//! through the 62834-word output projection and an FFN layer, plus small in-cache shapes.
+//!
+//! Usage: cargo run --release --example bench_gemm
+
+use std::time::Instant;
+
+use tarjama::models::packed_gemm::{matmul, PackedWeight};
+
+fn main() -> anyhow::Result<()> {
+    tarjama::device::configure_threads(None)?;
+    if !tarjama::models::packed_gemm::available() {
+        anyhow::bail!(
+            "this CPU has neither AVX-512 nor AVX2 with FMA: the packed product is not used"
+        );
+    }
+    let shapes = [
+        (6, 64, 256),
+        (60, 128, 256),
+        (700, 2048, 512),
+        (700, 512, 2048),
+        (700, 512, 512),
+        (16, 62834, 512),
+        (16, 2048, 512),
+    ];
+    for (m, n, k) in shapes {
+        // Deterministic values in [-0.5, 0.5).
+        let x: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 104729) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let flops = 2.0 * (m * n * k) as f64;
+        for (name, weight) in [
+            ("f32", PackedWeight::pack(&w, n, k)),
+            ("int8", PackedWeight::pack_int8(&w, n, k)),
+        ] {
+            let repeats = (2e10 / flops).max(3.0) as usize;
+            std::hint::black_box(matmul(&x, m, &weight, None));
+            let start = Instant::now();
+            for _ in 0..repeats {
+                std::hint::black_box(matmul(&x, m, &weight, None));
+            }
+            let secs = start.elapsed().as_secs_f64() / repeats as f64;
+            println!(
+                "{m:>4} x {n:>5} x {k:>4} {name:<4}: {:8.3} ms {:6.1} GFLOP/s",
+                secs * 1e3,
+                flops / secs / 1e9
+            );
+        }
+    }
+    Ok(())
+}
