@@ -17,6 +17,7 @@ pub mod hub;
 pub mod interrupt;
 pub mod models;
 pub mod output;
+pub mod parallel;
 pub mod pipeline;
 pub mod tokenizer;
 

@@ -8,8 +8,6 @@
 //! leaves the batch, which the reference does not do but which cannot change its result, because
 //! the reference freezes a stopped input's hypotheses.
 
-use rayon::prelude::*;
-
 use candle_core::{Tensor, D};
 
 use super::device::{DeviceMasks, StepMask};
@@ -18,6 +16,7 @@ use super::{
     Seq2SeqModel,
 };
 use crate::models::kv_cache::DecoderCache;
+use crate::parallel;
 
 /// The reference's stand-in for "impossible", used for beams that must not be picked.
 const IMPOSSIBLE: f32 = -1.0e9;
@@ -119,21 +118,18 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
             None => {
                 let (mut scores, _) = logits_to_host(&logits)?;
                 // Scoring is independent per row and selection per input: both in parallel.
-                scores
-                    .par_chunks_mut(vocab)
-                    .enumerate()
-                    .for_each(|(row_no, row)| {
-                        let item = &items[active[row_no / num_beams]];
-                        let beam = row_no % num_beams;
-                        log_softmax(row);
-                        processors.apply(&item.running[beam], row);
-                        let running = item.running_scores[beam];
-                        row.iter_mut().for_each(|x| *x += running);
-                    });
-                scores
-                    .par_chunks(num_beams * vocab)
-                    .map(|block| top_k(block, 2 * num_beams))
-                    .collect()
+                parallel::for_each_chunk_mut(&mut scores, vocab, |row_no, row| {
+                    let item = &items[active[row_no / num_beams]];
+                    let beam = row_no % num_beams;
+                    log_softmax(row);
+                    processors.apply(&item.running[beam], row);
+                    let running = item.running_scores[beam];
+                    row.iter_mut().for_each(|x| *x += running);
+                });
+                let block = num_beams * vocab;
+                parallel::map(active.len(), |i| {
+                    top_k(&scores[i * block..(i + 1) * block], 2 * num_beams)
+                })
             }
         };
 

@@ -1,7 +1,6 @@
 //! Greedy search: the highest-scoring token at every step.
 
 use candle_core::{DType, Tensor, D};
-use rayon::prelude::*;
 
 use super::device::{DeviceMasks, StepMask};
 use super::{argmax, logits_to_host, row_index, GenerationConfig, Processors, Seq2SeqModel};
@@ -13,7 +12,13 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     batch: usize,
     cfg: &GenerationConfig,
 ) -> candle_core::Result<Vec<Vec<u32>>> {
-    let processors = Processors::new(cfg);
+    // The final re-normalisation never changes which token scores highest; on the host it was
+    // an exponential per vocabulary item and row.
+    let choice_cfg = GenerationConfig {
+        renormalize_logits: false,
+        ..cfg.clone()
+    };
+    let processors = Processors::new(&choice_cfg);
     let mut on_device = DeviceMasks::for_settings(cfg, model.device()).map(DeviceChoice);
     let mut sequences = vec![vec![cfg.decoder_start_token_id]; batch];
     // `active[r]` is the input that cache row `r` belongs to; finished inputs leave the batch.
@@ -33,14 +38,10 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
             }
             None => {
                 let (mut scores, vocab) = logits_to_host(&logits)?;
-                scores
-                    .par_chunks_mut(vocab)
-                    .zip(&active)
-                    .map(|(row_scores, &input)| {
-                        processors.apply(&sequences[input], row_scores);
-                        argmax(row_scores)
-                    })
-                    .collect()
+                crate::parallel::map_chunks_mut(&mut scores, vocab, |row, row_scores| {
+                    processors.apply(&sequences[active[row]], row_scores);
+                    argmax(row_scores)
+                })
             }
         };
         let mut keep = Vec::with_capacity(active.len());

@@ -1,5 +1,6 @@
 //! Model architectures, one module per family, and loading their weights.
 
+pub mod attention;
 pub mod bart;
 pub mod gguf;
 pub mod half;

@@ -12,8 +12,8 @@ use candle_core::quantized::{gguf_file, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
-use super::attention;
 use super::q5_0::Q5_0Matrix;
+use crate::models::attention;
 use crate::models::kv_cache::KvBuffer;
 use crate::{Error, Result};
 
@@ -375,7 +375,7 @@ impl Decoder {
                 .contiguous()?;
             let (keys, values) = layer.cache.append(&k, &v)?;
             let one = match t {
-                1 => attention::attend_one(&q, &keys, &values, scale as f32)?,
+                1 => attention::attend_one(&q, &keys, &values, None, scale as f32)?,
                 _ => None,
             };
             let attn = match one {

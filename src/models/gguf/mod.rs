@@ -2,7 +2,6 @@
 //! `general.architecture`: Llama, Qwen2 and Qwen3 run on [`decoder::Decoder`], whose cache can
 //! keep a shared prompt prefix; Gemma 3 runs on candle-transformers' model file.
 
-mod attention;
 mod decoder;
 mod q5_0;
 mod validate;

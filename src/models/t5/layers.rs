@@ -5,6 +5,7 @@ use candle_nn::VarBuilder;
 
 use super::config::{Activation, FeedForwardKind};
 use super::T5Config;
+use crate::models::attention;
 use crate::models::linear::Linear;
 use crate::models::packing::{packed, padded, Packing};
 
@@ -130,6 +131,9 @@ impl Attention {
     ) -> candle_core::Result<Tensor> {
         let (b, t, _) = q.dims3()?;
         let q = self.split_heads(q)?;
+        if let Some(context) = attention::attend_one(&q, k, v, bias, 1.0)? {
+            return Ok(context);
+        }
         let scores = q.matmul(&k.t()?)?;
         let scores = match bias {
             Some(bias) => scores.broadcast_add(bias)?,

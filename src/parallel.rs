@@ -1,0 +1,65 @@
+//! Work split over candle's thread pool, the one that runs the models' own operations.
+//!
+//! Decoding alternates between the model's operations and per-row work on the host (scoring
+//! beams, choosing tokens). Running the latter on rayon's pool put rayon's threads beside
+//! candle's workers, which spin for a while after each operation: on 2 cores, three busy
+//! threads shared two cores (see scripts/README.md).
+
+/// `[f(0, chunk 0), f(1, chunk 1), ..]` over the `width`-long chunks of `data`, in parallel.
+pub fn map_chunks_mut<T: Send, R: Send>(
+    data: &mut [T],
+    width: usize,
+    f: impl Fn(usize, &mut [T]) -> R + Sync,
+) -> Vec<R> {
+    assert!(width > 0 && data.len().is_multiple_of(width));
+    let n = data.len() / width;
+    let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
+    let (base, slots) = (SendPtr(data.as_mut_ptr()), SendPtr(out.as_mut_ptr()));
+    candle_core::utils::barrier_pool().execute_chunked(n, |chunks| {
+        let (base, slots) = (&base, &slots);
+        for i in chunks {
+            // SAFETY: every chunk index is handed out once, so no two tasks touch the same
+            // chunk of `data` or slot of `out`, and both outlive this call.
+            unsafe {
+                let chunk = std::slice::from_raw_parts_mut(base.0.add(i * width), width);
+                *slots.0.add(i) = Some(f(i, chunk));
+            }
+        }
+    });
+    out.into_iter()
+        .map(|v| v.expect("every chunk was run"))
+        .collect()
+}
+
+/// Calls `f(i, chunk)` for every `width`-long chunk `i` of `data`, in parallel.
+pub fn for_each_chunk_mut<T: Send>(
+    data: &mut [T],
+    width: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    map_chunks_mut(data, width, f);
+}
+
+/// `[f(0), f(1), .., f(n - 1)]`, computed in parallel.
+pub fn map<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    map_chunks_mut(&mut vec![(); n], 1, |i, _| f(i))
+}
+
+struct SendPtr<T>(*mut T);
+// SAFETY: used only for the disjoint chunks and slots of `map_chunks_mut`.
+unsafe impl<T: Send> Sync for SendPtr<T> {}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_chunk_once_and_in_order() {
+        let mut data = vec![0usize; 3000];
+        let firsts = super::map_chunks_mut(&mut data, 3, |i, chunk| {
+            chunk.iter_mut().for_each(|v| *v += i);
+            chunk[0]
+        });
+        assert!(data.chunks(3).enumerate().all(|(i, c)| c == [i, i, i]));
+        assert_eq!(firsts, (0..1000).collect::<Vec<_>>());
+        assert_eq!(super::map(7, |i| i * 2), [0, 2, 4, 6, 8, 10, 12]);
+    }
+}
