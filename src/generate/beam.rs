@@ -12,7 +12,7 @@ use candle_core::{Tensor, D};
 
 use super::device::{DeviceMasks, StepMask};
 use super::{
-    log_softmax, logits_to_host, row_index, EarlyStopping, GenerationConfig, Processors,
+    log_softmax, map_host_rows, row_index, EarlyStopping, GenerationConfig, Processors,
     Seq2SeqModel,
 };
 use crate::models::kv_cache::DecoderCache;
@@ -94,6 +94,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     // `active[p]` is the input whose beams occupy cache rows `p * num_beams ..`.
     let mut active: Vec<usize> = (0..batch).collect();
     let mut cur_len = 1;
+    let mut scores = Vec::new();
 
     while !active.is_empty() {
         let last: Vec<u32> = active
@@ -116,16 +117,15 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
                 scoring.candidates(&logits, &running, &sequences, num_beams)?
             }
             None => {
-                let (mut scores, _) = logits_to_host(&logits)?;
                 // Scoring is independent per row and selection per input: both in parallel.
-                parallel::for_each_chunk_mut(&mut scores, vocab, |row_no, row| {
+                map_host_rows(&logits, &mut scores, |row_no, row| {
                     let item = &items[active[row_no / num_beams]];
                     let beam = row_no % num_beams;
                     log_softmax(row);
                     processors.apply(&item.running[beam], row);
                     let running = item.running_scores[beam];
                     row.iter_mut().for_each(|x| *x += running);
-                });
+                })?;
                 let block = num_beams * vocab;
                 parallel::map(active.len(), |i| {
                     top_k(&scores[i * block..(i + 1) * block], 2 * num_beams)

@@ -3,7 +3,7 @@
 use candle_core::{DType, Tensor, D};
 
 use super::device::{DeviceMasks, StepMask};
-use super::{argmax, logits_to_host, row_index, GenerationConfig, Processors, Seq2SeqModel};
+use super::{argmax, map_host_rows, row_index, GenerationConfig, Processors, Seq2SeqModel};
 use crate::models::kv_cache::DecoderCache;
 
 pub(super) fn search<M: Seq2SeqModel + ?Sized>(
@@ -23,6 +23,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     let mut sequences = vec![vec![cfg.decoder_start_token_id]; batch];
     // `active[r]` is the input that cache row `r` belongs to; finished inputs leave the batch.
     let mut active: Vec<usize> = (0..batch).collect();
+    let mut scores = Vec::new();
     while !active.is_empty() {
         let last: Vec<u32> = active
             .iter()
@@ -36,13 +37,10 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
                 let rows: Vec<&[u32]> = active.iter().map(|&i| sequences[i].as_slice()).collect();
                 choice.next_tokens(&logits, &rows)?
             }
-            None => {
-                let (mut scores, vocab) = logits_to_host(&logits)?;
-                crate::parallel::map_chunks_mut(&mut scores, vocab, |row, row_scores| {
-                    processors.apply(&sequences[active[row]], row_scores);
-                    argmax(row_scores)
-                })
-            }
+            None => map_host_rows(&logits, &mut scores, |row, row_scores| {
+                processors.apply(&sequences[active[row]], row_scores);
+                argmax(row_scores)
+            })?,
         };
         let mut keep = Vec::with_capacity(active.len());
         for (row, (&input, next)) in active.iter().zip(next).enumerate() {
