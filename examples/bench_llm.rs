@@ -12,6 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 
 fn main() -> anyhow::Result<()> {
+    tarjama::allocator::configure();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [model, prompt, new_tokens] = args.as_slice() else {
         anyhow::bail!("usage: bench_llm MODEL.gguf PROMPT_FILE NEW_TOKENS");

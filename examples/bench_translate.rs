@@ -15,6 +15,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 
 fn main() -> anyhow::Result<()> {
+    tarjama::allocator::configure();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "usage: bench_translate MODEL_DIR INPUT_FILE LINES TOKENS BATCH BEAMS [f32|q8_0]";
     let (workload, weights) = match args.len() {

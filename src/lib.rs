@@ -4,6 +4,7 @@
 //! [`models`] builds the network, [`tokenizer`] maps text to ids, [`generate`] decodes, and
 //! [`pipeline`] ties them together; [`output`] writes results atomically.
 
+pub mod allocator;
 pub mod cli;
 pub mod commands;
 pub mod device;
