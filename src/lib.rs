@@ -11,6 +11,7 @@ pub mod device;
 pub mod document;
 pub mod error;
 pub mod eval;
+pub mod exp;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod generate;

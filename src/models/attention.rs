@@ -68,11 +68,7 @@ pub fn attend_one(
             }
         }
         let max = weights.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut total = 0f32;
-        for w in &mut weights {
-            *w = (*w - max).exp();
-            total += *w;
-        }
+        let total = crate::exp::exp_in_place(&mut weights, max);
         for (p, w) in weights.iter().enumerate() {
             let w = w / total;
             for (c, v) in context.iter_mut().zip(value(p)) {
