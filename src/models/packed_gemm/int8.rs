@@ -25,7 +25,7 @@
 
 use rayon::prelude::*;
 
-use super::{finish, SendPtr, Tile, PANEL, ROWS};
+use super::{finish, Tile, PANEL, ROWS};
 
 /// `k` rounded up to the pairs the kernel consumes.
 pub(super) fn width(k: usize) -> usize {
@@ -69,36 +69,26 @@ impl QuantizedRows {
         let limit = (32767.0f64)
             .min(i32::MAX as f64 / (127.0 * width.max(1) as f64))
             .floor() as f32;
+        if k == 0 {
+            return Self {
+                data: Vec::new(),
+                scales: vec![0.0; m],
+                width,
+            };
+        }
         let mut data = vec![0i16; m * width];
-        let mut scales = vec![0f32; m];
-        let data_ptr = SendPtr(data.as_mut_ptr().cast());
-        let scales_ptr = SendPtr(scales.as_mut_ptr());
         // Beside the product it is a small pass, but alone on one core it was a tenth of it.
-        candle_core::utils::barrier_pool().execute_chunked(m.div_ceil(ROWS), |blocks| {
-            let (data_ptr, scales_ptr) = (&data_ptr, &scales_ptr);
-            for block in blocks {
-                let r0 = block * ROWS;
-                let rows = ROWS.min(m - r0);
-                for r in r0..r0 + rows {
-                    let row = &x[r * k..(r + 1) * k];
-                    let largest = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-                    if largest == 0.0 || !largest.is_finite() {
-                        continue; // stays zero, with scale 0
-                    }
-                    // SAFETY: each task writes only its own blocks' rows: the block starts at
-                    // `r0 * width`, and input `kk` of its row `r - r0` is at
-                    // `(kk / 2) * 2 * rows + 2 * (r - r0) + kk % 2` within it.
-                    unsafe {
-                        *scales_ptr.0.add(r) = largest / limit;
-                        let q = data_ptr.0.cast::<i16>().add(r0 * width + 2 * (r - r0));
-                        let inverse = limit / largest;
-                        for (kk, &v) in row.iter().enumerate() {
-                            *q.add((kk / 2) * 2 * rows + kk % 2) = (v * inverse).round() as i16;
-                        }
-                    }
-                }
-            }
-        });
+        // Whole blocks in parallel; a last, shorter block after them.
+        let whole = m / ROWS;
+        let (blocks, last) = data.split_at_mut(whole * ROWS * width);
+        let mut scales: Vec<f32> =
+            crate::parallel::map_chunks_mut(blocks, ROWS * width, |b, block| {
+                quantize_block(&x[b * ROWS * k..(b + 1) * ROWS * k], k, limit, block)
+            })
+            .into_iter()
+            .flatten()
+            .collect();
+        scales.extend(quantize_block(&x[whole * ROWS * k..], k, limit, last));
         Self {
             data,
             scales,
@@ -131,6 +121,27 @@ impl QuantizedRows {
             &self.scales[r0..r0 + rows],
         )
     }
+}
+
+/// Quantizes the rows of `x` (`k` inputs each) into `block`, interleaved (`[width / 2][rows][2]`,
+/// zero-padded), with the largest magnitude of each row at `limit`; returns the rows' scales (0
+/// for a row of zeros, or one that is not finite, which stays zero).
+fn quantize_block(x: &[f32], k: usize, limit: f32, block: &mut [i16]) -> Vec<f32> {
+    let rows = x.len() / k;
+    x.chunks_exact(k)
+        .enumerate()
+        .map(|(r, row)| {
+            let largest = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+            if largest == 0.0 || !largest.is_finite() {
+                return 0.0;
+            }
+            let inverse = limit / largest;
+            for (kk, &v) in row.iter().enumerate() {
+                block[(kk / 2) * 2 * rows + 2 * r + kk % 2] = (v * inverse).round() as i16;
+            }
+            largest / limit
+        })
+        .collect()
 }
 
 /// # Safety
