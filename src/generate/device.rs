@@ -9,7 +9,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use super::processors::banned_ngram_tokens;
+use super::processors::{banned_bad_words, banned_ngram_tokens};
 use super::{GenerationConfig, Processors};
 
 /// What the processors do to a step's scores, as one tensor over the vocabulary.
@@ -164,12 +164,9 @@ fn row_edits(cfg: &GenerationConfig, sequence: &[u32], vocab: usize) -> Vec<(u32
     if cfg.no_repeat_ngram_size > 0 {
         bans.extend(banned_ngram_tokens(sequence, cfg.no_repeat_ngram_size));
     }
-    for bad in cfg.bad_words_ids.iter().filter(|bad| bad.len() > 1) {
-        let (&last, prefix) = bad.split_last().expect("longer than one token");
-        if sequence.ends_with(prefix) {
-            bans.push(last);
-        }
-    }
+    // Single-token bad words are in the fixed mask.
+    let long_bad_words = cfg.bad_words_ids.iter().filter(|bad| bad.len() > 1);
+    bans.extend(banned_bad_words(long_bad_words, cfg.eos_token_id, sequence));
     let mut edits: Vec<(u32, bool)> = bans.into_iter().map(|id| (id, true)).collect();
     if cfg.repetition_penalty != 1.0 {
         edits.extend(sequence.iter().map(|&id| (id, false)));

@@ -39,16 +39,9 @@ impl<'a> Processors<'a> {
                 }
             }
         }
-        for bad in &cfg.bad_words_ids {
-            if let Some((&last, prefix)) = bad.split_last() {
-                if last == cfg.eos_token_id && prefix.is_empty() {
-                    continue; // the reference never bans end-of-sequence on its own
-                }
-                if sequence.ends_with(prefix) {
-                    if let Some(s) = scores.get_mut(last as usize) {
-                        *s = f32::NEG_INFINITY;
-                    }
-                }
+        for id in banned_bad_words(&cfg.bad_words_ids, cfg.eos_token_id, sequence) {
+            if let Some(s) = scores.get_mut(id as usize) {
+                *s = f32::NEG_INFINITY;
             }
         }
         if len < cfg.min_length {
@@ -77,6 +70,20 @@ fn force(scores: &mut [f32], id: u32) {
     if let Some(s) = scores.get_mut(id as usize) {
         *s = 0.0;
     }
+}
+
+/// The tokens `bad_words` ban after `sequence`: the last token of each bad word whose other
+/// tokens end the sequence. The end token alone is never banned, as in the reference.
+pub(super) fn banned_bad_words<'a>(
+    bad_words: impl IntoIterator<Item = &'a Vec<u32>> + 'a,
+    eos_token_id: u32,
+    sequence: &'a [u32],
+) -> impl Iterator<Item = u32> + 'a {
+    bad_words.into_iter().filter_map(move |bad| {
+        let (&last, prefix) = bad.split_last()?;
+        let eos_alone = last == eos_token_id && prefix.is_empty();
+        (!eos_alone && sequence.ends_with(prefix)).then_some(last)
+    })
 }
 
 /// Tokens that would complete an n-gram already present in `sequence`.

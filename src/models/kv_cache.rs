@@ -74,17 +74,21 @@ impl KvBuffer {
 
     /// Keeps (and repeats or permutes) the rows named by `index`, a `u32` tensor.
     pub fn select_rows(&mut self, index: &Tensor) -> Result<()> {
-        if let Some((k, v)) = &mut self.kv {
+        let Some((k, v)) = &mut self.kv else {
+            return Ok(());
+        };
+        if matches!(k.device(), Device::Cpu) {
+            let rows = index.to_dtype(DType::U32)?.to_vec1::<u32>()?;
             if let (Some(k_rows), Some(v_rows)) = (
-                gather_rows(k, index, self.len)?,
-                gather_rows(v, index, self.len)?,
+                gather_rows(k, &rows, self.len)?,
+                gather_rows(v, &rows, self.len)?,
             ) {
                 (*k, *v) = (k_rows, v_rows);
-            } else {
-                *k = k.index_select(index, 0)?;
-                *v = v.index_select(index, 0)?;
+                return Ok(());
             }
         }
+        *k = k.index_select(index, 0)?;
+        *v = v.index_select(index, 0)?;
         Ok(())
     }
 }
@@ -93,11 +97,11 @@ impl KvBuffer {
 /// step, so this is all its appends need; greedy search selects rarely, and grows by `growth`.
 const ROOM_AFTER_SELECT: usize = 8;
 
-/// The rows `index` of a CPU f32 buffer `[rows, heads, capacity, dim]`, copied in parallel and
+/// The rows `rows` of a CPU f32 buffer `[rows, heads, capacity, dim]`, copied in parallel and
 /// only as far as the `len` filled positions (plus zeroed room): candle's `index_select` copies
 /// whole buffers on one thread, and in beam search on the opus-mt shape that was 6% of the time.
 /// `None` off the CPU or for other dtypes and layouts.
-fn gather_rows(buffer: &Tensor, index: &Tensor, len: usize) -> Result<Option<Tensor>> {
+fn gather_rows(buffer: &Tensor, rows: &[u32], len: usize) -> Result<Option<Tensor>> {
     if !matches!(buffer.device(), Device::Cpu) || buffer.dtype() != DType::F32 {
         return Ok(None);
     }
@@ -107,7 +111,6 @@ fn gather_rows(buffer: &Tensor, index: &Tensor, len: usize) -> Result<Option<Ten
         return Ok(None);
     };
     let source = &cpu.as_slice::<f32>()?[start..end];
-    let rows = index.to_dtype(DType::U32)?.to_vec1::<u32>()?;
     if let Some(bad) = rows.iter().find(|&&r| r as usize >= source_rows) {
         candle_core::bail!("row {bad} selected from a cache of {source_rows} rows");
     }
