@@ -118,9 +118,23 @@ impl QLinear {
         })
     }
 
-    /// Applies several layers to the same input; one token at a time, candle can do this in
-    /// one pass over the input (a fused kernel) when the weight types allow.
+    /// Applies several layers to the same input. With Q5_0 weights the input is quantized once
+    /// for all of them; one token at a time, candle can do the same in one pass over the input
+    /// (a fused kernel) when the weight types allow.
     fn forward_many<const N: usize>(layers: [&QLinear; N], x: &Tensor) -> Result<[Tensor; N]> {
+        if let Some(q5_0) = layers
+            .iter()
+            .map(|l| l.q5_0.as_ref())
+            .collect::<Option<Vec<_>>>()
+        {
+            let q5_0: [&Q5_0Matrix; N] = q5_0.try_into().unwrap_or_else(|_| unreachable!());
+            let ys = Q5_0Matrix::matmul_many(q5_0, x)?;
+            let mut out = Vec::with_capacity(N);
+            for (layer, y) in layers.iter().zip(ys) {
+                out.push(layer.add_bias(y)?);
+            }
+            return Ok(out.try_into().unwrap_or_else(|_| unreachable!()));
+        }
         let quantized = layers
             .iter()
             .all(|l| matches!(l.matmul, QMatMul::QTensor(_)) && l.q5_0.is_none());
