@@ -2,14 +2,15 @@
 
 use std::arch::x86_64::*;
 
-use super::{Panel, Q8Rows, TileSums, BLOCK, BLOCK_BYTES};
+use super::prompt::{Panel, TileSums};
+use super::{Q8Rows, Row, BLOCK};
 
 /// What unpacking a Q5_0 block needs, kept in registers across blocks.
 struct Unpacker {
     low_nibbles: __m256i,
     select: __m256i,
     bit: __m256i,
-    minus_16: __m256i,
+    sixteen: __m256i,
 }
 
 impl Unpacker {
@@ -24,17 +25,15 @@ impl Unpacker {
                 3, 3, 3, 3,
             ),
             bit: _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64),
-            minus_16: _mm256_set1_epi8(-16),
+            sixteen: _mm256_set1_epi8(16),
         }
     }
 
-    /// The 32 signed values `(nibble | bit << 4) - 16` of the block at `block`
-    /// (`BLOCK_BYTES` readable bytes).
+    /// The block's 32 nibbles, and a mask of the values whose high bit is set.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn signed(&self, block: *const u8) -> __m256i {
-        let qh = u32::from_le_bytes([*block.add(2), *block.add(3), *block.add(4), *block.add(5)]);
-        let qs = _mm_loadu_si128(block.add(6).cast());
+    unsafe fn parts(&self, high: u32, low: *const u8) -> (__m256i, __m256i) {
+        let qs = _mm_loadu_si128(low.cast());
         // Weights 0–15 from the low nibbles, 16–31 from the high ones.
         let nibbles = _mm256_and_si256(
             _mm256_set_m128i(_mm_srli_epi16(qs, 4), qs),
@@ -42,29 +41,31 @@ impl Unpacker {
         );
         let high = _mm256_cmpeq_epi8(
             _mm256_and_si256(
-                _mm256_shuffle_epi8(_mm256_set1_epi32(qh as i32), self.select),
+                _mm256_shuffle_epi8(_mm256_set1_epi32(high as i32), self.select),
                 self.bit,
             ),
             self.bit,
         );
-        // Where the bit is clear, nibble - 16 is nibble | 0xf0.
-        _mm256_or_si256(nibbles, _mm256_andnot_si256(high, self.minus_16))
+        (nibbles, high)
     }
-}
 
-/// The block's scale `d`.
-#[inline]
-unsafe fn scale(block: *const u8) -> f32 {
-    super::block_scale(std::slice::from_raw_parts(block, 2))
-}
+    /// The 32 values `(nibble | bit << 4) - 16` of a block (`low`: its 16 bytes of nibbles).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn signed(&self, high: u32, low: *const u8) -> __m256i {
+        let (nibbles, high) = self.parts(high, low);
+        // Where the bit is clear, nibble - 16 is nibble | 0xf0.
+        let minus_16 = _mm256_sub_epi8(_mm256_setzero_si256(), self.sixteen);
+        _mm256_or_si256(nibbles, _mm256_andnot_si256(high, minus_16))
+    }
 
-/// Eight partial sums (as f32) of the products of two blocks of 32 signed bytes.
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn signed_products(x: __m256i, y: __m256i) -> __m256 {
-    // Signed × signed bytes through the unsigned × signed instruction: |x| · (y · sign x).
-    let products = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-    _mm256_cvtepi32_ps(_mm256_madd_epi16(products, _mm256_set1_epi16(1)))
+    /// The 32 values `nibble | bit << 4` (the weights plus 16) of a block.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn unsigned(&self, high: u32, low: *const u8) -> __m256i {
+        let (nibbles, high) = self.parts(high, low);
+        _mm256_or_si256(nibbles, _mm256_and_si256(high, self.sixteen))
+    }
 }
 
 #[inline]
@@ -75,39 +76,71 @@ unsafe fn sum(acc: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)))
 }
 
-/// The dot product of Q5_0 blocks with int8 blocks, unpacking on the fly.
+/// The dot product of a weight row with one quantized input row (`x`, its block `scales` and
+/// `offsets`, see `Q8Rows`), unpacking the weights on the fly.
 ///
 /// # Safety
-/// AVX2 and FMA; `w` holds `y_scales.len()` blocks and `y` as many blocks of 32 values.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn dot_q5_0(w: &[u8], y: &[i8], y_scales: &[f32]) -> f32 {
-    debug_assert!(
-        w.len() == y_scales.len() * BLOCK_BYTES && y.len() == w.len() / BLOCK_BYTES * BLOCK
-    );
+/// AVX2, FMA and F16C; the row and the input hold the same number of blocks, and the scales and
+/// offsets are padded as `Q8Rows` lays them out.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dot_row(w: Row<'_>, x: &[i8], scales: &[f32], offsets: &[f32]) -> f32 {
+    let blocks = x.len() / BLOCK;
     let unpacker = Unpacker::new();
+    let ones = _mm256_set1_epi16(1);
     let mut acc = _mm256_setzero_ps();
-    for (b, &ys) in y_scales.iter().enumerate() {
-        let block = w.as_ptr().add(b * BLOCK_BYTES);
-        let x = unpacker.signed(block);
-        let y = _mm256_loadu_si256(y.as_ptr().add(b * BLOCK).cast());
-        acc = _mm256_fmadd_ps(
-            _mm256_set1_ps(scale(block) * ys),
-            signed_products(x, y),
-            acc,
-        );
+    let mut offset = _mm256_setzero_ps();
+    for (g, first) in (0..blocks).step_by(8).enumerate() {
+        let group = w.group(g);
+        // Eight blocks' scales at a time: d_w · d_x per block, and the offsets' share.
+        let d = _mm256_cvtph_ps(_mm_loadu_si128(group.scales.as_ptr().cast()));
+        offset = _mm256_fmadd_ps(d, _mm256_loadu_ps(offsets.as_ptr().add(first)), offset);
+        let mut block_scales = [0f32; 8];
+        let x_scales = _mm256_loadu_ps(scales.as_ptr().add(first));
+        _mm256_storeu_ps(block_scales.as_mut_ptr(), _mm256_mul_ps(d, x_scales));
+        for (j, scale) in block_scales.iter().enumerate().take(blocks - first) {
+            let y = _mm256_loadu_si256(x.as_ptr().add((first + j) * BLOCK).cast());
+            let high = u32::from_le_bytes(*group.high.as_ptr().add(4 * j).cast::<[u8; 4]>());
+            let w = unpacker.unsigned(high, group.low.as_ptr().add(16 * j));
+            // Unsigned 0–31 × signed ±127, in pairs: at most 7874, no saturation.
+            let products = _mm256_madd_epi16(_mm256_maddubs_epi16(w, y), ones);
+            acc = _mm256_fmadd_ps(
+                _mm256_cvtepi32_ps(products),
+                _mm256_broadcast_ss(scale),
+                acc,
+            );
+        }
     }
-    sum(acc)
+    sum(_mm256_sub_ps(acc, offset))
 }
 
-/// Unpacks a Q5_0 block to its signed values, one byte each.
+/// Unpacks every block of a weight row to signed bytes, block `b` at `out[b * stride..]`, and
+/// returns per block the sums of its two 16-value halves.
 ///
 /// # Safety
-/// AVX2; `block` holds `BLOCK_BYTES` bytes and `out` has room for 32.
+/// AVX2; `out` has room for `row`'s last block at its stride, and `sums` one pair per block.
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn unpack_signed(block: &[u8], out: &mut [i8]) {
-    debug_assert!(block.len() >= BLOCK_BYTES && out.len() >= BLOCK);
-    let values = Unpacker::new().signed(block.as_ptr());
-    _mm256_storeu_si256(out.as_mut_ptr().cast(), values);
+pub(super) unsafe fn unpack_row(
+    row: Row<'_>,
+    out: &mut [i8],
+    stride: usize,
+    sums: &mut [[i32; 2]],
+) {
+    let blocks = row.blocks;
+    debug_assert!(sums.len() >= blocks && out.len() >= (blocks - 1) * stride + BLOCK);
+    let unpacker = Unpacker::new();
+    let sixteen = _mm256_set1_epi8(16);
+    for (b, sums) in sums.iter_mut().enumerate().take(blocks) {
+        let group = row.group(b / 8);
+        let j = b % 8;
+        let high = u32::from_le_bytes(*group.high.as_ptr().add(4 * j).cast::<[u8; 4]>());
+        let values = unpacker.signed(high, group.low.as_ptr().add(16 * j));
+        _mm256_storeu_si256(out.as_mut_ptr().add(b * stride).cast(), values);
+        // Sums of the values plus 16 (unsigned) in 8-byte groups, less 16 per value.
+        let groups = _mm256_sad_epu8(_mm256_add_epi8(values, sixteen), _mm256_setzero_si256());
+        let mut g = [0i64; 4];
+        _mm256_storeu_si256(g.as_mut_ptr().cast(), groups);
+        *sums = [(g[0] + g[1]) as i32 - 256, (g[2] + g[3]) as i32 - 256];
+    }
 }
 
 /// `sums[r][j]` = input row `first + r` times weight row `4 · quad + j` of the panel, for
@@ -151,7 +184,8 @@ unsafe fn tile_rows<const R: usize>(
     let weight_scales = panel.scales.as_ptr().add(quad * blocks * 8);
     let offsets = panel.offsets.as_ptr().add(quad * blocks * 8);
     let x = input.values.as_ptr().add(first * blocks * BLOCK);
-    let x_scales = input.scales.as_ptr().add(first * blocks);
+    let stride = input.scale_stride();
+    let x_scales = input.scales.as_ptr().add(first * stride);
     let ones = _mm256_set1_epi16(1);
     let mut acc = [_mm256_setzero_ps(); R];
     for b in 0..blocks {
@@ -174,7 +208,7 @@ unsafe fn tile_rows<const R: usize>(
             let products = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
             // d_w · (Σ (x + 128) · w) - d_w · 128 · Σ w, then times d_x.
             let weighted = _mm256_fmsub_ps(products, scales, offset);
-            let x_scale = _mm256_broadcast_ss(&*x_scales.add(r * blocks + b));
+            let x_scale = _mm256_broadcast_ss(&*x_scales.add(r * stride + b));
             *acc = _mm256_fmadd_ps(weighted, x_scale, *acc);
         }
     }

@@ -8,55 +8,107 @@
 //!
 //! A Q5_0 block holds 32 weights: an f16 scale `d`, 32 high bits `qh`, and 16 bytes of low
 //! nibbles `qs`. Weight `j` is `d * ((nibble_j | bit_j << 4) - 16)`, where weights 0–15 take the
-//! low nibbles of `qs` and 16–31 the high ones.
+//! low nibbles of `qs` and 16–31 the high ones. At load, each weight row's blocks are split
+//! into their parts (see [`Row`]).
 //!
 //! Two paths:
 //! - A few input rows (generation): each weight block is unpacked in registers and used once,
-//!   so the weights are read in their 5.5-bit form, which is what bounds the speed there.
-//! - Many input rows (prompts): a group of weight rows is unpacked to signed bytes once per
-//!   call, and a register tile of 4 input rows × 4 weight rows reuses every load. The input is
-//!   stored plus 128, the unsigned operand of the byte product; what that adds, `128 · Σ w` per
-//!   weight block, is computed when the weights are unpacked and taken off in the same
-//!   instruction that applies the weight scale.
+//!   so the weights are read in their 5.5-bit form, which is what bounds the speed there. The
+//!   weights are taken unsigned (`nibble | bit << 4`), the unsigned operand of the byte
+//!   product; what that adds, `16 · Σ x` per input block, is known from the input alone.
+//! - Many input rows (prompts, `prompt.rs`): a group of weight rows is unpacked to signed bytes
+//!   once per call, and a register tile of 4 input rows × 4 weight rows reuses every load. There
+//!   the input is stored plus 128 as the unsigned operand, and `128 · Σ w` per weight block is
+//!   computed when the weights are unpacked.
 //!
 //! `cargo run --release --example bench_q5_0` measures both against candle's kernel.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod prompt;
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use half::f16;
 
 const BLOCK: usize = 32;
-/// Bytes of one Q5_0 block: d (2), qh (4), qs (16).
+/// Bytes of one Q5_0 block in GGUF: d (2), qh (4), qs (16).
 const BLOCK_BYTES: usize = 22;
 
 /// Weight rows per parallel task when few input rows come: one pass over the quantized input
 /// serves them all.
 const GENERATION_COLUMNS: usize = 8;
-/// Weight rows per parallel task for prompts: unpacked together into a panel that stays in L1.
-const PROMPT_COLUMNS: usize = 16;
-/// Input rows of the prompt path's register tile, by 4 weight rows.
-const TILE_ROWS: usize = 4;
-type TileSums = [[f32; 4]; TILE_ROWS];
 /// From this many input rows on, weight rows are unpacked once per call rather than once per
 /// input row (single tokens are faster reading the packed blocks directly).
 const UNPACK_ROWS: usize = 4;
 
-/// A `[n, k]` Q5_0 weight, as its raw blocks.
+/// A `[n, k]` Q5_0 weight, each row laid out as a [`Row`].
 #[derive(Debug, Clone)]
 pub struct Q5_0Matrix {
-    blocks: Vec<u8>,
+    data: Vec<u8>,
     n: usize,
     k: usize,
+    blocks: usize,
+}
+
+/// One weight row: its blocks in groups of up to 8, each group stored as 8 f16 scales (zero
+/// padded), then its blocks' high bits (`qh`, 4 bytes each), then their nibbles (`qs`, 16
+/// bytes each). The same bytes as GGUF's, read front to back, but eight scales convert in one
+/// instruction. (Scales, high bits and nibbles as three separate runs per row were slower in a
+/// model: three short streams defeated the prefetcher.)
+#[derive(Clone, Copy)]
+struct Row<'a> {
+    bytes: &'a [u8],
+    blocks: usize,
+}
+
+/// A group of up to 8 blocks of a [`Row`].
+struct BlockGroup<'a> {
+    /// 8 f16 scales, little endian.
+    scales: &'a [u8],
+    high: &'a [u8],
+    low: &'a [u8],
+}
+
+/// Bytes of a full group: 8 scales, 8 `qh`, 8 `qs`.
+const GROUP_BYTES: usize = 16 + 8 * 20;
+
+impl<'a> Row<'a> {
+    fn bytes_for(blocks: usize) -> usize {
+        16 * blocks.div_ceil(8) + 20 * blocks
+    }
+
+    /// Group `g`, blocks `8 g ..`.
+    fn group(&self, g: usize) -> BlockGroup<'a> {
+        let count = (self.blocks - 8 * g).min(8);
+        let at = g * GROUP_BYTES;
+        let bytes = &self.bytes[at..at + 16 + 20 * count];
+        let (scales, rest) = bytes.split_at(16);
+        let (high, low) = rest.split_at(4 * count);
+        BlockGroup { scales, high, low }
+    }
+
+    fn scale(&self, b: usize) -> f32 {
+        let scales = self.group(b / 8).scales;
+        let j = 2 * (b % 8);
+        f16::from_bits(u16::from_le_bytes([scales[j], scales[j + 1]])).to_f32()
+    }
+}
+
+/// Scales per input row, padded so that they can be read eight at a time.
+fn scale_slots(blocks: usize) -> usize {
+    blocks.next_multiple_of(8)
 }
 
 /// The input, quantized to Q8_0 blocks: per block a scale (already rounded to f16, as stored)
 /// and 32 int8 values (stored plus 128 for the prompt kernel, see `quantize_rows`).
 struct Q8Rows {
     values: Vec<i8>,
+    /// Per row, `scale_slots(blocks_per_row)` scales, zero padded.
     scales: Vec<f32>,
+    /// Per block, `16 · d · Σ values` (laid out as `scales`): what the generation kernel's
+    /// unsigned weights add to each product.
+    offsets: Vec<f32>,
     blocks_per_row: usize,
 }
 
@@ -65,19 +117,25 @@ impl Q8Rows {
         self.values.len() / (self.blocks_per_row * BLOCK)
     }
 
-    /// The values and block scales of input row `r`.
-    fn row(&self, r: usize) -> (&[i8], &[f32]) {
-        let blocks = r * self.blocks_per_row..(r + 1) * self.blocks_per_row;
+    fn scale_stride(&self) -> usize {
+        scale_slots(self.blocks_per_row)
+    }
+
+    /// The values, block scales and offsets of input row `r`.
+    fn row(&self, r: usize) -> (&[i8], &[f32], &[f32]) {
+        let values = r * self.blocks_per_row * BLOCK..(r + 1) * self.blocks_per_row * BLOCK;
+        let scales = r * self.scale_stride()..(r + 1) * self.scale_stride();
         (
-            &self.values[blocks.start * BLOCK..blocks.end * BLOCK],
-            &self.scales[blocks],
+            &self.values[values],
+            &self.scales[scales.clone()],
+            &self.offsets[scales],
         )
     }
 }
 
 impl Q5_0Matrix {
-    /// The matrix of a Q5_0 tensor on the CPU, when this CPU has AVX2; `None` otherwise (candle's
-    /// own kernels then run).
+    /// The matrix of a Q5_0 tensor on the CPU, when this CPU has AVX2, FMA and F16C; `None`
+    /// otherwise (candle's own kernels then run).
     pub fn from_qtensor(tensor: &QTensor) -> candle_core::Result<Option<Self>> {
         if tensor.dtype() != GgmlDType::Q5_0 || !matches!(tensor.device(), Device::Cpu) {
             return Ok(None);
@@ -89,11 +147,40 @@ impl Q5_0Matrix {
         if k % BLOCK != 0 {
             return Ok(None);
         }
-        let blocks = tensor.data()?.into_owned();
-        if blocks.len() != n * (k / BLOCK) * BLOCK_BYTES {
-            candle_core::bail!("Q5_0 tensor of shape {n}x{k} has {} bytes", blocks.len());
+        let blocks = k / BLOCK;
+        let gguf = tensor.data()?;
+        if gguf.len() != n * blocks * BLOCK_BYTES {
+            candle_core::bail!("Q5_0 tensor of shape {n}x{k} has {} bytes", gguf.len());
         }
-        Ok(Some(Self { blocks, n, k }))
+        let row_bytes = Row::bytes_for(blocks);
+        let mut data = vec![0u8; n * row_bytes];
+        for (gguf, row) in gguf
+            .chunks_exact(blocks * BLOCK_BYTES)
+            .zip(data.chunks_exact_mut(row_bytes))
+        {
+            for (gguf, group) in gguf
+                .chunks(8 * BLOCK_BYTES)
+                .zip(row.chunks_mut(GROUP_BYTES))
+            {
+                let count = gguf.len() / BLOCK_BYTES;
+                let (scales, rest) = group.split_at_mut(16);
+                let (high, low) = rest.split_at_mut(4 * count);
+                for (b, block) in gguf.chunks_exact(BLOCK_BYTES).enumerate() {
+                    scales[2 * b..2 * b + 2].copy_from_slice(&block[..2]);
+                    high[4 * b..4 * b + 4].copy_from_slice(&block[2..6]);
+                    low[16 * b..16 * b + 16].copy_from_slice(&block[6..]);
+                }
+            }
+        }
+        Ok(Some(Self { data, n, k, blocks }))
+    }
+
+    fn row(&self, c: usize) -> Row<'_> {
+        let row_bytes = Row::bytes_for(self.blocks);
+        Row {
+            bytes: &self.data[c * row_bytes..(c + 1) * row_bytes],
+            blocks: self.blocks,
+        }
     }
 
     /// `x · Wᵀ` for `x` of shape `[..., k]` (f32).
@@ -118,7 +205,7 @@ impl Q5_0Matrix {
         let prompt = rows >= UNPACK_ROWS;
         let input = quantize_rows(&host, rows, k, prompt);
         let columns = if prompt {
-            PROMPT_COLUMNS
+            prompt::COLUMNS
         } else {
             GENERATION_COLUMNS
         };
@@ -140,14 +227,16 @@ impl Q5_0Matrix {
             // SAFETY: `r * n + c` is within the output for every input row and weight row, and
             // no other task writes column `c` of this output.
             let store = |r: usize, c: usize, v: f32| unsafe { *out.0.add(r * w.n + c) = v };
-            if !prompt {
+            if prompt {
+                prompt::product(w, cols, &input, store);
+            } else {
+                // One weight row at a time: two interleaved rows ran 30% slower in a model,
+                // the weights streaming from memory in two runs instead of one.
                 for r in 0..rows {
                     for c in cols.clone() {
-                        store(r, c, dot_q5_0(w.weight_row(c), &input, r));
+                        store(r, c, dot_row(w.row(c), &input, r));
                     }
                 }
-            } else {
-                w.tile_product(cols, &input, rows, store);
             }
         };
         candle_core::utils::barrier_pool()
@@ -162,89 +251,6 @@ impl Q5_0Matrix {
             .try_into()
             .unwrap_or_else(|_| unreachable!("one product per weight")))
     }
-
-    fn weight_row(&self, c: usize) -> &[u8] {
-        let row_bytes = (self.k / BLOCK) * BLOCK_BYTES;
-        &self.blocks[c * row_bytes..(c + 1) * row_bytes]
-    }
-
-    /// Every input row times weight rows `cols`, through the unpacked panel and tiles of
-    /// `TILE_ROWS` input rows × 4 weight rows.
-    fn tile_product(
-        &self,
-        cols: std::ops::Range<usize>,
-        input: &Q8Rows,
-        rows: usize,
-        mut store: impl FnMut(usize, usize, f32),
-    ) {
-        let panel = Panel::unpack(self, cols.clone());
-        for first in (0..rows).step_by(TILE_ROWS) {
-            for quad in 0..panel.quads() {
-                let mut sums = [[0f32; 4]; TILE_ROWS];
-                tile(&panel, quad, input, first, &mut sums);
-                for (r, row) in sums.iter().enumerate().take(rows - first) {
-                    for (j, &v) in row.iter().enumerate() {
-                        let c = cols.start + 4 * quad + j;
-                        if c < cols.end {
-                            store(first + r, c, v);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Weight rows unpacked for the prompt path, in fours ("quads"; a ragged last quad is filled
-/// with zero weights). Per quad and block:
-/// - `values`: the 32 signed values of each of its 4 rows;
-/// - `scales`: the 4 rows' scales, twice (one per 128-bit half of the kernel's sums);
-/// - `offsets`: per row and half, `d · 128 · Σ` of those 16 values: what the kernel's unsigned
-///   input (the int8 input plus 128) adds to each product, scaled.
-struct Panel {
-    values: Vec<i8>,
-    scales: Vec<f32>,
-    offsets: Vec<f32>,
-    blocks: usize,
-}
-
-impl Panel {
-    fn unpack(matrix: &Q5_0Matrix, cols: std::ops::Range<usize>) -> Self {
-        let blocks = matrix.k / BLOCK;
-        let quads = cols.len().div_ceil(4);
-        let mut values = vec![0i8; quads * blocks * 4 * BLOCK];
-        let mut scales = vec![0f32; quads * blocks * 8];
-        let mut offsets = vec![0f32; quads * blocks * 8];
-        for (j, c) in cols.enumerate() {
-            let w = matrix.weight_row(c);
-            let (quad, row) = (j / 4, j % 4);
-            for b in 0..blocks {
-                let block = &w[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES];
-                let at = quad * blocks + b;
-                let out = &mut values[(at * 4 + row) * BLOCK..(at * 4 + row + 1) * BLOCK];
-                unpack_signed(block, out);
-                let d = block_scale(block);
-                for half in 0..2 {
-                    let sum: i32 = out[16 * half..16 * half + 16]
-                        .iter()
-                        .map(|&v| v as i32)
-                        .sum();
-                    scales[at * 8 + 4 * half + row] = d;
-                    offsets[at * 8 + 4 * half + row] = d * (128 * sum) as f32;
-                }
-            }
-        }
-        Self {
-            values,
-            scales,
-            offsets,
-            blocks,
-        }
-    }
-
-    fn quads(&self) -> usize {
-        self.values.len() / (4 * self.blocks * BLOCK)
-    }
 }
 
 struct SendPtr(*mut f32);
@@ -254,7 +260,9 @@ unsafe impl Sync for SendPtr {}
 fn avx2_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -266,75 +274,48 @@ fn avx2_available() -> bool {
 /// With `plus_128`, the values are stored as the bytes of `q + 128` (the prompt kernel's
 /// unsigned operand).
 fn quantize_rows(x: &[f32], rows: usize, k: usize, plus_128: bool) -> Q8Rows {
-    let flip = if plus_128 { i8::MIN } else { 0 };
     let blocks_per_row = k / BLOCK;
-    let mut scales = vec![0f32; rows * blocks_per_row];
+    let stride = scale_slots(blocks_per_row);
+    let mut scales = vec![0f32; rows * stride];
+    let mut offsets = vec![0f32; rows * stride];
     let mut values = vec![0i8; rows * k];
+    let flip = if plus_128 { i8::MIN } else { 0 };
     // Sequential: a fraction of the product's cost, and too little work per row to share.
-    values
-        .chunks_mut(BLOCK)
-        .zip(scales.iter_mut())
-        .zip(x.chunks(BLOCK))
-        .for_each(|((q, scale), block)| {
-            let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let d = amax / 127.0;
-            let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
-            for (q, v) in q.iter_mut().zip(block) {
-                *q = ((v * inverse).round() as i8) ^ flip;
-            }
-            *scale = f16::from_f32(d).to_f32();
-        });
+    for (b, (q, block)) in values.chunks_mut(BLOCK).zip(x.chunks(BLOCK)).enumerate() {
+        let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
+        let mut sum = 0i32;
+        for (q, v) in q.iter_mut().zip(block) {
+            let value = (v * inverse).round() as i8;
+            sum += i32::from(value);
+            *q = value ^ flip;
+        }
+        let d = f16::from_f32(d).to_f32();
+        let at = b / blocks_per_row * stride + b % blocks_per_row;
+        scales[at] = d;
+        offsets[at] = 16.0 * d * sum as f32;
+    }
     Q8Rows {
         values,
         scales,
+        offsets,
         blocks_per_row,
     }
 }
 
-fn block_scale(block: &[u8]) -> f32 {
-    f16::from_bits(u16::from_le_bytes([block[0], block[1]])).to_f32()
-}
-
-/// One Q5_0 block's values as signed bytes, `(nibble | bit << 4) - 16`.
-fn unpack_signed(block: &[u8], out: &mut [i8]) {
-    assert!(block.len() >= BLOCK_BYTES && out.len() >= BLOCK);
+/// The dot product of weight row `w` with row `r` of the quantized input.
+fn dot_row(w: Row<'_>, input: &Q8Rows, r: usize) -> f32 {
+    let (values, scales, offsets) = input.row(r);
+    assert!(w.blocks * BLOCK == values.len() && scale_slots(w.blocks) == scales.len());
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: `from_qtensor` only builds a matrix where AVX2 is present; both lengths checked.
+    // SAFETY: `from_qtensor` only builds a matrix where AVX2, FMA and F16C are present; the
+    // lengths are checked above.
     unsafe {
-        avx2::unpack_signed(block, out)
+        avx2::dot_row(w, values, scales, offsets)
     }
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("Q5_0Matrix is only built on x86-64")
-}
-
-/// `sums[r][j]` = input row `first + r` times weight row `4 · quad + j` of the panel.
-fn tile(panel: &Panel, quad: usize, input: &Q8Rows, first: usize, sums: &mut TileSums) {
-    let rows = TILE_ROWS.min(input.rows() - first);
-    assert!(quad < panel.quads() && rows > 0 && panel.blocks == input.blocks_per_row);
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `from_qtensor` only builds a matrix where AVX2 and FMA are present; the shapes
-    // are checked above.
-    unsafe {
-        avx2::tile(panel, quad, input, first, rows, sums)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("Q5_0Matrix is only built on x86-64")
-}
-
-/// The dot product of one Q5_0 weight row with row `r` of the quantized input.
-fn dot_q5_0(w: &[u8], q: &Q8Rows, r: usize) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let (values, scales) = q.row(r);
-        // SAFETY: `from_qtensor` only builds a matrix where AVX2 and FMA are present; both rows
-        // hold `blocks_per_row` blocks.
-        unsafe { avx2::dot_q5_0(w, values, scales) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (w, q, r);
-        unreachable!("Q5_0Matrix is only built on x86-64")
-    }
 }
 
 #[cfg(test)]
@@ -343,7 +324,8 @@ mod tests {
     use candle_core::Module;
 
     /// Against candle's own Q5_0 product (dequantize-free, Q8_0 inputs) on random data, for
-    /// both paths and ragged tiles (rows not a multiple of 4, an odd number of weight rows).
+    /// both paths and ragged shapes (rows not a multiple of 4, an odd number of weight rows,
+    /// blocks not a multiple of 8).
     #[test]
     fn agrees_with_candle() -> candle_core::Result<()> {
         if !avx2_available() {
@@ -351,12 +333,12 @@ mod tests {
             return Ok(());
         }
         let dev = Device::Cpu;
-        for (n, k) in [(37, 96), (40, 896)] {
+        for (n, k) in [(37, 96), (40, 896), (9, 320)] {
             let w = Tensor::randn(0f32, 1., (n, k), &dev)?;
             let q = QTensor::quantize(&w, GgmlDType::Q5_0)?;
             let ours = Q5_0Matrix::from_qtensor(&q)?.expect("a Q5_0 matrix");
             let reference = candle_core::quantized::QMatMul::from_qtensor(q)?;
-            for rows in [1, 3, 5, 11] {
+            for rows in [1, 2, 3, 5, 11] {
                 let x = Tensor::randn(0f32, 1., (rows, k), &dev)?;
                 let want = reference.forward(&x)?.to_vec2::<f32>()?;
                 let got = ours.matmul(&x)?.to_vec2::<f32>()?;
@@ -376,22 +358,35 @@ mod tests {
     /// The unpacking agrees with the scalar definition of the format.
     #[test]
     fn unpacking() {
-        let mut block = [0u8; BLOCK_BYTES];
-        for (i, b) in block.iter_mut().enumerate().skip(2) {
-            *b = (i as u8).wrapping_mul(37).wrapping_add(11);
-        }
         if !avx2_available() {
             eprintln!("skipped: no AVX2");
             return;
         }
-        let mut out = [0i8; BLOCK];
-        unpack_signed(&block, &mut out);
-        let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+        let low: Vec<u8> = (0..16u8)
+            .map(|i| i.wrapping_mul(37).wrapping_add(11))
+            .collect();
+        let high = 0x9e37_79b9u32;
+        let mut bytes = vec![0u8; 16];
+        bytes.extend(high.to_le_bytes());
+        bytes.extend(&low);
+        let row = Row {
+            bytes: &bytes,
+            blocks: 1,
+        };
+        let (mut out, mut sums) = ([0i8; BLOCK], [[0i32; 2]]);
+        prompt::unpack_row(row, &mut out, BLOCK, &mut sums);
         for (j, &v) in out.iter().enumerate() {
-            let byte = block[6 + j % 16];
+            let byte = low[j % 16];
             let nibble = if j < 16 { byte & 15 } else { byte >> 4 };
-            let want = (nibble + 16 * ((qh >> j) & 1) as u8) as i8 - 16;
+            let want = (nibble + 16 * ((high >> j) & 1) as u8) as i8 - 16;
             assert_eq!(v, want, "value {j}");
         }
+        let half_sum = |h: usize| {
+            out[16 * h..16 * h + 16]
+                .iter()
+                .map(|&v| i32::from(v))
+                .sum::<i32>()
+        };
+        assert_eq!(sums, [[half_sum(0), half_sum(1)]]);
     }
 }
