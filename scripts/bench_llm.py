@@ -4,6 +4,7 @@ prompt tokens and greedy decoding of exactly NEW_TOKENS tokens.
     python scripts/bench_llm.py MODEL.gguf PROMPT_FILE NEW_TOKENS THREADS
 """
 import json
+import resource
 import sys
 import time
 
@@ -31,7 +32,9 @@ def main(model, prompt_file, new_tokens, threads):
     gen_s = time.perf_counter() - start
     print(json.dumps({"system": "llama.cpp", "prompt_tokens": len(tokens),
                       "prompt_tok_s": round(len(tokens) / prompt_s, 1), "generated": new_tokens,
-                      "gen_tok_s": round(new_tokens / gen_s, 1), "load_s": round(load_s, 2)}))
+                      "gen_tok_s": round(new_tokens / gen_s, 1), "load_s": round(load_s, 2),
+                      # Linux reports the peak in KiB.
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 
 
 if __name__ == "__main__":

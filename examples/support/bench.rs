@@ -129,11 +129,12 @@ pub fn llm(
     }
     let gen_s = start.elapsed().as_secs_f64();
     Ok(format!(
-        "{{\"system\": \"tarjama\", \"device\": \"{}\", \"prompt_tokens\": {}, \"prompt_tok_s\": {:.1}, \"generated\": {new_tokens}, \"gen_tok_s\": {:.1}, \"load_s\": {load_s:.2}}}",
+        "{{\"system\": \"tarjama\", \"device\": \"{}\", \"prompt_tokens\": {}, \"prompt_tok_s\": {:.1}, \"generated\": {new_tokens}, \"gen_tok_s\": {:.1}, \"load_s\": {load_s:.2}, \"peak_rss_mb\": {:.0}}}",
         tarjama::device::describe(device),
         prompt.len(),
         prompt.len() as f64 / prompt_s,
-        new_tokens as f64 / gen_s
+        new_tokens as f64 / gen_s,
+        peak_rss_mb()
     ))
 }
 

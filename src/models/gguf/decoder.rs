@@ -84,29 +84,42 @@ impl DecoderConfig {
     }
 }
 
-/// A quantized linear layer; the tensor is kept for candle's fused single-row kernels.
+/// A quantized linear layer.
 struct QLinear {
-    weight: Arc<QTensor>,
-    matmul: QMatMul,
-    /// tarjama's own kernel for Q5_0 weights (see [`Q5_0Matrix`]), where it runs.
-    q5_0: Option<Q5_0Matrix>,
+    kernel: Kernel,
     bias: Option<Tensor>,
 }
 
+enum Kernel {
+    /// tarjama's own kernels for Q5_0 weights, where they run; the weights are kept only in
+    /// their layout.
+    Q5_0(Q5_0Matrix),
+    /// candle's; the tensor is kept for its fused single-row kernels.
+    Candle {
+        weight: Arc<QTensor>,
+        matmul: QMatMul,
+    },
+}
+
 impl QLinear {
-    fn new(weight: Arc<QTensor>, bias: Option<Tensor>) -> Result<Self> {
-        Ok(Self {
-            matmul: QMatMul::from_arc(weight.clone())?,
-            q5_0: Q5_0Matrix::from_qtensor(&weight)?,
-            weight,
-            bias,
-        })
+    fn new(weight: QTensor, bias: Option<Tensor>) -> Result<Self> {
+        let kernel = match Q5_0Matrix::from_qtensor(&weight)? {
+            Some(q5_0) => Kernel::Q5_0(q5_0),
+            None => {
+                let weight = Arc::new(weight);
+                Kernel::Candle {
+                    matmul: QMatMul::from_arc(weight.clone())?,
+                    weight,
+                }
+            }
+        };
+        Ok(Self { kernel, bias })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = match &self.q5_0 {
-            Some(q5_0) => q5_0.matmul(x)?,
-            None => self.matmul.forward(x)?,
+        let y = match &self.kernel {
+            Kernel::Q5_0(q5_0) => q5_0.matmul(x)?,
+            Kernel::Candle { matmul, .. } => matmul.forward(x)?,
         };
         self.add_bias(y)
     }
@@ -118,34 +131,47 @@ impl QLinear {
         })
     }
 
+    fn with_biases<const N: usize>(layers: [&QLinear; N], ys: [Tensor; N]) -> Result<[Tensor; N]> {
+        let mut out = Vec::with_capacity(N);
+        for (layer, y) in layers.iter().zip(ys) {
+            out.push(layer.add_bias(y)?);
+        }
+        Ok(out
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("N layers, N outputs")))
+    }
+
     /// Applies several layers to the same input. With Q5_0 weights the input is quantized once
     /// for all of them; one token at a time, candle can do the same in one pass over the input
     /// (a fused kernel) when the weight types allow.
     fn forward_many<const N: usize>(layers: [&QLinear; N], x: &Tensor) -> Result<[Tensor; N]> {
-        if let Some(q5_0) = layers
+        let q5_0: Option<Vec<&Q5_0Matrix>> = layers
             .iter()
-            .map(|l| l.q5_0.as_ref())
-            .collect::<Option<Vec<_>>>()
-        {
+            .map(|l| match &l.kernel {
+                Kernel::Q5_0(q5_0) => Some(q5_0),
+                Kernel::Candle { .. } => None,
+            })
+            .collect();
+        if let Some(q5_0) = q5_0 {
             let q5_0: [&Q5_0Matrix; N] = q5_0.try_into().unwrap_or_else(|_| unreachable!());
-            let ys = Q5_0Matrix::matmul_many(q5_0, x)?;
-            let mut out = Vec::with_capacity(N);
-            for (layer, y) in layers.iter().zip(ys) {
-                out.push(layer.add_bias(y)?);
-            }
-            return Ok(out.try_into().unwrap_or_else(|_| unreachable!()));
+            return Self::with_biases(layers, Q5_0Matrix::matmul_many(q5_0, x)?);
         }
-        let quantized = layers
+        let quantized: Option<Vec<&QTensor>> = layers
             .iter()
-            .all(|l| matches!(l.matmul, QMatMul::QTensor(_)) && l.q5_0.is_none());
-        if quantized && x.dims().iter().rev().skip(1).product::<usize>() == 1 {
-            let weights = layers.map(|l| l.weight.as_ref());
-            if let Some(ys) = QTensor::gemv_fused_shared_lhs(&weights, x)? {
-                let mut out = Vec::with_capacity(N);
-                for (layer, y) in layers.iter().zip(ys) {
-                    out.push(layer.add_bias(y)?);
+            .map(|l| match &l.kernel {
+                Kernel::Candle {
+                    weight,
+                    matmul: QMatMul::QTensor(_),
+                } => Some(weight.as_ref()),
+                _ => None,
+            })
+            .collect();
+        if let Some(weights) = quantized {
+            if x.dims().iter().rev().skip(1).product::<usize>() == 1 {
+                if let Some(ys) = QTensor::gemv_fused_shared_lhs(&weights, x)? {
+                    let ys: [Tensor; N] = ys.try_into().unwrap_or_else(|_| unreachable!());
+                    return Self::with_biases(layers, ys);
                 }
-                return Ok(out.try_into().unwrap_or_else(|_| unreachable!()));
             }
         }
         let mut out = Vec::with_capacity(N);
@@ -211,7 +237,7 @@ impl<R: std::io::Read + std::io::Seek> TensorReader<'_, R> {
     }
 
     fn linear(&mut self, name: &str) -> Result<QLinear> {
-        let weight = Arc::new(self.get(&format!("{name}.weight"))?);
+        let weight = self.get(&format!("{name}.weight"))?;
         let bias = match self.optional(&format!("{name}.bias"))? {
             Some(b) => Some(b.dequantize(self.device)?),
             None => None,

@@ -7,13 +7,12 @@ pub mod q5_0;
 mod validate;
 
 use std::fs::File;
-use std::io::{Cursor, Read, Seek};
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_gemma3;
-use memmap2::Mmap;
 
 use decoder::Decoder;
 
@@ -40,21 +39,17 @@ pub struct ChatModel {
     cached: Vec<u32>,
 }
 
-/// A GGUF file mapped into memory. candle's quantized tensors own their data, so each tensor
-/// is still copied once, but from the page cache rather than through read calls.
-pub type GgufFile = Cursor<Mmap>;
+/// A GGUF file being read. candle's quantized tensors own their data, so each tensor is
+/// copied into memory once; reading the file (rather than mapping it, as before) keeps its pages
+/// out of the process's resident memory, where a mapped file counted a second time.
+pub type GgufFile = BufReader<File>;
 
 /// Reads a GGUF header (metadata and tensor index, no tensor data) and checks that the file
 /// holds all the tensor data the header announces.
 pub fn read_header(path: &Path) -> Result<(gguf_file::Content, GgufFile)> {
     let file = File::open(path)
         .map_err(|e| Error::model(format!("cannot open GGUF file {}: {e}", path.display())))?;
-    // SAFETY: the map is read-only and only read while loading, when every tensor is copied
-    // out; the file being truncated by another process during that time is the one hazard, as
-    // for every tool that maps model files (candle's safetensors loader included).
-    let map = unsafe { Mmap::map(&file) }
-        .map_err(|e| Error::model(format!("cannot map GGUF file {}: {e}", path.display())))?;
-    let mut file = Cursor::new(map);
+    let mut file = BufReader::new(file);
     let content = read_content(&mut file, path)?;
     check_complete(&content, &mut file, path)?;
     Ok((content, file))

@@ -76,6 +76,11 @@ unsafe fn sum(acc: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)))
 }
 
+/// How far ahead of the weights being read to ask for them, in bytes.
+const PREFETCH_AHEAD: usize = 1024;
+/// Cache lines per group of 8 blocks (176 bytes).
+const GROUP_LINES: usize = 3;
+
 /// The dot product of a weight row with one quantized input row (`x`, its block `scales` and
 /// `offsets`, see `Q8Rows`), unpacking the weights on the fly.
 ///
@@ -91,6 +96,12 @@ pub(super) unsafe fn dot_row(w: Row<'_>, x: &[i8], scales: &[f32], offsets: &[f3
     let mut offset = _mm256_setzero_ps();
     for (g, first) in (0..blocks).step_by(8).enumerate() {
         let group = w.group(g);
+        // The weights stream from memory; the hardware prefetcher alone left a single token's
+        // product at 11-15 GB/s, with this 15-18 (examples/bench_q5_0, 95 MB of weights).
+        let ahead = group.scales.as_ptr().wrapping_add(PREFETCH_AHEAD);
+        for line in 0..GROUP_LINES {
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line).cast());
+        }
         // Eight blocks' scales at a time: d_w · d_x per block, and the offsets' share.
         let d = _mm256_cvtph_ps(_mm_loadu_si128(group.scales.as_ptr().cast()));
         offset = _mm256_fmadd_ps(d, _mm256_loadu_ps(offsets.as_ptr().add(first)), offset);

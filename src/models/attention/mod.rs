@@ -7,6 +7,9 @@
 //! beam search on the opus-mt shape (32 rows of 8 heads) it was 8% of the time; this makes one
 //! pass per row and query head, spread over candle's thread pool.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
 use candle_core::{DType, Device, Storage, Tensor};
 
 /// `q` is `[rows, heads, 1, head_dim]`; `keys` and `values` are `[rows, kv_heads, len,
@@ -113,29 +116,21 @@ impl Group<'_> {
     }
 
     fn attend_heads<const H: usize>(&self, context: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the instructions were checked for.
-            return unsafe { self.attend_heads_avx2::<H>(context) };
-        }
-        self.attend_heads_generic::<H>(context)
-    }
-
-    /// The same code, compiled for AVX2 and FMA: the per-head accumulators stay in registers.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn attend_heads_avx2<const H: usize>(&self, context: &mut [f32]) {
-        self.attend_heads_generic::<H>(context)
-    }
-
-    #[inline(always)]
-    fn attend_heads_generic<const H: usize>(&self, context: &mut [f32]) {
         let (dim, len) = (self.dim, self.keys.len() / self.dim);
         if len == 0 {
             context.fill(0.0);
             return;
         }
+        #[cfg(target_arch = "x86_64")]
+        if dim % 8 == 0 && avx2::available() {
+            // SAFETY: the instructions were checked for; the shapes are the group's.
+            return unsafe { avx2::attend::<H>(self, context) };
+        }
+        self.attend_heads_generic::<H>(context)
+    }
+
+    fn attend_heads_generic<const H: usize>(&self, context: &mut [f32]) {
+        let (dim, len) = (self.dim, self.keys.len() / self.dim);
         // weights[h * len + p]: head h's score, then its weight, for position p.
         let mut weights = vec![0f32; H * len];
         for (p, key) in self.keys.chunks_exact(dim).enumerate() {
@@ -144,11 +139,7 @@ impl Group<'_> {
                 weights[h * len + p] = dot(query, key) * self.scale + bias;
             }
         }
-        for scores in weights.chunks_exact_mut(len) {
-            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let inverse = 1.0 / crate::exp::exp_in_place(scores, max);
-            scores.iter_mut().for_each(|w| *w *= inverse);
-        }
+        softmax_rows(&mut weights, len);
         // by_position[p * H + h]: the heads' weights of position p side by side.
         let mut by_position = vec![0f32; H * len];
         for (h, scores) in weights.chunks_exact(len).enumerate() {
@@ -189,6 +180,15 @@ impl Group<'_> {
                 }
             }
         }
+    }
+}
+
+/// Replaces each head's scores (`weights[h * len..][..len]`) by their softmax.
+fn softmax_rows(weights: &mut [f32], len: usize) {
+    for scores in weights.chunks_exact_mut(len) {
+        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let inverse = 1.0 / crate::exp::exp_in_place(scores, max);
+        scores.iter_mut().for_each(|w| *w *= inverse);
     }
 }
 
