@@ -13,6 +13,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
 use super::q5_0::Q5_0Matrix;
+use super::q8_0::Q8_0Matrix;
 use crate::models::attention;
 use crate::models::kv_cache::KvBuffer;
 use crate::{Error, Result};
@@ -208,6 +209,8 @@ pub struct Decoder {
     layers: Vec<Layer>,
     norm: RmsNorm,
     output: QMatMul,
+    /// tarjama's kernel for one token through a Q8_0 output projection, where it runs.
+    output_q8_0: Option<Q8_0Matrix>,
     /// Rope frequencies per pair of head dimensions.
     inv_freq: Vec<f32>,
     device: Device,
@@ -275,9 +278,11 @@ impl Decoder {
         // megabytes a float copy of a 150k-word table takes.
         let embeddings = Arc::new(tensors.get("token_embd.weight")?);
         let output = match tensors.optional("output.weight")? {
-            Some(w) => QMatMul::from_qtensor(w)?,
-            None => QMatMul::from_arc(embeddings.clone())?,
+            Some(w) => Arc::new(w),
+            None => embeddings.clone(),
         };
+        let output_q8_0 = Q8_0Matrix::from_arc(output.clone())?;
+        let output = QMatMul::from_arc(output)?;
         let norm = tensors.norm("output_norm.weight", eps)?;
         let mut inv_freq: Vec<f32> = (0..config.head_dim / 2)
             .map(|i| {
@@ -324,6 +329,7 @@ impl Decoder {
             layers,
             norm,
             output,
+            output_q8_0,
             inv_freq,
             device: device.clone(),
             len: 0,
@@ -445,11 +451,15 @@ impl Decoder {
         }
         self.len = start + t;
         let last = self.norm.forward(&x.narrow(1, t - 1, 1)?)?;
-        Ok(self
-            .output
-            .forward(&last)?
-            .flatten_all()?
-            .to_dtype(DType::F32)?)
+        let logits = match self.output_q8_0.as_ref().map(|o| o.matmul_one(&last)) {
+            Some(logits) => logits?,
+            None => None,
+        };
+        let logits = match logits {
+            Some(logits) => logits,
+            None => self.output.forward(&last)?,
+        };
+        Ok(logits.flatten_all()?.to_dtype(DType::F32)?)
     }
 }
 

@@ -3,7 +3,9 @@
 //! keep a shared prompt prefix; Gemma 3 runs on candle-transformers' model file.
 
 mod decoder;
+mod input;
 pub mod q5_0;
+pub mod q8_0;
 mod validate;
 
 use std::fs::File;

@@ -2,8 +2,9 @@
 
 use std::arch::x86_64::*;
 
+use super::super::input::Q8Rows;
 use super::prompt::{Panel, TileSums};
-use super::{Q8Rows, Row, BLOCK};
+use super::{Row, BLOCK};
 
 /// What unpacking a Q5_0 block needs, kept in registers across blocks.
 struct Unpacker {
@@ -86,34 +87,37 @@ const GROUP_LINES: usize = 3;
 ///
 /// # Safety
 /// AVX2, FMA and F16C; the row and the input hold the same number of blocks, and the scales and
-/// offsets are padded as `Q8Rows` lays them out.
+/// offsets are laid out as `Q8Rows` lays them out.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn dot_row(w: Row<'_>, x: &[i8], scales: &[f32], offsets: &[f32]) -> f32 {
+pub(super) unsafe fn dot_row(w: Row<'_>, x: &[i8], scales: &[f32], offsets: &[i32]) -> f32 {
     let blocks = x.len() / BLOCK;
     let unpacker = Unpacker::new();
     let ones = _mm256_set1_epi16(1);
     let mut acc = _mm256_setzero_ps();
-    let mut offset = _mm256_setzero_ps();
     for (g, first) in (0..blocks).step_by(8).enumerate() {
         let group = w.group(g);
         // The weights stream from memory; the hardware prefetcher alone left a single token's
-        // product at 11-15 GB/s, with this 15-18 (examples/bench_q5_0, 95 MB of weights).
+        // product at 11-15 GB/s, with this 15-18 (examples/bench_gguf, 95 MB of weights).
         let ahead = group.scales.as_ptr().wrapping_add(PREFETCH_AHEAD);
         for line in 0..GROUP_LINES {
             _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line).cast());
         }
-        // Eight blocks' scales at a time: d_w · d_x per block, and the offsets' share.
+        // Eight blocks' scales at a time: d_w · d_x per block.
         let d = _mm256_cvtph_ps(_mm_loadu_si128(group.scales.as_ptr().cast()));
-        offset = _mm256_fmadd_ps(d, _mm256_loadu_ps(offsets.as_ptr().add(first)), offset);
         let mut block_scales = [0f32; 8];
         let x_scales = _mm256_loadu_ps(scales.as_ptr().add(first));
         _mm256_storeu_ps(block_scales.as_mut_ptr(), _mm256_mul_ps(d, x_scales));
         for (j, scale) in block_scales.iter().enumerate().take(blocks - first) {
-            let y = _mm256_loadu_si256(x.as_ptr().add((first + j) * BLOCK).cast());
+            let b = first + j;
+            let y = _mm256_loadu_si256(x.as_ptr().add(b * BLOCK).cast());
             let high = u32::from_le_bytes(*group.high.as_ptr().add(4 * j).cast::<[u8; 4]>());
             let w = unpacker.unsigned(high, group.low.as_ptr().add(16 * j));
-            // Unsigned 0–31 × signed ±127, in pairs: at most 7874, no saturation.
-            let products = _mm256_madd_epi16(_mm256_maddubs_epi16(w, y), ones);
+            // Unsigned 0–31 × signed ±127, in pairs: at most 7874, no saturation. Less the
+            // weights' +16, the same integers as the signed product.
+            let products = _mm256_sub_epi32(
+                _mm256_madd_epi16(_mm256_maddubs_epi16(w, y), ones),
+                _mm256_loadu_si256(offsets.as_ptr().add(8 * b).cast()),
+            );
             acc = _mm256_fmadd_ps(
                 _mm256_cvtepi32_ps(products),
                 _mm256_broadcast_ss(scale),
@@ -121,7 +125,7 @@ pub(super) unsafe fn dot_row(w: Row<'_>, x: &[i8], scales: &[f32], offsets: &[f3
             );
         }
     }
-    sum(_mm256_sub_ps(acc, offset))
+    sum(acc)
 }
 
 /// Unpacks every block of a weight row to signed bytes, block `b` at `out[b * stride..]`, and
@@ -203,7 +207,7 @@ unsafe fn tile_rows<const R: usize>(
         let w = weights.add(b * 4 * BLOCK);
         let w = [0, 1, 2, 3].map(|j| _mm256_loadu_si256(w.add(j * BLOCK).cast()));
         let scales = _mm256_loadu_ps(weight_scales.add(b * 8));
-        let offset = _mm256_loadu_ps(offsets.add(b * 8));
+        let offset = _mm256_loadu_si256(offsets.add(b * 8).cast());
         for (r, acc) in acc.iter_mut().enumerate() {
             // The input plus 128, as the unsigned operand: pairs reach 255 · 16 · 2, and the
             // sums of four pairs 32640, still within 16 bits.
@@ -216,11 +220,12 @@ unsafe fn tile_rows<const R: usize>(
                 _mm256_unpacklo_epi64(p01, p23),
                 _mm256_unpackhi_epi64(p01, p23),
             );
-            let products = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
-            // d_w · (Σ (x + 128) · w) - d_w · 128 · Σ w, then times d_x.
-            let weighted = _mm256_fmsub_ps(products, scales, offset);
+            // Σ (x + 128) · w - 128 · Σ w: the same integers as the signed product, so that
+            // each block's product is exact, as in llama.cpp.
+            let products = _mm256_sub_epi32(_mm256_madd_epi16(p, ones), offset);
             let x_scale = _mm256_broadcast_ss(&*x_scales.add(r * stride + b));
-            *acc = _mm256_fmadd_ps(weighted, x_scale, *acc);
+            let scale = _mm256_mul_ps(scales, x_scale);
+            *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(products), scale, *acc);
         }
     }
     for (sums, acc) in sums.iter_mut().zip(acc) {

@@ -21,7 +21,10 @@
 //!   the input is stored plus 128 as the unsigned operand, and `128 · Σ w` per weight block is
 //!   computed when the weights are unpacked.
 //!
-//! `cargo run --release --example bench_q5_0` measures both against candle's kernel.
+//! Both take the offset off in integers, so each block's integer product is exact and the
+//! floating-point work is llama.cpp's: per block, `d_w · d_x` times that integer, summed.
+//!
+//! `cargo run --release --example bench_gguf` measures both against candle's kernel.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -30,6 +33,8 @@ mod prompt;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use half::f16;
+
+use super::input::{quantize_rows, scale_slots, Q8Rows};
 
 const BLOCK: usize = 32;
 /// Bytes of one Q5_0 block in GGUF: d (2), qh (4), qs (16).
@@ -92,44 +97,6 @@ impl<'a> Row<'a> {
         let scales = self.group(b / 8).scales;
         let j = 2 * (b % 8);
         f16::from_bits(u16::from_le_bytes([scales[j], scales[j + 1]])).to_f32()
-    }
-}
-
-/// Scales per input row, padded so that they can be read eight at a time.
-fn scale_slots(blocks: usize) -> usize {
-    blocks.next_multiple_of(8)
-}
-
-/// The input, quantized to Q8_0 blocks: per block a scale (already rounded to f16, as stored)
-/// and 32 int8 values (stored plus 128 for the prompt kernel, see `quantize_rows`).
-struct Q8Rows {
-    values: Vec<i8>,
-    /// Per row, `scale_slots(blocks_per_row)` scales, zero padded.
-    scales: Vec<f32>,
-    /// Per block, `16 · d · Σ values` (laid out as `scales`): what the generation kernel's
-    /// unsigned weights add to each product.
-    offsets: Vec<f32>,
-    blocks_per_row: usize,
-}
-
-impl Q8Rows {
-    fn rows(&self) -> usize {
-        self.values.len() / (self.blocks_per_row * BLOCK)
-    }
-
-    fn scale_stride(&self) -> usize {
-        scale_slots(self.blocks_per_row)
-    }
-
-    /// The values, block scales and offsets of input row `r`.
-    fn row(&self, r: usize) -> (&[i8], &[f32], &[f32]) {
-        let values = r * self.blocks_per_row * BLOCK..(r + 1) * self.blocks_per_row * BLOCK;
-        let scales = r * self.scale_stride()..(r + 1) * self.scale_stride();
-        (
-            &self.values[values],
-            &self.scales[scales.clone()],
-            &self.offsets[scales],
-        )
     }
 }
 
@@ -267,40 +234,6 @@ fn avx2_available() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
-    }
-}
-
-/// Q8_0 quantization of each row: per block of 32, `d = max|x| / 127` and `q = round(x / d)`.
-/// With `plus_128`, the values are stored as the bytes of `q + 128` (the prompt kernel's
-/// unsigned operand).
-fn quantize_rows(x: &[f32], rows: usize, k: usize, plus_128: bool) -> Q8Rows {
-    let blocks_per_row = k / BLOCK;
-    let stride = scale_slots(blocks_per_row);
-    let mut scales = vec![0f32; rows * stride];
-    let mut offsets = vec![0f32; rows * stride];
-    let mut values = vec![0i8; rows * k];
-    let flip = if plus_128 { i8::MIN } else { 0 };
-    // Sequential: a fraction of the product's cost, and too little work per row to share.
-    for (b, (q, block)) in values.chunks_mut(BLOCK).zip(x.chunks(BLOCK)).enumerate() {
-        let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let d = amax / 127.0;
-        let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
-        let mut sum = 0i32;
-        for (q, v) in q.iter_mut().zip(block) {
-            let value = (v * inverse).round() as i8;
-            sum += i32::from(value);
-            *q = value ^ flip;
-        }
-        let d = f16::from_f32(d).to_f32();
-        let at = b / blocks_per_row * stride + b % blocks_per_row;
-        scales[at] = d;
-        offsets[at] = 16.0 * d * sum as f32;
-    }
-    Q8Rows {
-        values,
-        scales,
-        offsets,
-        blocks_per_row,
     }
 }
 

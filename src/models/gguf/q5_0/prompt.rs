@@ -2,7 +2,8 @@
 //! once into a panel that stays in L1, and runs register tiles of input rows × 4 weight rows
 //! over it.
 
-use super::{Q5_0Matrix, Q8Rows, Row, BLOCK};
+use super::super::input::Q8Rows;
+use super::{Q5_0Matrix, Row, BLOCK};
 
 /// Weight rows per parallel task.
 pub(super) const COLUMNS: usize = 16;
@@ -39,12 +40,12 @@ pub(super) fn product(
 /// with zero weights). Per quad and block:
 /// - `values`: the 32 signed values of each of its 4 rows;
 /// - `scales`: the 4 rows' scales, twice (one per 128-bit half of the kernel's sums);
-/// - `offsets`: per row and half, `d · 128 · Σ` of those 16 values: what the kernel's unsigned
-///   input (the int8 input plus 128) adds to each product, scaled.
+/// - `offsets`: per row and half, `128 · Σ` of those 16 values: what the kernel's unsigned
+///   input (the int8 input plus 128) adds to each product.
 pub(super) struct Panel {
     pub(super) values: Vec<i8>,
     pub(super) scales: Vec<f32>,
-    pub(super) offsets: Vec<f32>,
+    pub(super) offsets: Vec<i32>,
     pub(super) blocks: usize,
 }
 
@@ -54,7 +55,7 @@ impl Panel {
         let quads = cols.len().div_ceil(4);
         let mut values = vec![0i8; quads * blocks * 4 * BLOCK];
         let mut scales = vec![0f32; quads * blocks * 8];
-        let mut offsets = vec![0f32; quads * blocks * 8];
+        let mut offsets = vec![0i32; quads * blocks * 8];
         let mut sums = vec![[0i32; 2]; blocks];
         for (j, c) in cols.enumerate() {
             let w = matrix.row(c);
@@ -66,7 +67,7 @@ impl Panel {
                 let d = w.scale(b);
                 for (half, &sum) in sums.iter().enumerate() {
                     scales[at * 8 + 4 * half + row] = d;
-                    offsets[at * 8 + 4 * half + row] = d * (128 * sum) as f32;
+                    offsets[at * 8 + 4 * half + row] = 128 * sum;
                 }
             }
         }
