@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
@@ -123,6 +123,23 @@ impl QLinear {
             Kernel::Candle { matmul, .. } => matmul.forward(x)?,
         };
         self.add_bias(y)
+    }
+
+    /// candle repacks Q4_K and Q6_K weights for its x86 kernels the first time a product of
+    /// several rows runs (a sixth of a short prompt's time). Doing it at load, as llama.cpp
+    /// repacks at load too, keeps that out of the first prompt.
+    fn prepare(&self) -> Result<()> {
+        if let Kernel::Candle {
+            weight,
+            matmul: matmul @ QMatMul::QTensor(_),
+        } = &self.kernel
+        {
+            if matches!(weight.dtype(), GgmlDType::Q4K | GgmlDType::Q6K) {
+                let (_, k) = weight.shape().dims2()?;
+                matmul.forward(&Tensor::zeros((2, k), DType::F32, &Device::Cpu)?)?;
+            }
+        }
+        Ok(())
     }
 
     fn add_bias(&self, y: Tensor) -> Result<Tensor> {
@@ -322,6 +339,21 @@ impl Decoder {
                 down: tensors.linear(&format!("{p}.ffn_down"))?,
                 cache: KvBuffer::new(CACHE_GROWTH),
             });
+        }
+        if matches!(device, Device::Cpu) {
+            for layer in &layers {
+                for linear in [
+                    &layer.q,
+                    &layer.k,
+                    &layer.v,
+                    &layer.out,
+                    &layer.gate,
+                    &layer.up,
+                ] {
+                    linear.prepare()?;
+                }
+                layer.down.prepare()?;
+            }
         }
         Ok(Self {
             config,
