@@ -5,7 +5,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{softmax_rows, Group, VALUE_BLOCK};
+use super::{by_position, softmax_rows, Group, VALUE_BLOCK};
 
 pub(super) fn available() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -61,13 +61,7 @@ pub(super) unsafe fn attend<const H: usize>(group: &Group<'_>, context: &mut [f3
     }
     softmax_rows(&mut weights, len);
 
-    // by_position[p * H + h]: the heads' weights of position p side by side.
-    let mut by_position = vec![0f32; H * len];
-    for (h, scores) in weights.chunks_exact(len).enumerate() {
-        for (p, &w) in scores.iter().enumerate() {
-            by_position[p * H + h] = w;
-        }
-    }
+    let by_position = by_position::<H>(&weights, len);
     // Eight dimensions at a time for every head (one register each), over a block of positions
     // whose values stay in L1 across the passes.
     context.fill(0.0);

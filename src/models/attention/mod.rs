@@ -164,13 +164,7 @@ impl Group<'_> {
             }
         }
         softmax_rows(&mut weights, len);
-        // by_position[p * H + h]: the heads' weights of position p side by side.
-        let mut by_position = vec![0f32; H * len];
-        for (h, scores) in weights.chunks_exact(len).enumerate() {
-            for (p, &w) in scores.iter().enumerate() {
-                by_position[p * H + h] = w;
-            }
-        }
+        let by_position = by_position::<H>(&weights, len);
         context.fill(0.0);
         // Eight dimensions at a time for every head, over a block of positions whose values
         // stay in L1 across the passes (the whole cache is larger than L2 at ~1000 positions).
@@ -214,6 +208,17 @@ fn softmax_rows(weights: &mut [f32], len: usize) {
         let inverse = 1.0 / crate::exp::exp_in_place(scores, max);
         scores.iter_mut().for_each(|w| *w *= inverse);
     }
+}
+
+/// The heads' weights (`weights[h * len + p]`) regrouped by position: `[p * H + h]`.
+fn by_position<const H: usize>(weights: &[f32], len: usize) -> Vec<f32> {
+    let mut by_position = vec![0f32; H * len];
+    for (h, scores) in weights.chunks_exact(len).enumerate() {
+        for (p, &w) in scores.iter().enumerate() {
+            by_position[p * H + h] = w;
+        }
+    }
+    by_position
 }
 
 /// Positions per pass over the values (64 positions of 64 dimensions: 16 KB).

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
-use super::input::{quantize_rows, Q8Rows};
+use super::input::{avx2_available, quantize_rows, Q8Rows};
 
 const BLOCK: usize = 32;
 /// Bytes of one Q8_0 block: d (2), qs (32).
@@ -71,19 +71,6 @@ impl Q8_0Matrix {
         });
         shape.push(self.n);
         Ok(Some(Tensor::from_vec(groups.concat(), shape, x.device())?))
-    }
-}
-
-fn avx2_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("f16c")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 

@@ -34,7 +34,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use half::f16;
 
-use super::input::{quantize_rows, scale_slots, Q8Rows};
+use super::input::{avx2_available, quantize_rows, scale_slots, Q8Rows};
 
 const BLOCK: usize = 32;
 /// Bytes of one Q5_0 block in GGUF: d (2), qh (4), qs (16).
@@ -223,19 +223,6 @@ impl Q5_0Matrix {
 struct SendPtr(*mut f32);
 // SAFETY: the pointer is only used for disjoint writes, see `Q5_0Matrix::matmul_many`.
 unsafe impl Sync for SendPtr {}
-
-fn avx2_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("f16c")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
 
 /// The dot product of weight row `w` with row `r` of the quantized input.
 fn dot_row(w: Row<'_>, input: &Q8Rows, r: usize) -> f32 {
