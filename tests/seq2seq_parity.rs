@@ -145,10 +145,17 @@ fn expected_ids(row: &[u32], eos: u32) -> Vec<u32> {
 }
 
 fn check_generation(name: &str) {
+    check_generation_cases(name, 8);
+}
+
+fn check_generation_cases(name: &str, min_cases: usize) {
     let mut model = load(name);
     let eos = model.tokenizer().eos_id();
     let fixture: GenerateFixture = serde_json::from_str(&reference(name, "generate.json")).unwrap();
-    assert!(fixture.cases.len() >= 8, "{name}: too few generation cases");
+    assert!(
+        fixture.cases.len() >= min_cases,
+        "{name}: too few generation cases"
+    );
     let (mut compared, mut ended) = (0, 0);
     let mut mismatches = Vec::new();
     for case in &fixture.cases {
@@ -444,4 +451,115 @@ fn sharded_checkpoint_loads_like_one_file() {
         err.to_string().contains("model-00002-of-00002.safetensors"),
         "{err}"
     );
+}
+
+/// Checkpoints as transformers 5 writes them (`save_pretrained`, config.json not rewritten into
+/// the Hub's form), made by scripts/make-saved-fixtures.py into tests/fixtures/saved/: greedy and
+/// beam-search generations identical to transformers loading the same directory.
+mod saved_pretrained {
+    use super::{check_forward, check_generation_cases};
+
+    /// `defaults`, `greedy`, `beam4`, `beam4_lp2.0`.
+    const CASES: usize = 4;
+
+    /// flan-T5 shaped, saved by 5.x: `tie_word_embeddings: true` with
+    /// `scale_decoder_outputs: false`, so no rescale before its own `lm_head` (tarjama rescaled
+    /// whenever `tie_word_embeddings` was not false, and beam search went astray).
+    #[test]
+    fn t5_v1_1() {
+        check_forward("saved/t5v11");
+        check_generation_cases("saved/t5v11", CASES);
+    }
+
+    /// MT5ForConditionalGeneration never rescales in 5.x, whatever `tie_word_embeddings` says;
+    /// spiece.model is its only tokenizer file, and its decoder is one block deeper than its
+    /// encoder.
+    #[test]
+    fn mt5() {
+        check_forward("saved/mt5");
+        check_generation_cases("saved/mt5", CASES);
+    }
+
+    /// T5 v1.0 saved by 5.x (`scale_decoder_outputs: true`) still rescales.
+    #[test]
+    fn t5_v1_0() {
+        check_generation_cases("saved/t5", CASES);
+    }
+
+    /// Untied BART: the encoder, the decoder and the LM head each read their own table, not
+    /// `model.shared`.
+    #[test]
+    fn bart_untied() {
+        check_forward("saved/bart-untied");
+        check_generation_cases("saved/bart-untied", CASES);
+    }
+
+    /// `normalize_before: true` in a BART config changes nothing: transformers' BART is
+    /// post-norm whatever the key says.
+    #[test]
+    fn bart_normalize_before_is_not_read() {
+        check_forward("saved/bart-normalize-before");
+        check_generation_cases("saved/bart-normalize-before", CASES);
+    }
+
+    #[test]
+    fn mbart() {
+        check_generation_cases("saved/mbart", CASES);
+    }
+
+    #[test]
+    fn nllb() {
+        check_generation_cases("saved/nllb", CASES);
+    }
+
+    #[test]
+    fn marian() {
+        check_generation_cases("saved/marian", CASES);
+    }
+}
+
+/// Generation settings transformers would follow and tarjama's search cannot are refused at
+/// load with one line naming the key; their neutral values load.
+#[test]
+fn unsupported_generation_settings_are_refused() {
+    let load_with = |generation: serde_json::Value| {
+        let tmp = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(common::fixtures().join("bart-tiny")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).unwrap();
+        }
+        let path = tmp.path().join("generation_config.json");
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for (key, value) in generation.as_object().unwrap() {
+            json[key] = value.clone();
+        }
+        std::fs::write(&path, json.to_string()).unwrap();
+        let files = hub::resolve(tmp.path().to_str().unwrap(), &HubOptions::default()).unwrap();
+        Seq2Seq::load(&files, &Device::Cpu, DType::F32).map(|m| m.generation.clone())
+    };
+    for (settings, named) in [
+        (
+            serde_json::json!({"eos_token_id": [2, 5]}),
+            "several end tokens",
+        ),
+        (
+            serde_json::json!({"suppress_tokens": [5]}),
+            "suppress_tokens",
+        ),
+        (serde_json::json!({"num_beam_groups": 2}), "num_beam_groups"),
+        (
+            serde_json::json!({"encoder_no_repeat_ngram_size": 3}),
+            "encoder_no_repeat_ngram_size",
+        ),
+    ] {
+        let err = load_with(settings).unwrap_err().to_string();
+        assert!(err.contains(named) && !err.contains('\n'), "{err}");
+    }
+    let neutral = load_with(serde_json::json!({
+        "eos_token_id": [2, 2], "num_beam_groups": 1, "diversity_penalty": 0.0,
+        "suppress_tokens": null, "max_new_tokens": 7
+    }))
+    .unwrap();
+    assert_eq!((neutral.eos_token_id, neutral.max_length), (2, 8));
 }

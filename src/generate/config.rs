@@ -37,6 +37,9 @@ pub struct GenerationConfig {
     pub renormalize_logits: bool,
 }
 
+/// transformers' `max_length` default, counted in new tokens.
+const DEFAULT_NEW_TOKENS: usize = 20;
+
 impl GenerationConfig {
     /// HF's defaults for an encoder-decoder model with the given special tokens.
     pub fn new(decoder_start_token_id: u32, eos_token_id: u32, pad_token_id: u32) -> Self {
@@ -44,7 +47,10 @@ impl GenerationConfig {
             decoder_start_token_id,
             eos_token_id,
             pad_token_id,
-            max_length: 20,
+            // When no file or flag sets a length, transformers 5 generates 20 new tokens after
+            // the decoder start (`has_default_max_length` in `generate()`), capped at the
+            // position table, which the pipeline does.
+            max_length: 1 + DEFAULT_NEW_TOKENS,
             min_length: 0,
             num_beams: 1,
             length_penalty: 1.0,
@@ -77,6 +83,14 @@ impl GenerationConfig {
         }
         if let Some(v) = uint("min_length") {
             self.min_length = v as usize;
+        }
+        // The `*_new_tokens` forms take precedence in transformers; the decoder start counts in
+        // `max_length`, not in them.
+        if let Some(v) = uint("max_new_tokens") {
+            self.max_length = 1 + v as usize;
+        }
+        if let Some(v) = uint("min_new_tokens") {
+            self.min_length = 1 + v as usize;
         }
         if let Some(v) = uint("num_beams") {
             self.num_beams = v.max(1) as usize;
@@ -113,6 +127,9 @@ impl GenerationConfig {
         }
         if json.get("forced_bos_token_id").is_some() {
             self.forced_bos_token_id = uint("forced_bos_token_id").map(|v| v as u32);
+        } else if json.get("force_bos_token_to_be_generated") == Some(&Value::Bool(true)) {
+            // The pre-4.x form that transformers 5's GenerationConfig still honours.
+            self.forced_bos_token_id = uint("bos_token_id").map(|v| v as u32);
         }
         if json.get("forced_eos_token_id").is_some() {
             self.forced_eos_token_id = first_id(json.get("forced_eos_token_id"));
@@ -151,6 +168,26 @@ mod tests {
         assert_eq!(cfg.early_stopping, EarlyStopping::Never);
         assert_eq!(cfg.forced_eos_token_id, Some(0));
         assert_eq!(cfg.length_penalty, 0.6);
+    }
+
+    #[test]
+    fn reads_the_new_tokens_forms_and_legacy_forced_bos() {
+        let mut cfg = GenerationConfig::new(2, 2, 1);
+        assert_eq!(
+            cfg.max_new_tokens(),
+            20,
+            "transformers' default: 20 new tokens"
+        );
+        cfg.apply_json(&serde_json::json!({
+            "max_length": 100, "max_new_tokens": 8, "min_length": 3, "min_new_tokens": 4,
+            "bos_token_id": 0, "force_bos_token_to_be_generated": true
+        }));
+        assert_eq!((cfg.max_length, cfg.min_length), (9, 5));
+        assert_eq!(cfg.forced_bos_token_id, Some(0));
+        cfg.apply_json(&serde_json::json!({
+            "bos_token_id": 0, "force_bos_token_to_be_generated": true, "forced_bos_token_id": 7
+        }));
+        assert_eq!(cfg.forced_bos_token_id, Some(7));
     }
 
     #[test]

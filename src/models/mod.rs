@@ -95,13 +95,13 @@ pub fn load_seq2seq(
         });
     }
     if T5_MODEL_TYPES.contains(&model_type) {
-        let mut cfg: t5::T5Config = serde_json::from_value(config.clone()).map_err(parse_error)?;
+        let mut cfg = t5::T5Config::from_json(config).map_err(parse_error)?;
         cfg.quantize = quantize;
         let prefix = |task: &str| cfg.task_prefix(task).map(str::to_string);
         return Ok(LoadedSeq2Seq {
             summarization_prefix: prefix("summarization"),
             translation_prefix: prefix("translation_ar_to_en"),
-            decoder_start_token_id: Some(cfg.decoder_start_id()),
+            decoder_start_token_id: cfg.decoder_start_token_id,
             model: Box::new(t5::T5Model::load(&cfg, vb)?),
         });
     }
@@ -174,15 +174,64 @@ pub fn generation_config(
     pad: u32,
 ) -> Result<GenerationConfig> {
     let mut generation = GenerationConfig::new(start, eos, pad);
-    if files.file("generation_config.json").is_file() {
-        generation.apply_json(&read_json(files, "generation_config.json")?);
+    let (name, json) = if files.file("generation_config.json").is_file() {
+        let json = read_json(files, "generation_config.json")?;
+        ("generation_config.json", json)
     } else {
-        generation.apply_json(config);
-    }
+        ("config.json", config.clone())
+    };
+    refuse_unsupported_generation(name, &json)?;
+    generation.apply_json(&json);
     if let Some(preset) = &files.preset {
         generation.apply_json(&preset.generation_json());
     }
     Ok(generation)
+}
+
+/// Generation keys that change transformers' output and that tarjama's encoder-decoder search
+/// does not implement, each with the values that leave the output as it is.
+const UNSUPPORTED_GENERATION: &[(&str, &[&str])] = &[
+    ("encoder_no_repeat_ngram_size", &["0"]),
+    ("encoder_repetition_penalty", &["1", "1.0"]),
+    ("exponential_decay_length_penalty", &[]),
+    ("suppress_tokens", &["[]"]),
+    ("begin_suppress_tokens", &["[]"]),
+    ("sequence_bias", &["{}", "[]"]),
+    ("guidance_scale", &["1", "1.0"]),
+    ("stop_strings", &["[]"]),
+    ("num_beam_groups", &["1"]),
+    ("diversity_penalty", &["0", "0.0"]),
+    ("constraints", &["[]"]),
+    ("force_words_ids", &["[]"]),
+    ("penalty_alpha", &[]),
+    ("dola_layers", &[]),
+];
+
+/// Refuses generation settings that transformers would follow and tarjama cannot: several end
+/// tokens (transformers stops at any of them, tarjama's searches at one) and the keys above.
+fn refuse_unsupported_generation(file: &str, json: &serde_json::Value) -> Result<()> {
+    if let Some(serde_json::Value::Array(ids)) = json.get("eos_token_id") {
+        if ids.iter().any(|id| Some(id) != ids.first()) {
+            return Err(Error::model(format!(
+                "{file} lists several end tokens (eos_token_id {}), and tarjama's \
+                 encoder-decoder search stops at one: keep only the one the model ends its \
+                 output with",
+                serde_json::Value::Array(ids.clone())
+            )));
+        }
+    }
+    for (key, neutral) in UNSUPPORTED_GENERATION {
+        let Some(value) = json.get(*key).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        if !neutral.contains(&value.to_string().as_str()) {
+            return Err(Error::model(format!(
+                "{file} sets {key} to {value}, which tarjama does not implement: remove the key \
+                 (or set it to null) to decode without it"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The largest absolute difference between two tensors of the same shape, for tests.

@@ -139,8 +139,8 @@ pub struct T5Model {
     encoder_norm: RmsNorm,
     decoder_norm: RmsNorm,
     lm_head: Linear,
-    /// `d_model**-0.5` for tied checkpoints: T5 v1.0 rescales the decoder output before reusing
-    /// the (unit-scale) embeddings as the output projection.
+    /// `d_model**-0.5` where the config asks for it ([`T5Config::scale_decoder_outputs`]): T5 v1.0
+    /// rescales the decoder output before reusing the (unit-scale) embeddings as the head.
     output_scale: Option<f64>,
     dtype: DType,
     device: Device,

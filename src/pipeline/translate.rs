@@ -123,7 +123,13 @@ impl Seq2Seq {
             tokenizer.set_text_prefix(&prefix);
         }
         let pad = tokenizer.pad_id();
-        let start = loaded.decoder_start_token_id.unwrap_or(pad);
+        // transformers falls back to `bos_token_id` when no decoder start is given (and raises
+        // without either); T5 and Marian conventionally start from the pad token.
+        let bos = config
+            .get("bos_token_id")
+            .and_then(|v| v.as_u64())
+            .map(|v| v as u32);
+        let start = loaded.decoder_start_token_id.or(bos).unwrap_or(pad);
         let mut generation =
             models::generation_config(files, &config, start, tokenizer.eos_id(), pad)?;
         if let Some(code) = tokenizer.english_code() {

@@ -6,7 +6,11 @@
 //! cache inside the layers, so neither batching nor beam search can be built on them. This
 //! module keeps the cache in a [`DecoderCache`] owned by the decoding loop.
 //!
-//! The members differ in a handful of switches, all read from the config or the checkpoint:
+//! The members differ in a handful of switches. As in transformers 5 (`modeling_bart.py`,
+//! `modeling_mbart.py`, `modeling_m2m_100.py`, `modeling_marian.py`), the architecture comes from
+//! `model_type` alone: legacy keys such as `normalize_before`, `add_final_layer_norm` or
+//! `normalize_embedding`, which fairseq-era configs still carry, are not read (transformers
+//! ignores them too), and neither is the presence of extra tensors in the checkpoint.
 //!
 //! | | positions | norm | `layernorm_embedding` | final layer norms |
 //! |---|---|---|---|---|
@@ -14,6 +18,9 @@
 //! | BART | learned, offset 2 | post | yes | no |
 //! | mBART | learned, offset 2 | pre | yes | yes |
 //! | M2M100, NLLB | fairseq sinusoids, offset 2 | pre | no | yes |
+//!
+//! The survey of every config key transformers reads for these families, and what tarjama does
+//! with each, is in `src/models/config-keys.md`.
 
 mod layers;
 mod positions;
@@ -60,19 +67,15 @@ pub struct BartConfig {
     pub decoder_attention_heads: usize,
     pub encoder_ffn_dim: usize,
     pub decoder_ffn_dim: usize,
+    /// The default depends on the family.
     #[serde(default)]
     pub activation_function: Option<String>,
     pub max_position_embeddings: usize,
     /// Multiply token embeddings by √d_model; the default depends on the family.
     #[serde(default)]
     pub scale_embedding: Option<bool>,
-    /// Pre-norm layers; the default depends on the family.
-    #[serde(default)]
-    pub normalize_before: Option<bool>,
     #[serde(default = "yes")]
     pub share_encoder_decoder_embeddings: bool,
-    #[serde(default = "yes")]
-    pub tie_word_embeddings: bool,
     pub pad_token_id: u32,
     pub eos_token_id: u32,
     #[serde(default)]
@@ -103,14 +106,41 @@ impl BartConfig {
     }
 
     fn pre_norm(&self) -> bool {
-        self.normalize_before
-            .unwrap_or(matches!(self.family(), Ok(Family::MBart | Family::M2M100)))
+        matches!(self.family(), Ok(f) if f.pre_norm())
     }
 
     fn scales_embedding(&self) -> bool {
-        // transformers' defaults: Marian and M2M100 configs scale unless told not to.
+        // The class defaults of transformers 5: only M2M100Config scales unless told otherwise
+        // (MarianConfig's default is false; the OPUS-MT configs all say true).
         self.scale_embedding
-            .unwrap_or(matches!(self.family(), Ok(Family::Marian | Family::M2M100)))
+            .unwrap_or(matches!(self.family(), Ok(Family::M2M100)))
+    }
+
+    /// `activation_function`, or the family's default in transformers 5 (M2M100Config: relu;
+    /// BartConfig, MBartConfig, MarianConfig: gelu).
+    fn activation_name(&self) -> &str {
+        match (&self.activation_function, self.family()) {
+            (Some(name), _) => name,
+            (None, Ok(Family::M2M100)) => "relu",
+            (None, _) => "gelu",
+        }
+    }
+}
+
+impl Family {
+    /// mBART and M2M100 normalise before each sub-layer, BART and Marian after it.
+    fn pre_norm(self) -> bool {
+        matches!(self, Family::MBart | Family::M2M100)
+    }
+
+    /// BART and mBART normalise the summed token and position embeddings.
+    fn has_layernorm_embedding(self) -> bool {
+        matches!(self, Family::Bart | Family::MBart)
+    }
+
+    /// The pre-norm members normalise each stack's output.
+    fn has_final_layer_norms(self) -> bool {
+        self.pre_norm()
     }
 }
 
@@ -169,18 +199,14 @@ impl Stack {
                 Positions::fairseq(n_pos, d, cfg.pad_token_id, vb.device(), vb.dtype())?
             }
         };
-        let optional_norm = |name: &str| -> candle_core::Result<Option<LayerNorm>> {
-            if vb.contains_tensor(&format!("{name}.weight")) {
-                layer_norm(vb.pp(name), d).map(Some)
-            } else {
-                Ok(None)
-            }
+        let norm_if = |present: bool, name: &str| -> candle_core::Result<Option<LayerNorm>> {
+            present.then(|| layer_norm(vb.pp(name), d)).transpose()
         };
         Ok(Self {
             embed_tokens,
             positions,
-            layernorm_embedding: optional_norm("layernorm_embedding")?,
-            final_layer_norm: optional_norm("layer_norm")?,
+            layernorm_embedding: norm_if(family.has_layernorm_embedding(), "layernorm_embedding")?,
+            final_layer_norm: norm_if(family.has_final_layer_norms(), "layer_norm")?,
         })
     }
 
@@ -220,14 +246,7 @@ pub struct BartModel {
 impl BartModel {
     pub fn load(cfg: &BartConfig, vb: VarBuilder) -> crate::Result<Self> {
         let family = cfg.family()?;
-        let activation = Activation::from_name(cfg.activation_function.as_deref().unwrap_or(
-            // Marian's converter wrote no key when it was swish, the OPUS-MT default.
-            if family == Family::Marian {
-                "swish"
-            } else {
-                "gelu"
-            },
-        ))?;
+        let activation = Activation::from_name(cfg.activation_name())?;
         Ok(Self::load_tensors(cfg, family, vb, activation)?)
     }
 
@@ -238,32 +257,61 @@ impl BartModel {
         act: Activation,
     ) -> candle_core::Result<Self> {
         let d = cfg.d_model;
-        let target_vocab = cfg.decoder_vocab_size.unwrap_or(cfg.vocab_size);
         let model = vb.pp("model");
-        // Checkpoints written with tied weights store only one copy, under any of these names.
-        let embedding = |names: &[&str], vocab: usize| -> candle_core::Result<Embedding> {
-            for name in names {
-                if model.contains_tensor(&format!("{name}.weight")) {
-                    return candle_nn::embedding(vocab, d, model.pp(name));
-                }
-            }
-            candle_nn::embedding(vocab, d, model.pp(names[0]))
-        };
-        let encoder_embed = embedding(&["shared", "encoder.embed_tokens"], cfg.vocab_size)?;
-        let decoder_embed = if cfg.share_encoder_decoder_embeddings {
-            encoder_embed.clone()
+        let shares_embeddings = family != Family::Marian || cfg.share_encoder_decoder_embeddings;
+        // Only MarianConfig has `decoder_vocab_size`, and MarianMTModel sizes its head by it
+        // only when the vocabularies are apart (`modeling_marian.py`).
+        let target_vocab = if shares_embeddings {
+            cfg.vocab_size
         } else {
-            embedding(&["decoder.embed_tokens"], target_vocab)?
+            cfg.decoder_vocab_size.unwrap_or(cfg.vocab_size)
         };
-        let lm_head = if !cfg.tie_word_embeddings && vb.contains_tensor("lm_head.weight") {
+        let encoder_embed = tied_table(
+            &vb,
+            &[
+                "model.encoder.embed_tokens.weight",
+                "model.shared.weight",
+                "model.decoder.embed_tokens.weight",
+            ],
+            (cfg.vocab_size, d),
+        )?;
+        let decoder_embed = if shares_embeddings {
+            tied_table(
+                &vb,
+                &[
+                    "model.decoder.embed_tokens.weight",
+                    "model.shared.weight",
+                    "model.encoder.embed_tokens.weight",
+                ],
+                (cfg.vocab_size, d),
+            )?
+        } else {
+            // Marian with its own target vocabulary: nothing is tied to the decoder's table.
+            vb.get((target_vocab, d), "model.decoder.embed_tokens.weight")?
+        };
+        let lm_head = {
+            // transformers ties the head to `model.shared`, or to the decoder's own table when
+            // Marian keeps the vocabularies apart.
+            let names: &[&str] = if shares_embeddings {
+                &[
+                    "lm_head.weight",
+                    "model.shared.weight",
+                    "model.decoder.embed_tokens.weight",
+                    "model.encoder.embed_tokens.weight",
+                ]
+            } else {
+                &["lm_head.weight", "model.decoder.embed_tokens.weight"]
+            };
             Linear::new(
-                vb.get((target_vocab, d), "lm_head.weight")?,
+                tied_table(&vb, names, (target_vocab, d))?,
                 None,
                 cfg.quantize,
             )?
-        } else {
-            Linear::new(decoder_embed.embeddings().clone(), None, cfg.quantize)?
         };
+        let (encoder_embed, decoder_embed) = (
+            Embedding::new(encoder_embed, d),
+            Embedding::new(decoder_embed, d),
+        );
         let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
             Some(vb.get((1, target_vocab), "final_logits_bias")?)
         } else {
@@ -292,6 +340,24 @@ impl BartModel {
             config: cfg.clone(),
         })
     }
+}
+
+/// The table a use of the embeddings reads (`names[0]`), as transformers 5 ties weights at load
+/// (`PreTrainedModel.tie_weights` in `modeling_utils.py`): a use takes its own tensor when the
+/// checkpoint stores it (stored tensors that differ are not tied), else the first stored one it
+/// is tied to. transformers leaves a missing untied table randomly initialised
+/// (`tie_word_embeddings: false` with no `lm_head.weight`); tarjama takes the tied table then,
+/// the only reading that gives a working model.
+fn tied_table(
+    vb: &VarBuilder,
+    names: &[&str],
+    shape: (usize, usize),
+) -> candle_core::Result<Tensor> {
+    let name = names
+        .iter()
+        .find(|name| vb.contains_tensor(name))
+        .unwrap_or(&names[0]);
+    vb.get(shape, name)
 }
 
 impl Seq2SeqModel for BartModel {

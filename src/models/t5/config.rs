@@ -9,6 +9,11 @@ use serde::{Deserialize, Deserializer};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct T5Config {
+    /// `t5` or `mt5`: the two read the same keys with different rules (see
+    /// [`T5Config::scale_decoder_outputs`]) and different class defaults, which
+    /// [`T5Config::from_json`] fills in.
+    #[serde(default = "defaults::model_type")]
+    pub model_type: String,
     /// Not in config.json: the format linear layers are quantized to at load time, if any.
     #[serde(skip)]
     pub quantize: Option<GgmlDType>,
@@ -36,10 +41,20 @@ pub struct T5Config {
     /// `"relu"` (T5 v1.0), `"gated-gelu"` (v1.1, flan-t5, mT5), or `[gated-]<activation>`.
     #[serde(default = "defaults::feed_forward_proj")]
     pub feed_forward_proj: String,
-    /// Only decides the output rescale: transformers ties the head whatever this says (see
-    /// [`T5Config::scale_decoder_outputs`]).
+    /// Only decides the output rescale, and only when `scale_decoder_outputs` is absent:
+    /// transformers ties the head whatever this says (see [`T5Config::scale_decoder_outputs`]).
     #[serde(default)]
     pub tie_word_embeddings: Option<bool>,
+    /// Written by transformers 5's `save_pretrained` (false for v1.1 / flan-T5 checkpoints).
+    /// `Some(None)` is an explicit `null`, which transformers keeps as a falsy `None`.
+    #[serde(default, deserialize_with = "present")]
+    pub scale_decoder_outputs: Option<Option<bool>>,
+    /// What `feed_forward_proj` implies, unless config.json stores them (transformers derives
+    /// them in `__post_init__`, then the stored keys overwrite them; Hub and saved configs agree).
+    #[serde(default)]
+    pub dense_act_fn: Option<String>,
+    #[serde(default)]
+    pub is_gated_act: Option<bool>,
     #[serde(default, deserialize_with = "first_id")]
     pub pad_token_id: Option<u32>,
     #[serde(default, deserialize_with = "first_id")]
@@ -55,6 +70,9 @@ pub struct T5Config {
 }
 
 mod defaults {
+    pub fn model_type() -> String {
+        "t5".into()
+    }
     pub fn vocab_size() -> usize {
         32128
     }
@@ -85,6 +103,11 @@ mod defaults {
     pub fn feed_forward_proj() -> String {
         "relu".into()
     }
+}
+
+/// A key that is present, possibly as `null` (serde's `Option` alone cannot tell).
+fn present<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Option<bool>>, D::Error> {
+    Option::<bool>::deserialize(de).map(Some)
 }
 
 /// An id that some configs write as a list (several end tokens): the first one counts.
@@ -129,7 +152,32 @@ pub(super) struct FeedForwardKind {
     pub activation: Activation,
 }
 
+/// Where `MT5Config`'s defaults differ from `T5Config`'s (transformers 5.24,
+/// `models/mt5/configuration_mt5.py`); `num_decoder_layers` follows `num_layers` in both.
+fn mt5_defaults() -> [(&'static str, serde_json::Value); 5] {
+    [
+        ("vocab_size", 250112.into()),
+        ("d_ff", 1024.into()),
+        ("num_layers", 8.into()),
+        ("num_heads", 6.into()),
+        ("feed_forward_proj", "gated-gelu".into()),
+    ]
+}
+
 impl T5Config {
+    /// Reads `config.json`, with the class defaults of its `model_type` for absent keys.
+    pub fn from_json(config: &serde_json::Value) -> serde_json::Result<Self> {
+        let mut config = config.clone();
+        if let Some(keys) = config.as_object_mut() {
+            if keys.get("model_type").and_then(|t| t.as_str()) == Some("mt5") {
+                for (key, default) in mt5_defaults() {
+                    keys.entry(key).or_insert(default);
+                }
+            }
+        }
+        serde_json::from_value(config)
+    }
+
     pub fn decoder_layers(&self) -> usize {
         self.num_decoder_layers.unwrap_or(self.num_layers)
     }
@@ -147,10 +195,22 @@ impl T5Config {
         self.decoder_start_token_id.unwrap_or(self.pad_id())
     }
 
-    /// transformers rescales the decoder output by `d_model**-0.5` unless the config says
-    /// `tie_word_embeddings: false` (v1.1 and later set it).
+    /// Whether the decoder output is rescaled by `d_model**-0.5` before the LM head, as
+    /// transformers 5.24 decides it (followed where 4.x differs):
+    /// - `t5`: `T5Config.__post_init__` derives `scale_decoder_outputs` from
+    ///   `tie_word_embeddings` (anything but an explicit `false` rescales), then the stored
+    ///   `scale_decoder_outputs` key overrides it. 5.x's `save_pretrained` always writes
+    ///   `tie_word_embeddings: true` and, for v1.1 / flan-T5, `scale_decoder_outputs: false`.
+    /// - `mt5`: never (`MT5ForConditionalGeneration.forward` has no rescale in 5.x; 4.x rescaled
+    ///   when `tie_word_embeddings` was true).
     pub fn scale_decoder_outputs(&self) -> bool {
-        self.tie_word_embeddings != Some(false)
+        match self.model_type.as_str() {
+            "mt5" => false,
+            _ => match self.scale_decoder_outputs {
+                Some(stored) => stored == Some(true),
+                None => self.tie_word_embeddings != Some(false),
+            },
+        }
     }
 
     /// `task_specific_params.<task>.prefix`, e.g. "summarize: " for `summarization`.
@@ -162,31 +222,43 @@ impl T5Config {
             .as_str()
     }
 
-    /// `feed_forward_proj` as transformers' `T5Config` reads it: `[gated-]<activation>`, where
-    /// `gated-gelu` means the tanh approximation.
+    /// The feed-forward as transformers' T5 builds it: `is_gated_act` and `ACT2FN[dense_act_fn]`,
+    /// derived from `feed_forward_proj` (`[gated-]<activation>`, where `gated-gelu` means the
+    /// tanh approximation) unless config.json stores them.
     pub(super) fn feed_forward_kind(&self) -> crate::Result<FeedForwardKind> {
         let proj = self.feed_forward_proj.as_str();
         let parts: Vec<&str> = proj.split('-').collect();
-        let unsupported = || {
+        let unsupported = |what: &str, value: &str| {
             crate::Error::model(format!(
-                "config.json has feed_forward_proj {proj:?}, which tarjama does not implement \
+                "config.json has {what} {value:?}, which tarjama does not implement \
                  (supported: [gated-]relu, gelu, gelu_new, gelu_pytorch_tanh, silu)"
             ))
         };
         let (gated, name) = match parts.as_slice() {
             [name] => (false, *name),
             ["gated", name] => (true, *name),
-            _ => return Err(unsupported()),
+            _ => return Err(unsupported("feed_forward_proj", proj)),
+        };
+        let derived = if proj == "gated-gelu" {
+            "gelu_new"
+        } else {
+            name
+        };
+        let (what, value, name) = match &self.dense_act_fn {
+            Some(stored) => ("dense_act_fn", stored.as_str(), stored.as_str()),
+            None => ("feed_forward_proj", proj, derived),
         };
         let activation = match name {
-            "gelu" if gated => Activation::GeluTanh,
             "relu" => Activation::Relu,
             "gelu" => Activation::Gelu,
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
             "silu" | "swish" => Activation::Silu,
-            _ => return Err(unsupported()),
+            _ => return Err(unsupported(what, value)),
         };
-        Ok(FeedForwardKind { gated, activation })
+        Ok(FeedForwardKind {
+            gated: self.is_gated_act.unwrap_or(gated),
+            activation,
+        })
     }
 }
 
@@ -228,5 +300,82 @@ mod tests {
         assert_eq!(c.task_prefix("summarization"), Some("summarize: "));
         assert_eq!(c.task_prefix("translation_en_to_de"), None);
         assert!(config("{}").scale_decoder_outputs());
+    }
+
+    /// The forms transformers 5 writes and reads (`T5Config.__post_init__`): the stored
+    /// `scale_decoder_outputs` wins over the `tie_word_embeddings` rule; mT5 never rescales.
+    #[test]
+    fn decides_the_output_rescale_like_transformers_5() {
+        let scales = |json: &str| config(json).scale_decoder_outputs();
+        // flan-T5 as save_pretrained writes it, and as the Hub has it
+        assert!(!scales(
+            r#"{"tie_word_embeddings": true, "scale_decoder_outputs": false}"#
+        ));
+        assert!(!scales(r#"{"tie_word_embeddings": false}"#));
+        // T5 v1.0, both forms
+        assert!(scales(
+            r#"{"tie_word_embeddings": true, "scale_decoder_outputs": true}"#
+        ));
+        assert!(scales(r#"{"tie_word_embeddings": true}"#));
+        assert!(scales(
+            r#"{"tie_word_embeddings": false, "scale_decoder_outputs": true}"#
+        ));
+        // mT5: never, whatever the keys say
+        for json in [
+            r#"{"model_type": "mt5"}"#,
+            r#"{"model_type": "mt5", "tie_word_embeddings": true}"#,
+            r#"{"model_type": "mt5", "tie_word_embeddings": false}"#,
+            r#"{"model_type": "mt5", "scale_decoder_outputs": true}"#,
+        ] {
+            assert!(!scales(json), "{json}");
+        }
+    }
+
+    #[test]
+    fn stored_activation_keys_override_feed_forward_proj() {
+        let kind = |json: &str| config(json).feed_forward_kind().unwrap();
+        let k = kind(
+            r#"{"feed_forward_proj": "relu", "dense_act_fn": "gelu_new", "is_gated_act": true}"#,
+        );
+        assert_eq!((k.gated, k.activation), (true, Activation::GeluTanh));
+        // flan-T5's config.json: consistent keys
+        let k = kind(
+            r#"{"feed_forward_proj": "gated-gelu", "dense_act_fn": "gelu_new", "is_gated_act": true}"#,
+        );
+        assert_eq!((k.gated, k.activation), (true, Activation::GeluTanh));
+        let k = kind(r#"{"feed_forward_proj": "gated-gelu", "dense_act_fn": "gelu"}"#);
+        assert_eq!((k.gated, k.activation), (true, Activation::Gelu));
+        let err = config(r#"{"dense_act_fn": "tanh"}"#)
+            .feed_forward_kind()
+            .unwrap_err();
+        assert!(err.to_string().contains("dense_act_fn \"tanh\""), "{err}");
+    }
+
+    #[test]
+    fn explicit_null_scale_is_false() {
+        assert!(
+            !config(r#"{"tie_word_embeddings": true, "scale_decoder_outputs": null}"#)
+                .scale_decoder_outputs()
+        );
+    }
+
+    #[test]
+    fn fills_in_mt5_class_defaults() {
+        let read = |json: &str| T5Config::from_json(&serde_json::from_str(json).unwrap()).unwrap();
+        let mt5 = read(r#"{"model_type": "mt5", "d_ff": 2048}"#);
+        assert_eq!(
+            (
+                mt5.vocab_size,
+                mt5.d_ff,
+                mt5.num_layers,
+                mt5.decoder_layers(),
+                mt5.num_heads
+            ),
+            (250112, 2048, 8, 8, 6)
+        );
+        assert_eq!(mt5.feed_forward_proj, "gated-gelu");
+        let t5 = read(r#"{"model_type": "t5"}"#);
+        assert_eq!((t5.vocab_size, t5.d_ff, t5.num_layers), (32128, 2048, 6));
+        assert_eq!(t5.feed_forward_proj, "relu");
     }
 }
