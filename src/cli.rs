@@ -169,6 +169,11 @@ pub struct BatchArgs {
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
+    /// Follow symbolic links to directories inside input directories (loops are reported and
+    /// skipped). Links named on the command line are always followed.
+    #[arg(long)]
+    pub follow_symlinks: bool,
+
     /// Redo inputs whose output already exists (they are skipped by default, so an interrupted
     /// run resumes where it stopped).
     #[arg(long)]

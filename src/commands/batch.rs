@@ -1,12 +1,13 @@
 //! Runs over many inputs: which files, where each result goes, what is already done, and the
 //! report at the end. Shared by `translate` and `summarize`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{BatchArgs, InputFormat, OutputFormat};
 use crate::document::ChunkReader;
+use crate::output::{self, OutputLock, OutputTarget};
 use crate::pipeline::Progress;
 use crate::{Error, Result};
 
@@ -104,7 +105,7 @@ impl Plan {
                     }
                 };
                 let mut found = Vec::new();
-                walk(path, &wanted, &mut found)?;
+                walk(path, args.follow_symlinks, &wanted, &mut found)?;
                 if found.is_empty() {
                     return Err(Error::input(format!(
                         "directory {} holds no {} files",
@@ -174,6 +175,23 @@ impl Plan {
             Destination::PerInput
         };
 
+        let input_files = match destination {
+            Destination::Stdout => HashMap::new(),
+            _ => input_files(&inputs),
+        };
+        if let Destination::File(target) = &destination {
+            if let Some(input) = input_at(&input_files, target) {
+                let target = target.display().to_string();
+                let which = if input == target {
+                    String::new()
+                } else {
+                    format!(" ({input}, the same file)")
+                };
+                return Err(Error::usage(format!(
+                    "-o {target} is also an input{which}: writing the result would replace it; choose another output file"
+                )));
+            }
+        }
         if destination == Destination::PerInput {
             let mut seen = HashSet::new();
             for input in &mut inputs {
@@ -192,6 +210,12 @@ impl Plan {
                 if same_file(&target, path) {
                     return Err(Error::usage(format!(
                         "the result of {} would overwrite it: choose another --output-suffix",
+                        path.display()
+                    )));
+                }
+                if let Some(other) = input_at(&input_files, &target) {
+                    return Err(Error::usage(format!(
+                        "the result of {} would overwrite {other}, which is also an input: choose another --output-suffix or -o DIR",
                         path.display()
                     )));
                 }
@@ -245,32 +269,102 @@ fn output_name(relative: &Path, input_suffix: &str, output_suffix: &str) -> Path
     relative.with_file_name(format!("{stem}{output_suffix}"))
 }
 
+/// Whether two paths are one file: the same device and inode (hard links, symbolic links and
+/// `a/../b` spellings included), or the same path where either does not exist.
 fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(ma), Ok(mb)) => match (output::file_id(&ma), output::file_id(&mb)) {
+            (Some(x), Some(y)) => x == y,
+            _ => a.canonicalize().ok() == b.canonicalize().ok(),
+        },
         _ => a == b,
     }
 }
 
-/// Regular files below `dir` whose names pass `wanted`, sorted, skipping hidden entries (our own
-/// temporary files among them).
-fn walk(dir: &Path, wanted: &dyn Fn(&str) -> bool, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::input(format!("cannot read directory {}: {e}", dir.display())))?;
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        if name.starts_with('.') {
-            continue;
+/// The regular files among the inputs, by device and inode, with their names for messages.
+/// Standard input counts when it is redirected from a file (`< article.txt`).
+fn input_files(inputs: &[Input]) -> HashMap<(u64, u64), String> {
+    let mut files = HashMap::new();
+    for input in inputs {
+        let metadata = match &input.path {
+            Some(path) => std::fs::metadata(path).ok(),
+            None => stdin_metadata(),
+        };
+        if let Some(id) = metadata
+            .filter(|m| m.is_file())
+            .and_then(|m| output::file_id(&m))
+        {
+            let name = match &input.path {
+                Some(path) => path.display().to_string(),
+                None => "standard input".to_string(),
+            };
+            files.entry(id).or_insert(name);
         }
-        if path.is_dir() {
-            walk(&path, wanted, out)?;
-        } else if path.is_file() && wanted(&name) {
-            out.push(path);
+    }
+    files
+}
+
+#[cfg(unix)]
+fn stdin_metadata() -> Option<std::fs::Metadata> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    std::fs::File::from(fd).metadata().ok()
+}
+
+#[cfg(not(unix))]
+fn stdin_metadata() -> Option<std::fs::Metadata> {
+    None
+}
+
+/// The input that `target` is, if it exists and is one.
+fn input_at<'a>(inputs: &'a HashMap<(u64, u64), String>, target: &Path) -> Option<&'a str> {
+    let id = output::file_id(&std::fs::metadata(target).ok()?)?;
+    inputs.get(&id).map(String::as_str)
+}
+
+/// Regular files below `dir` whose names pass `wanted`, sorted, skipping hidden entries (our own
+/// temporary and lock files among them).
+///
+/// Links to directories are followed only with `follow`, as ripgrep's `-L`: followed, they may
+/// lead out of the tree (results written beside the inputs land there) or back into it. walkdir
+/// recognises a link to a directory the walk is already inside (by device and inode); such a
+/// loop is reported, as ripgrep reports it, and the walk goes on without it. Links to files are
+/// read either way: whatever they point to, their results are written in the tree.
+fn walk(
+    dir: &Path,
+    follow: bool,
+    wanted: &dyn Fn(&str) -> bool,
+    out: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let entries = walkdir::WalkDir::new(dir)
+        .follow_links(follow)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) if e.loop_ancestor().is_some() => {
+                eprintln!("tarjama: warning: {e}; it is not followed again");
+                continue;
+            }
+            // A dangling link is not a file to read, followed or not.
+            Err(e) if e.path().is_some_and(|p| p.is_symlink() && !p.exists()) => continue,
+            Err(e) => {
+                let at = e.path().unwrap_or(dir).display().to_string();
+                let reason = e
+                    .io_error()
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| e.to_string());
+                return Err(Error::input(format!(
+                    "cannot read directory {at}: {reason}"
+                )));
+            }
+        };
+        let kind = entry.file_type();
+        let is_file = kind.is_file() || (kind.is_symlink() && entry.path().is_file());
+        if is_file && wanted(&entry.file_name().to_string_lossy()) {
+            out.push(entry.into_path());
         }
     }
     Ok(())
@@ -479,6 +573,158 @@ pub fn existing_records(path: &Path) -> Result<(HashSet<String>, String)> {
     Ok((ids, kept))
 }
 
+/// Where a run's results go, opened before any model is loaded, so that a bad or busy output
+/// path costs nothing. Shared by `translate` and `summarize`, so that both lock, clean up, resume
+/// and commit the same way.
+pub struct Outputs {
+    /// The JSON Lines stream (to a file or stdout), with `--format jsonl`.
+    stream: Option<Stream>,
+    /// The file of a single text result; committed when its input is done.
+    single: Option<OutputTarget>,
+    /// Output directories of per-input results already cleared of a killed run's temporary
+    /// files.
+    cleaned: HashSet<PathBuf>,
+    /// Held until the run ends; dropped last.
+    _lock: Option<OutputLock>,
+}
+
+impl Outputs {
+    /// Locks the output file (if any) against other runs, clears its directory of a killed run's
+    /// temporary files, and opens it; a stream being resumed gets the records of the earlier run
+    /// copied in (unless `force`), whose ids are returned so those inputs are skipped.
+    pub fn open(plan: &Plan, force: bool) -> Result<(Outputs, HashSet<String>)> {
+        // Locked before the earlier records are read, so no other run changes them between that
+        // read and this run's commit.
+        let lock = match &plan.destination {
+            Destination::File(path) => Some(OutputLock::acquire(path)?),
+            _ => None,
+        };
+        let mut outputs = Outputs {
+            stream: None,
+            single: None,
+            cleaned: HashSet::new(),
+            _lock: lock,
+        };
+        let mut done_ids = HashSet::new();
+        match (&plan.destination, plan.format) {
+            (Destination::File(path), format) => {
+                outputs.clean(path);
+                if format == OutputFormat::Jsonl {
+                    let (ids, kept) = if force {
+                        Default::default()
+                    } else {
+                        existing_records(path)?
+                    };
+                    let mut target = OutputTarget::open(Some(path))?;
+                    target.write(&kept)?;
+                    done_ids = ids;
+                    outputs.stream = Some(Stream {
+                        target,
+                        written: 0,
+                        // Without --force every earlier record is copied in.
+                        replaces: force && std::fs::metadata(path).is_ok_and(|m| m.len() > 0),
+                    });
+                } else {
+                    outputs.single = Some(OutputTarget::open(Some(path))?);
+                }
+            }
+            (_, OutputFormat::Jsonl) => {
+                outputs.stream = Some(Stream {
+                    target: OutputTarget::Stdout,
+                    written: 0,
+                    replaces: false,
+                })
+            }
+            _ => {}
+        }
+        Ok((outputs, done_ids))
+    }
+
+    /// Removes a killed run's temporary files from the directory of `path`, once per directory.
+    fn clean(&mut self, path: &Path) {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if self.cleaned.insert(dir.to_path_buf()) {
+            output::remove_stale_temps(dir);
+        }
+    }
+
+    /// Opens the result file of one input ([`Destination::PerInput`]), creating its directory.
+    pub fn open_per_input(&mut self, path: &Path) -> Result<OutputTarget> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Output {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        self.clean(path);
+        OutputTarget::open(Some(path))
+    }
+
+    /// The target of the single text result: its file, opened up front, or stdout.
+    pub fn take_single(&mut self) -> OutputTarget {
+        self.single.take().unwrap_or(OutputTarget::Stdout)
+    }
+
+    /// Appends a record to the JSON Lines stream.
+    pub fn write_record(&mut self, record: &serde_json::Value) -> Result<()> {
+        match &mut self.stream {
+            Some(stream) => stream.write_record(record),
+            None => OutputTarget::Stdout.write(&format!("{record}\n")),
+        }
+    }
+
+    /// Ends the run: commits the stream as [`keep_stream`] decides (`completed`: the run ended
+    /// without error, though some inputs may have failed), removes what was not committed, and
+    /// releases the lock.
+    pub fn close(mut self, completed: bool) -> Result<()> {
+        match self.stream.take() {
+            Some(stream) if keep_stream(completed, stream.written, stream.replaces) => {
+                stream.target.commit()
+            }
+            // Dropping the target deletes its temporary file.
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A JSON Lines output and what this run has put in it.
+struct Stream {
+    target: OutputTarget,
+    /// Records written by this run (not counting those copied from the earlier run).
+    written: usize,
+    /// Whether committing drops records the file holds now (`--force` over a non-empty file).
+    replaces: bool,
+}
+
+impl Stream {
+    fn write_record(&mut self, record: &serde_json::Value) -> Result<()> {
+        self.target.write(&format!("{record}\n"))?;
+        self.written += 1;
+        Ok(())
+    }
+}
+
+/// Whether a JSON Lines stream replaces its file when the run ends.
+///
+/// A completed run's stream is its result, even when some inputs failed (they are reported,
+/// exit code 1), but it never empties a file that held records: `--force` with nothing written.
+///
+/// A run that failed or was interrupted has complete records worth keeping (a rerun resumes
+/// after them), but commits them only over a file whose every record it holds too, i.e. one it
+/// resumed: after `--force` the earlier records were not copied, and a few new ones must not
+/// replace them all; a rerun of the same command redoes everything anyway. With no new record
+/// there is nothing to commit, so a failed run creates no empty file.
+fn keep_stream(completed: bool, written: usize, replaces: bool) -> bool {
+    if completed {
+        written > 0 || !replaces
+    } else {
+        written > 0 && !replaces
+    }
+}
+
 /// How a run over several inputs went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -560,6 +806,22 @@ impl RunLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_is_committed_only_when_no_record_is_lost() {
+        // completed, records written, replacing an earlier stream (--force) -> commit?
+        assert!(keep_stream(true, 3, false));
+        assert!(keep_stream(true, 3, true));
+        assert!(keep_stream(true, 0, false), "a resumed or new stream");
+        assert!(!keep_stream(true, 0, true), "would empty the file");
+        assert!(keep_stream(false, 3, false), "resumed: a superset");
+        assert!(
+            !keep_stream(false, 3, true),
+            "fewer records than the file had"
+        );
+        assert!(!keep_stream(false, 0, false), "nothing new");
+        assert!(!keep_stream(false, 0, true));
+    }
 
     #[test]
     fn output_names_replace_the_input_suffix() {

@@ -4,13 +4,12 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use super::batch::{self, Destination, Next, Outcome, Plan, RunLog};
+use super::batch::{self, Destination, Next, Outcome, Outputs, Plan, RunLog};
 use crate::cli::{OutputFormat, SummarizeArgs};
 use crate::device::{self, Precision};
 use crate::document::{self, Document};
 use crate::generate::llm::Generation;
 use crate::hub::{self, ModelFiles};
-use crate::output::OutputTarget;
 use crate::pipeline::{
     ArticleSummary, ChatPipeline, Progress, Seq2Seq, Summarizer, SummaryLength, Task, Translator,
 };
@@ -41,20 +40,8 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
         (None, None) => SummaryLength::Sentences(3),
     };
     let plan = Plan::new(&args.batch, ".summary.txt")?;
-    let (mut stream, done_ids) = match (&plan.destination, plan.format) {
-        (Destination::File(path), OutputFormat::Jsonl) => {
-            let (ids, kept) = if args.batch.force {
-                Default::default()
-            } else {
-                batch::existing_records(path)?
-            };
-            let mut out = OutputTarget::open(Some(path))?;
-            out.write(&kept)?;
-            (Some(out), ids)
-        }
-        (Destination::File(path), _) => (Some(OutputTarget::open(Some(path))?), Default::default()),
-        _ => (None, Default::default()),
-    };
+    // Settled before the model loads, so a bad or busy output path fails at once.
+    let (mut outputs, done_ids) = Outputs::open(&plan, args.batch.force)?;
 
     let mut records = batch::Records::new(&plan, &args.batch, &done_ids);
     let first = batch::read_single_ahead(&plan, &mut records)?;
@@ -131,7 +118,7 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
             if let Some(u) = &summary.usage {
                 usage.add_counts(u);
             }
-            let out = if json {
+            let written = if json {
                 let mut line = serde_json::json!({
                     "id": record.id,
                     "summary": summary.text,
@@ -153,25 +140,20 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
                     line["cached_prompt_tokens"] = u.cached_prompt_tokens.into();
                     line["generated_tokens"] = u.generated_tokens.into();
                 }
-                format!("{line}\n")
-            } else if live {
-                "\n".to_string()
+                outputs.write_record(&line)
             } else {
-                match &summary.translation {
-                    Some(t) => format!("{}\n\n{}\n", t.join("\n\n"), summary.text),
-                    None => format!("{}\n", summary.text),
+                let out = if live {
+                    "\n".to_string()
+                } else {
+                    match &summary.translation {
+                        Some(t) => format!("{}\n\n{}\n", t.join("\n\n"), summary.text),
+                        None => format!("{}\n", summary.text),
+                    }
+                };
+                match &record.output {
+                    Some(path) => outputs.open_per_input(path).and_then(|t| t.finish(&out)),
+                    None => outputs.take_single().finish(&out),
                 }
-            };
-            let written = match (&record.output, stream.as_mut()) {
-                (Some(path), _) => std::fs::create_dir_all(path.parent().unwrap_or(path))
-                    .map_err(|source| Error::Output {
-                        path: path.clone(),
-                        source,
-                    })
-                    .and_then(|_| OutputTarget::open(Some(path)))
-                    .and_then(|t| t.finish(&out)),
-                (None, Some(stream)) => stream.write(&out),
-                (None, None) => OutputTarget::Stdout.write(&out),
             };
             match written {
                 Ok(()) => log.done(&progress),
@@ -181,10 +163,9 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
         Ok(())
     })();
     progress.finish();
-    if let Some(stream) = stream {
-        stream.commit()?;
-    }
+    let closed = outputs.close(result.is_ok());
     result?;
+    closed?;
     if args.verbose {
         let seconds = started.elapsed().as_secs_f64();
         match &engine {

@@ -8,7 +8,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
 
-use super::batch::{self, Destination, Next, Outcome, Plan, Record, RunLog};
+use super::batch::{self, Destination, Next, Outcome, Outputs, Plan, Record, RunLog};
 use crate::cli::{OutputFormat, TranslateArgs};
 use crate::device;
 use crate::document::Document;
@@ -16,7 +16,7 @@ use crate::generate::llm::Generation;
 use crate::hub::{self, ModelFiles};
 use crate::output::OutputTarget;
 use crate::pipeline::{ChatPipeline, Progress, Translator};
-use crate::{interrupt, Error, Result};
+use crate::{interrupt, Result};
 
 /// Sentences gathered before a translation call, in batches: a few batches' worth lets the
 /// batcher group sentences of similar length across chunks and small files, while little work is
@@ -35,13 +35,9 @@ enum Engine {
 pub fn run(args: TranslateArgs) -> Result<Outcome> {
     let plan = Plan::new(&args.batch, ".en.txt")?;
     let m = &args.model;
-    // The stream output and what it already holds are settled before the model loads, so a bad
-    // path fails at once.
-    let (mut stream, done_ids) = open_stream(&plan, args.batch.force)?;
-    let single_target = match (&plan.destination, plan.format) {
-        (Destination::File(path), OutputFormat::Text) => Some(OutputTarget::open(Some(path))?),
-        _ => None,
-    };
+    // The outputs and what a resumed stream already holds are settled before the model loads,
+    // so a bad or busy path fails at once.
+    let (mut outputs, done_ids) = Outputs::open(&plan, args.batch.force)?;
     let mut records = batch::Records::new(&plan, &args.batch, &done_ids);
     let first = batch::read_single_ahead(&plan, &mut records)?;
     let mut log = RunLog::new(plan.many);
@@ -99,9 +95,7 @@ pub fn run(args: TranslateArgs) -> Result<Outcome> {
         files: &files,
         format: plan.format,
         strip_boilerplate: args.strip_boilerplate,
-        stream: stream.as_mut(),
-        single_target,
-        cleaned: HashSet::new(),
+        outputs: &mut outputs,
         open: VecDeque::new(),
         window: Vec::new(),
         window_sentences: 0,
@@ -112,36 +106,13 @@ pub fn run(args: TranslateArgs) -> Result<Outcome> {
     let result = run.all(first.into_iter().chain(records));
     let (engine, sentences) = (run.engine, run.sentences);
     progress.finish();
-    // Records finished before an interruption or a model error are kept in the stream.
-    if let Some(stream) = stream {
-        stream.commit()?;
-    }
+    let closed = outputs.close(result.is_ok());
     result?;
+    closed?;
     if m.verbose {
         report_times(&engine, sentences, started.elapsed().as_secs_f64());
     }
     Ok(log.finish("translated", m.quiet))
-}
-
-/// The JSON Lines output, with the records of an earlier run copied in (unless `--force`), and
-/// their ids so those inputs are skipped.
-fn open_stream(plan: &Plan, force: bool) -> Result<(Option<OutputTarget>, HashSet<String>)> {
-    if plan.format != OutputFormat::Jsonl {
-        return Ok((None, HashSet::new()));
-    }
-    match &plan.destination {
-        Destination::File(path) => {
-            let (ids, kept) = if force {
-                Default::default()
-            } else {
-                batch::existing_records(path)?
-            };
-            let mut out = OutputTarget::open(Some(path))?;
-            out.write(&kept)?;
-            Ok((Some(out), ids))
-        }
-        _ => Ok((Some(OutputTarget::Stdout), HashSet::new())),
-    }
 }
 
 fn report_times(engine: &Engine, sentences: usize, seconds: f64) {
@@ -187,11 +158,7 @@ struct Run<'a> {
     files: &'a ModelFiles,
     format: OutputFormat,
     strip_boilerplate: bool,
-    stream: Option<&'a mut OutputTarget>,
-    /// The output file of a single text input, opened before the model loaded.
-    single_target: Option<OutputTarget>,
-    /// Output directories already cleared of a killed run's temporary files.
-    cleaned: HashSet<std::path::PathBuf>,
+    outputs: &'a mut Outputs,
     /// Records with chunks still to write, in input order; the index in `Chunk::record` counts
     /// from the first record ever opened.
     open: VecDeque<(usize, OpenRecord)>,
@@ -222,26 +189,8 @@ impl Run<'_> {
     /// Reads a record's chunks into the window, translating whenever the window is full.
     fn read(&mut self, index: usize, mut record: Record) -> Result<()> {
         let target = match (&record.output, self.format) {
-            (Some(path), _) => {
-                let dir = path
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .unwrap_or(std::path::Path::new("."));
-                std::fs::create_dir_all(dir)
-                    .map_err(|source| Error::Output {
-                        path: path.clone(),
-                        source,
-                    })
-                    .and_then(|_| {
-                        if self.cleaned.insert(dir.to_path_buf()) {
-                            crate::output::remove_stale_temps(dir);
-                        }
-                        OutputTarget::open(Some(path)).map(Some)
-                    })
-            }
-            (None, OutputFormat::Text) => Ok(Some(
-                self.single_target.take().unwrap_or(OutputTarget::Stdout),
-            )),
+            (Some(path), _) => self.outputs.open_per_input(path).map(Some),
+            (None, OutputFormat::Text) => Ok(Some(self.outputs.take_single())),
             (None, _) => Ok(None),
         };
         let target = match target {
@@ -422,9 +371,7 @@ impl Run<'_> {
                         "model": self.files.name,
                         "revision": self.files.revision(),
                     });
-                    if let Some(stream) = self.stream.as_deref_mut() {
-                        stream.write(&format!("{line}\n"))?;
-                    }
+                    self.outputs.write_record(&line)?;
                 }
             }
             self.log.done(self.progress);
