@@ -14,7 +14,9 @@ use std::process::Command;
 
 fn qemu() -> Option<&'static str> {
     let found = Command::new("qemu-x86_64").arg("--version").output();
-    found.is_ok_and(|o| o.status.success()).then_some("qemu-x86_64")
+    found
+        .is_ok_and(|o| o.status.success())
+        .then_some("qemu-x86_64")
 }
 
 #[test]
@@ -49,7 +51,10 @@ fn runs_on_an_avx2_cpu_without_avx512() {
     let emulated = translate(qemu, &["-cpu", "Haswell"]);
     let native = translate("env", &[]);
     assert!(!emulated.trim().is_empty());
-    assert_eq!(emulated, native, "the emulated AVX2 run translates differently");
+    assert_eq!(
+        emulated, native,
+        "the emulated AVX2 run translates differently"
+    );
 }
 
 /// The whole binary, not only the paths one run takes: AVX-512 registers appear only in
@@ -70,9 +75,13 @@ fn avx512_only_in_run_time_dispatched_kernels() {
     assert!(out.status.success(), "objdump failed");
     let text = String::from_utf8_lossy(&out.stdout);
     let dispatched = |f: &str| {
-        ["avx512", "repack_x86::", "crc32fast::specialized::pclmulqdq"]
-            .iter()
-            .any(|k| f.contains(k))
+        [
+            "avx512",
+            "repack_x86::",
+            "crc32fast::specialized::pclmulqdq",
+        ]
+        .iter()
+        .any(|k| f.contains(k))
     };
     let mut function = "";
     let mut offenders = std::collections::BTreeSet::new();

@@ -300,6 +300,9 @@ impl Run<'_> {
             }
             Engine::Chat(..) => {
                 for chunk in window {
+                    if failed.contains(&chunk.record) {
+                        continue;
+                    }
                     self.translate_chunk_with_chat(&chunk)?;
                     self.progress.advance_bytes(chunk.bytes);
                 }
@@ -347,11 +350,15 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Commits the records at the front whose chunks are all written, in input order.
+    /// Commits the records at the front whose chunks are all written, in input order. A failed
+    /// record stays open until its chunks have left the window too: `flush` looks each chunk's
+    /// record up and keeps the translated sentences aligned by skipping failed ones.
     fn finish_records(&mut self) -> Result<()> {
-        while self.open.front().is_some_and(|(index, r)| {
-            r.complete && (r.failed || !self.window.iter().any(|c| c.record == *index))
-        }) {
+        while self
+            .open
+            .front()
+            .is_some_and(|(index, r)| r.complete && !self.window.iter().any(|c| c.record == *index))
+        {
             let (_, record) = self.open.pop_front().expect("checked above");
             if record.failed {
                 continue;
