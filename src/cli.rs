@@ -328,11 +328,12 @@ pub struct SummarizeArgs {
 #[derive(Debug, Args)]
 pub struct ChatArgs {
     /// Sampling temperature; 0 is greedy (the default, reproducible).
-    #[arg(long, default_value_t = 0.0, value_name = "T")]
+    #[arg(long, default_value_t = 0.0, value_name = "T", allow_negative_numbers = true,
+          value_parser = temperature)]
     pub temperature: f64,
 
-    /// Nucleus sampling threshold (with --temperature).
-    #[arg(long, value_name = "P")]
+    /// Nucleus sampling threshold (with --temperature), above 0 and at most 1.
+    #[arg(long, value_name = "P", allow_negative_numbers = true, value_parser = top_p)]
     pub top_p: Option<f64>,
 
     /// Random seed for sampling.
@@ -340,7 +341,7 @@ pub struct ChatArgs {
     pub seed: u64,
 
     /// Most tokens to generate per reply.
-    #[arg(long, default_value_t = 512, value_name = "N")]
+    #[arg(long, default_value_t = 512, value_name = "N", value_parser = at_least(1usize, ""))]
     pub max_tokens: usize,
 }
 
@@ -410,16 +411,18 @@ pub struct GenerationArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub beams: Option<u32>,
 
-    /// Maximum output length in tokens, counting the start token as the reference does.
-    #[arg(long, value_name = "N")]
+    /// Maximum output length in tokens, counting the start token as the reference does (and
+    /// the end token, which most models force): at least 3.
+    #[arg(long, value_name = "N", value_parser = at_least(3u32, MAX_LENGTH_WHY))]
     pub max_length: Option<u32>,
 
-    /// Minimum output length in tokens, counting the start token.
+    /// Minimum output length in tokens, counting the start token; less than --max-length.
     #[arg(long, value_name = "N")]
     pub min_length: Option<u32>,
 
-    /// Exponent of the length normalisation of beam scores (>1 favours longer outputs).
-    #[arg(long, value_name = "F")]
+    /// Exponent of the length normalisation of beam scores (>1 favours longer outputs, <0
+    /// shorter ones).
+    #[arg(long, value_name = "F", allow_negative_numbers = true, value_parser = finite)]
     pub length_penalty: Option<f32>,
 
     /// Never repeat an n-gram of this size.
@@ -427,7 +430,163 @@ pub struct GenerationArgs {
     pub no_repeat_ngram_size: Option<u32>,
 
     /// Penalise tokens already generated (1.0 = off; chat models default to 1.1 over the
-    /// last 64 tokens).
-    #[arg(long, value_name = "F")]
+    /// last 64 tokens); above 0.
+    #[arg(long, value_name = "F", allow_negative_numbers = true,
+          value_parser = repetition_penalty)]
     pub repetition_penalty: Option<f32>,
+}
+
+impl GenerationArgs {
+    /// Checks what clap cannot: that the settings leave the output a way to end.
+    pub fn check(&self) -> crate::Result<()> {
+        if let (Some(min), Some(max)) = (self.min_length, self.max_length) {
+            if min >= max {
+                // The end token is blocked below --min-length and forced at --max-length.
+                return Err(crate::Error::usage(format!(
+                    "--min-length {min} must be less than --max-length {max}: the output could not end; \
+                     lower --min-length or raise --max-length"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Cli {
+    /// Checks the settings that depend on each other, before anything is read or loaded.
+    pub fn check(&self) -> crate::Result<()> {
+        match &self.command {
+            Command::Translate(args) => args.generation.check(),
+            Command::Summarize(args) => args.generation.check(),
+            Command::Eval(args) => args.generation.check(),
+            Command::Models { .. } | Command::Completions { .. } => Ok(()),
+        }
+    }
+
+    /// Whether `--verbose` was given, for how errors are printed.
+    pub fn verbose(&self) -> bool {
+        match &self.command {
+            Command::Translate(args) => args.model.verbose,
+            Command::Summarize(args) => args.verbose,
+            Command::Eval(args) => args.model.verbose,
+            Command::Models { .. } | Command::Completions { .. } => false,
+        }
+    }
+}
+
+/// Why `--max-length` starts at 3: it counts the start token, and Marian and BART models force
+/// the end token at the last position, so 1 or 2 left no room for a word and the output was
+/// empty.
+const MAX_LENGTH_WHY: &str =
+    " (it counts the start and end tokens, so less leaves no room for a word)";
+
+/// A whole number of at least `min`, `why` said after the bound in the error.
+fn at_least<T>(
+    min: T,
+    why: &'static str,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
+{
+    move |s: &str| match s.parse::<T>() {
+        Ok(n) if n >= min => Ok(n),
+        Ok(_) => Err(format!("must be at least {min}{why}")),
+        Err(_) => Err(format!("must be a whole number, at least {min}")),
+    }
+}
+
+/// A number that is not NaN or infinite, which `f32::from_str` accepts ("NaN", "inf") and
+/// which would make every score NaN.
+fn finite_number<T: std::str::FromStr + Into<f64> + Copy>(s: &str) -> Result<T, String> {
+    match s.parse::<T>() {
+        Ok(x) if x.into().is_finite() => Ok(x),
+        Ok(_) => Err("must be a finite number".to_string()),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+fn finite(s: &str) -> Result<f32, String> {
+    finite_number(s).map_err(|e| format!("{e}, such as 1.0"))
+}
+
+fn repetition_penalty(s: &str) -> Result<f32, String> {
+    match finite_number::<f32>(s) {
+        Ok(x) if x > 0.0 => Ok(x),
+        _ => {
+            Err("must be a number above 0 (1 is no penalty, above 1 penalises repeats)".to_string())
+        }
+    }
+}
+
+fn temperature(s: &str) -> Result<f64, String> {
+    match finite_number::<f64>(s) {
+        Ok(x) if x >= 0.0 => Ok(x),
+        _ => Err("must be 0 (greedy) or a positive number (such as 0.7)".to_string()),
+    }
+}
+
+fn top_p(s: &str) -> Result<f64, String> {
+    match finite_number::<f64>(s) {
+        Ok(x) if x > 0.0 && x <= 1.0 => Ok(x),
+        _ => Err("must be above 0 and at most 1 (such as 0.9)".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(["tarjama"].iter().chain(args))
+    }
+
+    #[test]
+    fn the_edges_of_each_range_are_accepted() {
+        let cli = parse(&[
+            "summarize",
+            "--temperature",
+            "0",
+            "--top-p",
+            "1",
+            "--max-tokens",
+            "1",
+            "--max-length",
+            "3",
+            "--min-length",
+            "2",
+            "--length-penalty",
+            "-0.5",
+            "--repetition-penalty",
+            "0.01",
+        ])
+        .unwrap();
+        assert!(cli.check().is_ok());
+        let Command::Summarize(args) = cli.command else {
+            panic!("summarize")
+        };
+        assert_eq!(args.chat.top_p, Some(1.0));
+        assert_eq!(args.generation.length_penalty, Some(-0.5));
+    }
+
+    #[test]
+    fn values_outside_the_ranges_are_value_errors() {
+        for args in [
+            ["--temperature", "-0.1"],
+            ["--top-p", "1.01"],
+            ["--top-p", "-0"],
+            ["--max-tokens", "0"],
+            ["--length-penalty", "inf"],
+            ["--repetition-penalty", "nan"],
+            ["--max-length", "x"],
+        ] {
+            let err = parse(&["summarize", args[0], args[1]]).err();
+            assert_eq!(
+                err.map(|e| e.kind()),
+                Some(clap::error::ErrorKind::ValueValidation),
+                "{args:?}"
+            );
+        }
+    }
 }

@@ -60,9 +60,37 @@ impl Error {
         }
     }
 
+    /// The message on one line, as `main` prints it: candle's errors put a context and its
+    /// cause on lines of their own, and those are joined with ": ".
+    pub fn one_line(&self) -> String {
+        let message = self.to_string();
+        let lines: Vec<&str> = message
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        lines.join(": ")
+    }
+
     /// Whether the error concerns one input (or its output) only, so a run over many inputs
     /// can report it and go on with the others.
     pub fn is_per_input(&self) -> bool {
         matches!(self, Error::Input(_) | Error::Output { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candle_errors_with_a_context_print_on_one_line() {
+        let inner = candle_core::Error::Msg("shape mismatch".to_string());
+        let err = Error::from(inner.context("loading encoder.layers.0"));
+        assert!(err.to_string().contains('\n'));
+        assert_eq!(
+            err.one_line(),
+            "model computation failed: loading encoder.layers.0: shape mismatch"
+        );
     }
 }

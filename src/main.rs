@@ -14,12 +14,25 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     tarjama::allocator::configure();
     let cli = Cli::parse();
+    let verbose = cli.verbose();
+    if !verbose {
+        // With RUST_BACKTRACE set, as many shells have it, candle captures a backtrace into each
+        // error it makes, and its message carries 30 frames into ours. RUST_LIB_BACKTRACE=0
+        // turns that capture off and leaves panics' backtraces alone; no other thread runs yet
+        // to read the environment meanwhile.
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     tarjama::interrupt::install();
-    match commands::run(cli) {
+    match cli.check().and_then(|()| commands::run(cli)) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::SomeFailed) => ExitCode::from(1),
         Err(err) => {
-            eprintln!("{}: {err}", tarjama::output::error_prefix());
+            let message = if verbose {
+                err.to_string()
+            } else {
+                err.one_line()
+            };
+            eprintln!("{}: {message}", tarjama::output::error_prefix());
             ExitCode::from(err.exit_code())
         }
     }

@@ -413,3 +413,147 @@ fn bad_quantize_and_threads_values() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// Settings that cannot give a translation or a summary are usage errors (exit 2) that name the
+/// flag and what to use, before any model is loaded or input read. Before, `--max-length 0` and
+/// `--max-tokens 0` gave empty output with exit 0, `--repetition-penalty 0` a stuttering one,
+/// NaN penalties were accepted, and `--temperature NaN` failed as a model error (exit 3).
+#[test]
+fn degenerate_settings_are_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("translate", &["--max-length", "0"], "at least 3"),
+        ("translate", &["--max-length", "2"], "at least 3"),
+        (
+            "translate",
+            &["--min-length", "20", "--max-length", "10"],
+            "--min-length",
+        ),
+        ("translate", &["--beams", "0"], "--beams"),
+        ("translate", &["--repetition-penalty", "0"], "above 0"),
+        ("translate", &["--repetition-penalty", "-1"], "above 0"),
+        ("translate", &["--repetition-penalty", "NaN"], "above 0"),
+        ("translate", &["--length-penalty", "NaN"], "finite"),
+        ("translate", &["--length-penalty", "inf"], "finite"),
+        ("summarize", &["--max-length", "0"], "at least 3"),
+        ("summarize", &["--max-tokens", "0"], "--max-tokens"),
+        ("summarize", &["--temperature", "NaN"], "0 (greedy)"),
+        ("summarize", &["--temperature", "-1"], "0 (greedy)"),
+        ("summarize", &["--temperature", "inf"], "0 (greedy)"),
+        ("summarize", &["--top-p", "0"], "above 0 and at most 1"),
+        ("summarize", &["--top-p", "1.5"], "above 0 and at most 1"),
+        ("summarize", &["--top-p", "NaN"], "above 0 and at most 1"),
+        ("summarize", &["--repetition-penalty", "0"], "above 0"),
+        (
+            "eval",
+            &["--max-length", "0", "--ref", "r.txt", "--src", "s.txt"],
+            "at least 3",
+        ),
+    ];
+    for (command, args, expect) in cases {
+        let out = tarjama(tmp.path())
+            .arg(command)
+            .args(["--model"])
+            .arg(model_dir())
+            .args(*args)
+            .write_stdin("مرحبا")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command} {args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.contains(args[0]) && first.contains(expect),
+            "{command} {args:?}: {first:?}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+/// The edges of each range are accepted: they are settings that work.
+#[test]
+fn edge_settings_translate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = stdout_of(
+        translate_cmd(tmp.path())
+            .args([
+                "--max-length",
+                "3",
+                "--min-length",
+                "2",
+                "--length-penalty",
+                "-0.5",
+            ])
+            .args(["--repetition-penalty", "0.5", "--no-repeat-ngram-size", "0"])
+            .write_stdin(ntrex("ar.txt", 3)),
+    );
+    assert!(out.chars().any(|c| c.is_ascii_alphabetic()), "{out:?}");
+}
+
+/// UTF-16 without a byte-order mark is reported as UTF-16 (exit 1), as it is with one.
+#[test]
+fn utf16_input_without_bom() {
+    let tmp = tempfile::tempdir().unwrap();
+    let arabic = ntrex("ar.txt", 3) + "\n";
+    for (name, bytes) in [
+        (
+            "le.txt",
+            arabic
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect::<Vec<u8>>(),
+        ),
+        (
+            "be.txt",
+            arabic.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+        ),
+    ] {
+        let input = tmp.path().join(name);
+        fs::write(&input, bytes).unwrap();
+        let mut cmd = translate_cmd(tmp.path());
+        cmd.arg(&input);
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert_clean_failure(&mut cmd, "UTF-16");
+    }
+}
+
+/// A copy of the fixture model whose config.json does not match its weights, so that loading
+/// fails inside candle with one of its errors that capture a backtrace.
+fn mismatched_model(tmp: &Path) -> PathBuf {
+    let dir = copy_model_dir(tmp, "");
+    let config = fs::read_to_string(dir.join("config.json")).unwrap();
+    let config = config.replace("\"d_model\": 128", "\"d_model\": 64");
+    fs::write(dir.join("config.json"), config).unwrap();
+    dir
+}
+
+/// With RUST_BACKTRACE=1 (set in many shells) an error is still one line: candle's errors
+/// carried a 30-frame backtrace into the message.
+#[test]
+fn errors_are_one_line_with_rust_backtrace_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = mismatched_model(tmp.path());
+    for var in ["RUST_BACKTRACE", "RUST_LIB_BACKTRACE"] {
+        let mut cmd = tarjama(tmp.path());
+        cmd.env(var, "1")
+            .args(["translate", "--quiet", "--model"])
+            .arg(&dir)
+            .write_stdin("مرحبا");
+        let err = assert_clean_failure(&mut cmd, "does not match config.json");
+        assert!(err.contains("shape mismatch"), "{err}");
+        assert_eq!(cmd.output().unwrap().status.code(), Some(3));
+    }
+    // --verbose keeps it, for a bug report.
+    let out = tarjama(tmp.path())
+        .env("RUST_BACKTRACE", "1")
+        .args(["translate", "--verbose", "--model"])
+        .arg(&dir)
+        .write_stdin("مرحبا")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr.contains("candle"), "no backtrace: {stderr}");
+}

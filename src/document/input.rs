@@ -11,6 +11,14 @@ use crate::{Error, Result};
 /// translated in bounded memory.
 pub const CHUNK_BYTES: usize = 256 * 1024;
 
+/// The longest line [`ChunkReader`] hands out whole. A longer one is not a paragraph but text
+/// that lost its line breaks (an archive flattened onto one line, text with no spaces), and
+/// holding it whole made memory grow with it (a 50 MB line took 3.2 GB); it is cut into pieces
+/// of at most this many bytes, each a line of its own. 16 KiB is some 3,000 Arabic words, longer
+/// than any paragraph of an article, and a cut at a sentence end changes no translation, as
+/// sentences are translated one by one.
+pub const MAX_LINE_BYTES: usize = 16 * 1024;
+
 /// Reads a document from `path`, or from standard input when `path` is `None` or `-`.
 ///
 /// The text must be UTF-8; a leading byte-order mark is removed and CRLF (or lone CR) line ends
@@ -38,17 +46,31 @@ pub fn decode_input(bytes: Vec<u8>, name: &str) -> Result<String> {
 
 /// An input read a chunk of whole lines at a time, so that memory stays bounded however large
 /// the file is. Every chunk but the last ends with `\n`; concatenated, the chunks are exactly
-/// what [`read_input`] returns for the same input.
+/// what [`read_input`] returns for the same input, except that a line longer than
+/// [`MAX_LINE_BYTES`] comes in pieces that end a line each: cut after a sentence end and a space
+/// when there is one, else at a space, and the space becomes the line break; with no space, a
+/// line break is added between two characters.
 pub struct ChunkReader {
     reader: Box<dyn BufRead + Send>,
     name: String,
-    /// Bytes consumed so far, for the offsets in error messages.
+    /// Input bytes consumed so far, for the offsets in error messages.
     offset: u64,
     saw_text: bool,
     done: bool,
     chunk_bytes: usize,
+    max_line: usize,
+    /// The rest of a line that was cut: the start of the next chunk.
+    carry: Vec<u8>,
     /// A chunk read ahead by [`ChunkReader::prefetch`].
     ahead: Option<String>,
+}
+
+/// How [`ChunkReader::read_line`] ended a line.
+enum LineEnd {
+    /// At `\n` or at the end of the input, with the line's length (0: the input is over).
+    Whole(usize),
+    /// Cut short; `added` is 1 if the line break was added to the input's bytes.
+    Cut { added: usize },
 }
 
 impl ChunkReader {
@@ -93,6 +115,8 @@ impl ChunkReader {
             saw_text: false,
             done: false,
             chunk_bytes: CHUNK_BYTES,
+            max_line: MAX_LINE_BYTES,
+            carry: Vec::new(),
             ahead: None,
         }
     }
@@ -127,18 +151,27 @@ impl ChunkReader {
             return Ok(None);
         }
         let mut bytes = Vec::new();
+        let mut added = 0;
         while bytes.len() < self.chunk_bytes {
-            let read = self
-                .reader
-                .read_until(b'\n', &mut bytes)
-                .map_err(|e| read_error(&self.name, e))?;
-            if read == 0 {
-                self.done = true;
-                break;
+            match self
+                .read_line(&mut bytes)
+                .map_err(|e| read_error(&self.name, e))?
+            {
+                LineEnd::Whole(0) => {
+                    self.done = true;
+                    break;
+                }
+                LineEnd::Whole(_) => {}
+                // A piece ends its chunk, so that an added line break is always the chunk's
+                // last byte and the offsets of bad bytes before it stay those of the input.
+                LineEnd::Cut { added: n } => {
+                    added = n;
+                    break;
+                }
             }
         }
         let start = self.offset;
-        self.offset += bytes.len() as u64;
+        self.offset += (bytes.len() - added) as u64;
         if bytes.is_empty() {
             return if self.saw_text {
                 Ok(None)
@@ -155,6 +188,86 @@ impl ChunkReader {
         }
         Ok(Some(text))
     }
+
+    /// Appends the next line to `bytes`, or the next piece of a line over `max_line` bytes.
+    fn read_line(&mut self, bytes: &mut Vec<u8>) -> std::io::Result<LineEnd> {
+        let start = bytes.len();
+        bytes.append(&mut self.carry);
+        // The rest of a cut line may hold that line's end, at its end.
+        if !bytes[start..].ends_with(b"\n") {
+            // Two bytes over the limit tell a line of `max_line` bytes and its `\r\n` from a
+            // longer one.
+            let room = (self.max_line + 2).saturating_sub(bytes.len() - start);
+            (&mut self.reader)
+                .take(room as u64)
+                .read_until(b'\n', bytes)?;
+        }
+        let line = &bytes[start..];
+        let text = line
+            .strip_suffix(b"\n")
+            .map_or(line, |l| l.strip_suffix(b"\r").unwrap_or(l));
+        // Without a line end, a line within the limit is the input's last.
+        if text.len() <= self.max_line {
+            return Ok(LineEnd::Whole(line.len()));
+        }
+        let (end, added) = match cut_point(line, self.max_line) {
+            Cut::AfterCr(end) => (end, 0),
+            Cut::AtSpace(space) => {
+                bytes[start + space] = b'\n';
+                (space + 1, 0)
+            }
+            Cut::Between(end) => (end, 1),
+        };
+        self.carry = bytes.split_off(start + end);
+        if added == 1 {
+            bytes.push(b'\n');
+        }
+        Ok(LineEnd::Cut { added })
+    }
+}
+
+/// Where a line over the limit is cut.
+#[derive(Debug, PartialEq, Eq)]
+enum Cut {
+    /// After the CR at `end - 1`: a line end of old Macs, which only decoding turns into `\n`.
+    AfterCr(usize),
+    /// At the space or tab at this index, which becomes the line break.
+    AtSpace(usize),
+    /// Between the characters before and after this index; a line break is added there.
+    Between(usize),
+}
+
+/// Where to cut `line`, which is longer than `max` bytes, so that the piece before the cut has
+/// at most `max` bytes: after a CR, else at a space that follows a sentence end, else at any
+/// space or tab, else between two characters. Only ASCII bytes are looked for, and they never
+/// occur inside a multi-byte UTF-8 character.
+fn cut_point(line: &[u8], max: usize) -> Cut {
+    const SENTENCE_ENDS: [&str; 7] = [".", "!", "?", "؟", "؛", "…", "۔"];
+    // A CR right after `max` bytes ends a line of `max` bytes. It is never one of a CRLF pair:
+    // a line that ends with one is cut only when it is longer.
+    if let Some(cr) = line[..=max].iter().rposition(|&b| b == b'\r') {
+        return Cut::AfterCr(cr + 1);
+    }
+    let window = &line[..max];
+    // A space at the start would leave an empty piece.
+    let spaces = || {
+        (1..max)
+            .rev()
+            .filter(|&i| matches!(window[i], b' ' | b'\t'))
+    };
+    let after_sentence = spaces().find(|&i| {
+        SENTENCE_ENDS
+            .iter()
+            .any(|end| window[..i].ends_with(end.as_bytes()))
+    });
+    if let Some(space) = after_sentence.or_else(|| spaces().next()) {
+        return Cut::AtSpace(space);
+    }
+    // A UTF-8 continuation byte (0b10xxxxxx) is inside a character: the cut goes before the
+    // next byte that starts one. Bytes that are not UTF-8 are cut anywhere; decoding reports
+    // them.
+    let boundary = (1..=max).rev().take(4).find(|&i| line[i] & 0xC0 != 0x80);
+    Cut::Between(boundary.unwrap_or(max))
 }
 
 /// Decodes the bytes found at byte `offset` of an input: UTF-8 only (a UTF-16 or other encoding
@@ -164,6 +277,19 @@ fn decode_chunk(bytes: Vec<u8>, name: &str, offset: u64) -> Result<String> {
     if offset == 0 && (bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF])) {
         return Err(Error::input(format!(
             "cannot read {name}: it is UTF-16 text, not UTF-8; convert it with `iconv -f utf-16 -t utf-8`"
+        )));
+    }
+    let sniffed = if offset == 0 {
+        utf16_without_bom(&bytes)
+    } else {
+        None
+    };
+    if let Some(encoding) = sniffed {
+        // Without a byte-order mark iconv cannot tell the byte order, so it is named.
+        return Err(Error::input(format!(
+            "cannot read {name}: it is {encoding} text without a byte-order mark, not UTF-8; \
+             convert it with `iconv -f {} -t utf-8`",
+            encoding.to_lowercase()
         )));
     }
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -185,6 +311,31 @@ fn decode_chunk(bytes: Vec<u8>, name: &str, offset: u64) -> Result<String> {
     } else {
         text
     })
+}
+
+/// Tells UTF-16 without a byte-order mark by its first 4 KiB: most code units of Arabic or
+/// Latin text have a high byte of 0x06 or 0x00, control characters that UTF-8 text hardly ever
+/// holds, and all bytes of Arabic UTF-16 are below 0x80, so it would pass as UTF-8. Returns
+/// "UTF-16LE" or "UTF-16BE" when at least 30% of the bytes at one parity are controls (tab and
+/// line ends aside) and at most 10% at the other.
+fn utf16_without_bom(bytes: &[u8]) -> Option<&'static str> {
+    let sample = &bytes[..bytes.len().min(4096)];
+    let units = sample.len() / 2;
+    let control = |b: u8| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r');
+    let (mut even, mut odd) = (0, 0);
+    for unit in sample.chunks_exact(2) {
+        even += usize::from(control(unit[0]));
+        odd += usize::from(control(unit[1]));
+    }
+    let many = |n: usize| units > 0 && n * 10 >= units * 3;
+    let few = |n: usize| n * 10 <= units;
+    if many(odd) && few(even) {
+        Some("UTF-16LE")
+    } else if many(even) && few(odd) {
+        Some("UTF-16BE")
+    } else {
+        None
+    }
 }
 
 fn read_error(name: &str, e: std::io::Error) -> Error {
@@ -255,6 +406,77 @@ mod tests {
         text.extend_from_slice(b"\xE1abc\n");
         let err = chunks(&text, 8).unwrap_err().to_string();
         assert!(err.contains("byte 0xE1 at byte offset 70"), "{err}");
+    }
+
+    fn pieces(text: &str, max_line: usize) -> Vec<String> {
+        let mut reader = ChunkReader::from_text(text.to_string(), "t".to_string());
+        reader.max_line = max_line;
+        let mut out = Vec::new();
+        while let Some(chunk) = reader.next_chunk().unwrap() {
+            out.push(chunk);
+        }
+        out
+    }
+
+    #[test]
+    fn long_lines_are_cut_at_a_sentence_end_then_a_space() {
+        // Arabic letters take two bytes: the first line is 43 bytes.
+        assert_eq!(
+            pieces("قال هذا. ثم ذهب إلى البيت\nسطر\n", 18),
+            ["قال هذا.\n", "ثم ذهب\n", "إلى البيت\nسطر\n"]
+        );
+        assert_eq!(pieces("aa bb cc dd ee", 9), ["aa bb cc\n", "dd ee"]);
+        assert_eq!(pieces("aaa\tbbbbbbb", 9), ["aaa\n", "bbbbbbb"]);
+        // A line of the limit is whole, with its line end.
+        assert_eq!(pieces("aaaa bbbb\ncc", 9), ["aaaa bbbb\ncc"]);
+        assert_eq!(pieces("aaaa bbbb\r\ncc", 9), ["aaaa bbbb\ncc"]);
+        assert_eq!(pieces("aaaa bbbbc\n", 9), ["aaaa\n", "bbbbc\n"]);
+        assert_eq!(pieces("aaaa bbbbc", 9), ["aaaa\n", "bbbbc"]);
+    }
+
+    #[test]
+    fn long_words_are_cut_between_characters() {
+        // Two-byte letters, an odd limit: the cut backs up to the start of a letter.
+        let word = "كلمة".repeat(3);
+        let parts = pieces(&word, 5);
+        assert_eq!(parts.concat().replace('\n', ""), word);
+        for part in &parts[..parts.len() - 1] {
+            assert!(part.len() <= 5 && part.ends_with('\n'), "{part:?}");
+        }
+        // Four-byte characters.
+        assert_eq!(pieces("😀😀😀", 5), ["😀\n", "😀\n", "😀"]);
+    }
+
+    #[test]
+    fn old_mac_line_ends_cut_a_long_line_where_they_are() {
+        assert_eq!(pieces("aa\rbb\rcc dd", 8), ["aa\nbb\n", "cc dd"]);
+        assert_eq!(pieces("aa\rbbbbbb", 2), ["aa\n", "bb\n", "bb\n", "bb"]);
+        // A CRLF pair is never split, nor taken for a lone CR.
+        for max in 1..6 {
+            let parts = pieces("ab\r\ncd efgh\r\n\r\nij", max);
+            let text = parts.concat();
+            assert_eq!(text.replace(['\n', ' '], ""), "abcdefghij", "{parts:?}");
+            // The one blank line of the input.
+            assert_eq!(text.matches("\n\n").count(), 1, "{parts:?}");
+            assert!(!text.contains("\n\n\n"), "{parts:?}");
+        }
+    }
+
+    #[test]
+    fn bad_bytes_after_cuts_are_reported_at_their_offset_in_the_file() {
+        // Two added line breaks before the bad byte must not shift its offset.
+        let mut text = "كلمة".repeat(4).into_bytes();
+        text.push(0xE1);
+        let mut reader = ChunkReader::new(Box::new(std::io::Cursor::new(text)), "t".into());
+        reader.max_line = 7;
+        let err = loop {
+            match reader.next_chunk() {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("no error"),
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert!(err.contains("byte 0xE1 at byte offset 32"), "{err}");
     }
 
     #[test]

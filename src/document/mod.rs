@@ -10,7 +10,7 @@ mod normalize;
 mod segment;
 
 pub use boilerplate::is_boilerplate;
-pub use input::{decode_input, read_input, ChunkReader, CHUNK_BYTES};
+pub use input::{decode_input, read_input, ChunkReader, CHUNK_BYTES, MAX_LINE_BYTES};
 pub use normalize::{contains_arabic, normalize_for_model};
 pub use segment::{pack_windows, split_long, split_sentences};
 
