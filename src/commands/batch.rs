@@ -637,6 +637,15 @@ impl Outputs {
             }
             _ => {}
         }
+        // A killed run leaves temporary files beside per-input results that this run may skip
+        // as done and so never open.
+        for path in plan
+            .inputs
+            .iter()
+            .filter_map(|input| input.output.as_deref())
+        {
+            outputs.clean(path);
+        }
         Ok((outputs, done_ids))
     }
 
