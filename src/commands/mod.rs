@@ -3,6 +3,7 @@
 pub mod batch;
 mod eval;
 mod models;
+mod outputs;
 mod summarize;
 mod translate;
 
