@@ -219,8 +219,8 @@ fn a_rerun_over_an_input_that_fails_late_reports_it_and_goes_on() {
         .lines()
         .map(str::to_string)
         .collect();
-    for i in 0..2 {
-        fs::write(input.join(format!("article-{i}.txt")), &lines[i]).unwrap();
+    for (i, line) in lines.iter().take(2).enumerate() {
+        fs::write(input.join(format!("article-{i}.txt")), line).unwrap();
     }
     let mut late = lines[500].as_bytes().to_vec();
     while late.len() < 300 * 1024 {
