@@ -82,6 +82,7 @@ fn refused(home: &Path, model: &str, code: i32, what: &str) -> String {
     stderr
 }
 
+/// `translate` loads the model before it checks the task, so the summarizers (BART, T5) serve too.
 #[test]
 fn bad_config_json_hyperparameters_are_model_errors() {
     let tmp = tempfile::tempdir().unwrap();
