@@ -196,6 +196,7 @@ pub fn resolve(spec: &str, opts: &HubOptions) -> Result<ModelFiles> {
     }
     if spec.contains('/') && !spec.starts_with('.') && !path.is_absolute() {
         let (repo, revision) = spec.split_once('@').unwrap_or((spec, "main"));
+        check_repo_path(spec, "revision", revision)?;
         let resolved = fetch(
             repo,
             revision,
@@ -217,6 +218,35 @@ pub fn resolve(spec: &str, opts: &HubOptions) -> Result<ModelFiles> {
         "unknown model {spec:?}: use a preset ({}), a Hub repo id such as Helsinki-NLP/opus-mt-ar-en, or a local directory",
         names.join(", ")
     )))
+}
+
+/// Refuses a revision or file name given in `--model` that is not a plain relative path. The Hub
+/// cache joins both to its directories (`refs/<revision>`, `snapshots/<commit>/<file>`), so `..`
+/// or a leading `/` would read a model from anywhere on disk and record the string as its
+/// revision, and a download would create refs and links outside the cache.
+fn check_repo_path(spec: &str, what: &str, value: &str) -> Result<()> {
+    let parts_ok = value
+        .split('/')
+        .all(|part| !part.is_empty() && part != "." && part != "..");
+    let chars_ok = !value.chars().any(|c| c == '\\' || c.is_control());
+    if parts_ok && chars_ok {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "--model {spec:?} has the {what} {value:?}, which is not allowed: a revision is a \
+         branch, tag or commit and a file a path in the repo, both in parts separated by `/`, \
+         none empty, `.` or `..`, without `\\` or control characters"
+    )))
+}
+
+/// Whether a file the cache gives lies inside it. The commit a ref names is read from the
+/// cache's `refs` files and joined to `snapshots/` as it is, so a ref holding `../..` (or an
+/// absolute path) would lead anywhere; such an entry is treated as absent.
+fn in_cache(path: &Path, cache: &Cache) -> bool {
+    path.strip_prefix(cache.path()).is_ok_and(|rest| {
+        rest.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+    })
 }
 
 /// A model needs `tokenizer.json`, T5's `spiece.model`, or the complete set of Marian tokenizer
@@ -304,7 +334,7 @@ fn fetch(
         )
     };
     let get = |file: &str| -> std::result::Result<PathBuf, String> {
-        if let Some(path) = cached.get(file) {
+        if let Some(path) = cached.get(file).filter(|path| in_cache(path, &cache)) {
             return Ok(path);
         }
         match &api {
@@ -414,6 +444,8 @@ pub fn resolve_gguf(spec: &str, opts: &HubOptions) -> Result<ModelFiles> {
         let (spec_no_rev, revision) = spec.split_once('@').unwrap_or((spec, "main"));
         match spec_no_rev.split_once(':') {
             Some((repo, file)) if repo.contains('/') => {
+                check_repo_path(spec, "revision", revision)?;
+                check_repo_path(spec, "file name", file)?;
                 (repo.to_string(), revision.to_string(), file.to_string(), None)
             }
             _ => {

@@ -1,7 +1,9 @@
 //! The fuzzers' findings, kept: every file in tests/fixtures/fuzz/<target>/ goes through the same
 //! code as the fuzz target of that name (`tarjama::fuzzing`), so a fixed crash stays fixed. The
-//! hand-made malformed GGUF files (written by fuzz/make_gguf_fixtures.py) must also be rejected
-//! with a one-line error that names the problem, and the real fixture models must still pass.
+//! `model_config` inputs name the fixture model and the value they set (their format:
+//! `tarjama::fuzzing::model_config`). The hand-made malformed GGUF files (written by
+//! fuzz/make_gguf_fixtures.py) must also be rejected with a one-line error that names the
+//! problem, and the real fixture models must still pass.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -13,8 +15,9 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// Runs every input of `target` through `body`; the name of the one that fails is printed last.
-fn replay(target: &str, body: fn(&[u8])) {
+/// Runs every input of `target` through `body`, with its file name; the name of the one that
+/// fails is printed last.
+fn replay(target: &str, mut body: impl FnMut(&str, &[u8])) {
     let dir = fixtures().join("fuzz").join(target);
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -24,23 +27,55 @@ fn replay(target: &str, body: fn(&[u8])) {
     assert!(!paths.is_empty(), "no inputs in {}", dir.display());
     for path in paths {
         eprintln!("replaying {}", path.display());
-        body(&std::fs::read(&path).unwrap());
+        let name = path.file_name().unwrap().to_string_lossy();
+        body(&name, &std::fs::read(&path).unwrap());
     }
 }
 
 #[test]
 fn document_inputs_replay() {
-    replay("document", tarjama::fuzzing::document);
+    replay("document", |_, data| tarjama::fuzzing::document(data));
 }
 
 #[test]
 fn sentencepiece_inputs_replay() {
-    replay("sentencepiece", tarjama::fuzzing::sentencepiece);
+    replay("sentencepiece", |_, data| {
+        tarjama::fuzzing::sentencepiece(data)
+    });
 }
 
 #[test]
 fn gguf_metadata_inputs_replay() {
-    replay("gguf_metadata", tarjama::fuzzing::gguf_metadata);
+    replay("gguf_metadata", |_, data| {
+        tarjama::fuzzing::gguf_metadata(data)
+    });
+}
+
+/// The seeds (`seed-*`) are the fixtures as they are, or with zero weights of another shape:
+/// they must load, or the fuzzer would explore nothing. Every other input is a finding, a value
+/// that once panicked or aborted: the loader must now refuse it, in one line.
+/// The seeds (`seed-*`) are the fixtures as they are, or with zero weights of another shape: they
+/// must load, or the fuzzer would explore nothing. Every other input is a finding, a value that
+/// once panicked or aborted: the loader must now refuse it, in one line.
+#[test]
+fn model_config_inputs_replay() {
+    let (mut seeds, mut findings) = (0, 0);
+    replay("model_config", |name, data| {
+        let outcome = tarjama::fuzzing::model_config(data);
+        if name.starts_with("seed-") {
+            assert_eq!(outcome, Ok(()), "{name}");
+            seeds += 1;
+        } else {
+            let err = outcome.expect_err(name);
+            eprintln!("  refused: {err}");
+            assert_eq!(err.lines().count(), 1, "{name}: {err}");
+            findings += 1;
+        }
+    });
+    assert!(
+        seeds >= 10 && findings >= 9,
+        "{seeds} seeds, {findings} findings"
+    );
 }
 
 fn gguf_fixture(name: &str) -> PathBuf {

@@ -5,8 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use candle_core::quantized::gguf_file;
 use candle_core::Device;
 use serde::Deserialize;
+use tarjama::fuzzing::{gemma3_gguf, GgufParts};
 use tarjama::models::gguf::{read_header, ChatModel};
 
 const TOLERANCE: f32 = 1e-4;
@@ -187,4 +189,68 @@ fn a_different_prompt_reuses_nothing() {
     model.forward(&[1, 2, 3]).unwrap();
     assert_eq!(model.reuse_prefix(&[4, 5, 6]), 0);
     assert_eq!(model.position(), 0);
+}
+
+/// Loads GGUF bytes in memory, as `read_header` and `ChatModel::load` do a file.
+fn load_bytes(bytes: &[u8]) -> tarjama::Result<ChatModel> {
+    let mut reader = std::io::Cursor::new(bytes);
+    let content = tarjama::models::gguf::read_content(&mut reader, Path::new("model.gguf"))?;
+    ChatModel::load(content, &mut reader, &Device::Cpu)
+}
+
+/// The tiny Gemma 3 made from the Qwen3 fixture (`tarjama::fuzzing::gemma3_gguf`) with one
+/// metadata key changed.
+fn gemma3_with(key: &str, value: gguf_file::Value) -> Vec<u8> {
+    let mut parts = GgufParts::read(&gemma3_gguf());
+    parts.set(key, Some(value));
+    parts.to_bytes()
+}
+
+/// candle's Gemma 3 loader reads its hyperparameters without checking them: a sliding-window
+/// period of 0 divided by zero as the first layer loaded, and 0 key/value heads as the first
+/// token ran. They are checked first now, as for the other architectures.
+#[test]
+fn gemma3_hyperparameters_are_checked_before_candle_reads_them() {
+    let mut model = load_bytes(&gemma3_gguf()).unwrap();
+    assert_eq!(model.architecture, "gemma3");
+    assert_eq!(model.forward(&[1, 2, 3]).unwrap().len(), 512);
+    for (key, value, what) in [
+        (
+            "gemma3.attention.sliding_window_type",
+            gguf_file::Value::U32(0),
+            "gemma3.attention.sliding_window_type is 0",
+        ),
+        (
+            "gemma3.attention.head_count_kv",
+            gguf_file::Value::U32(0),
+            "gemma3.attention.head_count_kv is 0",
+        ),
+        (
+            "gemma3.attention.head_count",
+            gguf_file::Value::U32(2),
+            "tensor blk.0.attn_q.weight is 128 × 64 where the metadata implies 64 × 64",
+        ),
+        (
+            "gemma3.attention.value_length",
+            gguf_file::Value::U32(16),
+            "gemma3.attention.value_length is 16, not the key width 32",
+        ),
+        (
+            "gemma3.rope.local_freq_base",
+            gguf_file::Value::F32(f32::NAN),
+            "gemma3.rope.local_freq_base is NaN",
+        ),
+    ] {
+        let err = match load_bytes(&gemma3_with(key, value)) {
+            // Before: these loaded, and the model had to run to show it.
+            Ok(mut model) => {
+                let ran = model.forward(&[1, 2, 3]);
+                panic!("{key}: loaded, and ran to {:?}", ran.map(|l| l.len()))
+            }
+            Err(err) => err,
+        };
+        let msg = err.to_string();
+        assert_eq!(err.exit_code(), 3, "{msg}");
+        assert!(msg.contains(what) && msg.lines().count() == 1, "{msg}");
+    }
 }

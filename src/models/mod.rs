@@ -5,6 +5,7 @@ pub mod bart;
 pub mod gguf;
 pub mod half;
 pub mod kv_cache;
+pub mod limits;
 pub mod linear;
 pub mod masks;
 pub mod packed_gemm;

@@ -149,6 +149,7 @@ pub struct T5Model {
 
 impl T5Model {
     pub fn load(config: &T5Config, vb: VarBuilder) -> crate::Result<Self> {
+        config.validate()?;
         let kind = config.feed_forward_kind()?;
         Ok(Self::load_tensors(config, vb, kind)?)
     }

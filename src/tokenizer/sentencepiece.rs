@@ -12,6 +12,15 @@ use super::spm_proto::{model_type, piece_type, ModelProto, NormalizerSpec};
 use super::trie::Trie;
 use crate::{Error, Result};
 
+/// Bytes of a model file. Real ones are under 5 MB (NLLB's, mT5's and Gemma's, with 256k pieces
+/// and a normalization table); the file is read whole.
+const MAX_MODEL_BYTES: u64 = 1 << 26;
+
+/// Pieces of a model. The largest real vocabularies have about 256k (NLLB, mT5, Gemma). Each
+/// piece costs about 60 bytes once decoded, plus its share of the maps and the trie, whatever
+/// its size in the file: 2 bytes for an empty one, so the count is capped before decoding.
+const MAX_PIECES: usize = 1 << 20;
+
 /// What SentencePiece prints for `<unk>` when decoding, unless the model says otherwise.
 const DEFAULT_UNK_SURFACE: &str = " \u{2047} ";
 
@@ -44,24 +53,40 @@ pub struct SentencePiece {
 impl SentencePiece {
     /// Loads a serialized `ModelProto`.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::model(format!(
-                "cannot read SentencePiece model {}: {e}. Check the path, or re-download the model",
-                path.display()
-            ))
-        })?;
-        Self::from_bytes(&bytes).map_err(|why| {
+        let unusable = |why: String| {
             Error::model(format!(
                 "{} is not a usable SentencePiece model: {why}. Re-download the model files",
                 path.display()
             ))
-        })
+        };
+        let unreadable = |e: std::io::Error| {
+            Error::model(format!(
+                "cannot read SentencePiece model {}: {e}. Check the path, or re-download the model",
+                path.display()
+            ))
+        };
+        // The size is checked before the file is read whole.
+        let len = std::fs::metadata(path).map_err(unreadable)?.len();
+        if len > MAX_MODEL_BYTES {
+            return Err(unusable(too_large(len)));
+        }
+        let bytes = std::fs::read(path).map_err(unreadable)?;
+        Self::from_bytes(&bytes).map_err(unusable)
     }
 
     /// Parses a serialized `ModelProto`; the error says what is wrong with it.
     pub fn from_bytes(bytes: &[u8]) -> std::result::Result<Self, String> {
         if bytes.is_empty() {
             return Err("the file is empty".into());
+        }
+        if bytes.len() as u64 > MAX_MODEL_BYTES {
+            return Err(too_large(bytes.len() as u64));
+        }
+        let count = count_pieces(bytes)?;
+        if count > MAX_PIECES {
+            return Err(format!(
+                "it has {count} pieces, more than the {MAX_PIECES} any real model comes near"
+            ));
         }
         let proto =
             ModelProto::decode(bytes).map_err(|e| format!("it does not parse as one ({e})"))?;
@@ -352,6 +377,28 @@ fn flush_bytes(bytes: &mut Vec<u8>, text: &mut String) {
         }
     }
     bytes.clear();
+}
+
+fn too_large(len: u64) -> String {
+    format!("it is {len} bytes long, more than the {MAX_MODEL_BYTES} any real model comes near")
+}
+
+/// The pieces a serialized `ModelProto` holds (its top-level field 1), counted without decoding
+/// them, with prost's own wire-format primitives (public for prost's generated code).
+fn count_pieces(bytes: &[u8]) -> std::result::Result<usize, String> {
+    use prost::encoding::{decode_key, skip_field, DecodeContext};
+    let mut buf = bytes;
+    let mut count = 0;
+    while !buf.is_empty() {
+        let (tag, wire_type) =
+            decode_key(&mut buf).map_err(|e| format!("it does not parse as one ({e})"))?;
+        if tag == 1 {
+            count += 1;
+        }
+        skip_field(wire_type, tag, &mut buf, DecodeContext::default())
+            .map_err(|e| format!("it does not parse as one ({e})"))?;
+    }
+    Ok(count)
 }
 
 /// `<0x41>` → 0x41; only the exact uppercase two-digit form spm writes counts.

@@ -33,6 +33,10 @@ use serde::Deserialize;
 use self::layers::{layer_norm, DecoderLayer, EncoderLayer};
 use self::positions::Positions;
 use super::kv_cache::DecoderCache;
+use super::limits::{
+    divides, within, MAX_FFN, MAX_HEADS, MAX_LAYERS, MAX_POSITIONS, MAX_POSITION_TABLE, MAX_VOCAB,
+    MAX_WIDTH,
+};
 use super::linear::Linear;
 use super::masks;
 use super::packing::{packed, padded, Packing};
@@ -114,6 +118,91 @@ impl BartConfig {
         // (MarianConfig's default is false; the OPUS-MT configs all say true).
         self.scale_embedding
             .unwrap_or(matches!(self.family(), Ok(Family::M2M100)))
+    }
+
+    /// The vocabulary the decoder reads and the head writes: Marian's own target vocabulary when
+    /// it keeps the two apart (only MarianConfig has `decoder_vocab_size`, and MarianMTModel
+    /// sizes its head by it only then, `modeling_marian.py`), else the shared one.
+    fn target_vocab(&self, family: Family) -> usize {
+        if family != Family::Marian || self.share_encoder_decoder_embeddings {
+            self.vocab_size
+        } else {
+            self.decoder_vocab_size.unwrap_or(self.vocab_size)
+        }
+    }
+
+    /// Checks every value that sizes memory or divides before anything is built from it (the
+    /// bounds and why: [`crate::models::limits`]); the error names the key. Called by
+    /// [`BartModel::load`]. Tensor shapes are checked against these values as the weights load.
+    pub fn validate(&self) -> crate::Result<()> {
+        let family = self.family()?;
+        self.check(family).map_err(|why| {
+            crate::Error::model(format!(
+                "config.json is not a usable {} config: {why}; correct it or download the model again",
+                self.model_type
+            ))
+        })
+    }
+
+    fn check(&self, family: Family) -> Result<(), String> {
+        let d = self.d_model;
+        within("vocab_size", self.vocab_size, 1, MAX_VOCAB)?;
+        if let Some(n) = self.decoder_vocab_size {
+            within("decoder_vocab_size", n, 1, MAX_VOCAB)?;
+        }
+        within("d_model", d, 1, MAX_WIDTH)?;
+        for (key, layers) in [
+            ("encoder_layers", self.encoder_layers),
+            ("decoder_layers", self.decoder_layers),
+        ] {
+            within(key, layers, 1, MAX_LAYERS)?;
+        }
+        for (key, heads) in [
+            ("encoder_attention_heads", self.encoder_attention_heads),
+            ("decoder_attention_heads", self.decoder_attention_heads),
+        ] {
+            within(key, heads, 1, MAX_HEADS)?;
+            divides(("d_model", d), (key, heads))?;
+        }
+        for (key, ffn) in [
+            ("encoder_ffn_dim", self.encoder_ffn_dim),
+            ("decoder_ffn_dim", self.decoder_ffn_dim),
+        ] {
+            within(key, ffn, 1, MAX_FFN)?;
+        }
+        let positions = self.max_position_embeddings;
+        within("max_position_embeddings", positions, 1, MAX_POSITIONS)?;
+        // Marian and M2M100 compute this table at load; BART and mBART read it (plus two unused
+        // rows either way, counted here for all).
+        let table = (positions + 2).saturating_mul(d);
+        if table > MAX_POSITION_TABLE {
+            return Err(format!(
+                "max_position_embeddings ({positions}) × d_model ({d}) makes a position table of                  {table} values, beyond {MAX_POSITION_TABLE}"
+            ));
+        }
+        // Ids are rows of the embedding tables: padding goes through both stacks, the end and
+        // start tokens through the decoder.
+        let (source, target) = (self.vocab_size, self.target_vocab(family));
+        let ids = [
+            ("pad_token_id", Some(self.pad_token_id), source.min(target)),
+            ("eos_token_id", Some(self.eos_token_id), target),
+            (
+                "decoder_start_token_id",
+                self.decoder_start_token_id,
+                target,
+            ),
+        ];
+        for (key, id, vocab) in ids {
+            match id {
+                Some(id) if id as usize >= vocab => {
+                    return Err(format!(
+                        "{key} is {id}, outside the vocabulary of {vocab} tokens"
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// `activation_function`, or the family's default in transformers 5 (M2M100Config: relu;
@@ -245,6 +334,7 @@ pub struct BartModel {
 
 impl BartModel {
     pub fn load(cfg: &BartConfig, vb: VarBuilder) -> crate::Result<Self> {
+        cfg.validate()?;
         let family = cfg.family()?;
         let activation = Activation::from_name(cfg.activation_name())?;
         Ok(Self::load_tensors(cfg, family, vb, activation)?)
@@ -259,13 +349,7 @@ impl BartModel {
         let d = cfg.d_model;
         let model = vb.pp("model");
         let shares_embeddings = family != Family::Marian || cfg.share_encoder_decoder_embeddings;
-        // Only MarianConfig has `decoder_vocab_size`, and MarianMTModel sizes its head by it
-        // only when the vocabularies are apart (`modeling_marian.py`).
-        let target_vocab = if shares_embeddings {
-            cfg.vocab_size
-        } else {
-            cfg.decoder_vocab_size.unwrap_or(cfg.vocab_size)
-        };
+        let target_vocab = cfg.target_vocab(family);
         let encoder_embed = tied_table(
             &vb,
             &[

@@ -12,6 +12,7 @@ use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
+use super::hparams::Hyperparameters;
 use super::q5_0::Q5_0Matrix;
 use super::q8_0::Q8_0Matrix;
 use crate::models::attention;
@@ -39,49 +40,21 @@ struct DecoderConfig {
 }
 
 impl DecoderConfig {
-    fn from_gguf(content: &gguf_file::Content, arch: &str) -> Result<Self> {
-        let get = |key: &str| -> Result<&gguf_file::Value> {
-            content.metadata.get(&format!("{arch}.{key}")).ok_or_else(|| {
-                Error::model(format!(
-                    "the GGUF file lacks {arch}.{key}: it was not written by a llama.cpp converter tarjama knows"
-                ))
-            })
-        };
-        let usize_of = |key: &str| -> Result<usize> {
-            let v = get(key)?;
-            v.to_u32()
-                .map(|x| x as usize)
-                .or_else(|_| v.to_u64().map(|x| x as usize))
-                .map_err(|e| Error::model(format!("GGUF metadata {arch}.{key}: {e}")))
-        };
-        let f32_of = |key: &str| -> Result<f32> {
-            get(key)?
-                .to_f32()
-                .map_err(|e| Error::model(format!("GGUF metadata {arch}.{key}: {e}")))
-        };
-        let embedding_length = usize_of("embedding_length")?;
-        let head_count = usize_of("attention.head_count")?;
-        let head_dim = usize_of("attention.key_length").unwrap_or(embedding_length / head_count);
-        let config = Self {
-            block_count: usize_of("block_count")?,
-            head_count,
-            head_count_kv: usize_of("attention.head_count_kv").unwrap_or(head_count),
-            head_dim,
-            rms_norm_eps: f32_of("attention.layer_norm_rms_epsilon")? as f64,
-            rope_freq_base: f32_of("rope.freq_base").unwrap_or(10_000.0),
+    /// The settings of `arch` from hyperparameters [`Hyperparameters::read`] has checked.
+    fn new(hp: &Hyperparameters, arch: &str) -> Self {
+        Self {
+            block_count: hp.block_count,
+            head_count: hp.head_count,
+            head_count_kv: hp.head_count_kv,
+            head_dim: hp.head_dim,
+            rms_norm_eps: hp.rms_norm_eps,
+            rope_freq_base: hp.rope_freq_base,
             rope_style: if arch == "llama" {
                 RopeStyle::Interleaved
             } else {
                 RopeStyle::Halves
             },
-        };
-        if config.head_count_kv == 0 || !config.head_count.is_multiple_of(config.head_count_kv) {
-            return Err(Error::model(format!(
-                "GGUF metadata: {} attention heads cannot share {} key/value heads",
-                config.head_count, config.head_count_kv
-            )));
         }
-        Ok(config)
     }
 }
 
@@ -280,11 +253,12 @@ impl<R: std::io::Read + std::io::Seek> TensorReader<'_, R> {
 impl Decoder {
     pub fn from_gguf<R: std::io::Read + std::io::Seek>(
         content: &gguf_file::Content,
+        hp: &Hyperparameters,
         arch: &str,
         reader: &mut R,
         device: &Device,
     ) -> Result<Self> {
-        let config = DecoderConfig::from_gguf(content, arch)?;
+        let config = DecoderConfig::new(hp, arch);
         let eps = config.rms_norm_eps;
         let mut tensors = TensorReader {
             content,

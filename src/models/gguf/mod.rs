@@ -3,6 +3,7 @@
 //! keep a shared prompt prefix; Gemma 3 runs on candle-transformers' model file.
 
 mod decoder;
+mod hparams;
 mod input;
 pub mod q5_0;
 pub mod q8_0;
@@ -17,6 +18,7 @@ use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_gemma3;
 
 use decoder::Decoder;
+use hparams::Hyperparameters;
 
 use crate::{Error, Result};
 
@@ -108,15 +110,6 @@ pub(crate) fn check_complete<R: Seek>(
     Ok(())
 }
 
-/// A metadata value as an unsigned integer.
-fn metadata_usize(content: &gguf_file::Content, key: &str) -> Option<usize> {
-    content
-        .metadata
-        .get(key)
-        .and_then(|v| v.to_u64().ok().or_else(|| v.to_u32().ok().map(u64::from)))
-        .map(|v| v as usize)
-}
-
 pub fn architecture(content: &gguf_file::Content) -> Result<String> {
     content
         .metadata
@@ -153,11 +146,14 @@ impl ChatModel {
         device: &Device,
     ) -> Result<Self> {
         let arch = architecture(&content)?;
-        let context_length =
-            metadata_usize(&content, &format!("{arch}.context_length")).unwrap_or(4096);
+        if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
+            return Err(unsupported(&arch));
+        }
+        // Checked for every architecture, candle's Gemma 3 included, before a tensor is read.
+        let hp = Hyperparameters::read(&content, &arch)?;
         let weights = match arch.as_str() {
             "qwen2" | "qwen3" | "llama" => {
-                Weights::Decoder(Decoder::from_gguf(&content, &arch, reader, device)?)
+                Weights::Decoder(Decoder::from_gguf(&content, &hp, &arch, reader, device)?)
             }
             "gemma3" => Weights::Gemma3(
                 quantized_gemma3::ModelWeights::from_gguf(content, reader, device).map_err(
@@ -173,7 +169,7 @@ impl ChatModel {
         Ok(Self {
             weights,
             architecture: arch,
-            context_length,
+            context_length: hp.context_length,
             device: device.clone(),
             cached: Vec::new(),
         })

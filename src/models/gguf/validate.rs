@@ -26,6 +26,15 @@ const MAX_ARRAY_DEPTH: usize = 2;
 /// caps the metadata at 512 MiB whatever the file declares.
 const MAX_METADATA_VALUES: u64 = 1 << 24;
 
+/// Metadata entries. Real files have a few dozen (the vocabulary is a handful of array
+/// entries); candle keeps each in a hash map at a cost of 100 to 200 bytes, so a file of tiny
+/// entries could otherwise make the reader hold 15 times its own size.
+const MAX_METADATA_ENTRIES: u64 = 1 << 16;
+
+/// Tensors. The most in a published model are about 1,100 (Llama 3.1 405B) to 2,000 (mixtures of
+/// experts stored one expert per tensor); candle keeps an entry of about 150 bytes for each.
+const MAX_TENSORS: u64 = 1 << 16;
+
 /// Elements of one tensor. ggml counts them in an `int64_t`; the largest real tensors (a
 /// 256k-vocabulary embedding) have a few billion.
 const MAX_TENSOR_ELEMENTS: u64 = 1 << 48;
@@ -351,6 +360,16 @@ pub fn validate_gguf<R: Read>(reader: R, len: u64) -> Result<(), String> {
     };
     let tensors = walk.length("the tensor count")?;
     let entries = walk.length("the metadata count")?;
+    if entries > MAX_METADATA_ENTRIES {
+        return Err(format!(
+            "its header claims {entries} metadata entries (at most {MAX_METADATA_ENTRIES})"
+        ));
+    }
+    if tensors > MAX_TENSORS {
+        return Err(format!(
+            "its header claims {tensors} tensors (at most {MAX_TENSORS})"
+        ));
+    }
     // Each entry takes at least a length prefix, a u32 and one byte; each tensor a length prefix,
     // a u32 dimension count, a u32 type and a u64 offset.
     let needed = entries

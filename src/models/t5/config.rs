@@ -7,6 +7,11 @@ use candle_core::quantized::GgmlDType;
 use candle_core::Tensor;
 use serde::{Deserialize, Deserializer};
 
+use crate::models::limits::{
+    finite, within, MAX_FFN, MAX_HEADS, MAX_HEAD_DIM, MAX_LAYERS, MAX_POSITIONS, MAX_T5_BUCKETS,
+    MAX_T5_DISTANCE, MAX_VOCAB, MAX_WIDTH,
+};
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct T5Config {
     /// `t5` or `mt5`: the two read the same keys with different rules (see
@@ -176,6 +181,60 @@ impl T5Config {
             }
         }
         serde_json::from_value(config)
+    }
+
+    /// Checks every value that sizes memory or divides before anything is built from it (the
+    /// bounds and why: [`crate::models::limits`]); the error names the key. Called by
+    /// [`super::T5Model::load`]. Heads have their own width (`d_kv`), so `d_model` need not be a
+    /// multiple of `num_heads`; tensor shapes are checked as the weights load.
+    pub fn validate(&self) -> crate::Result<()> {
+        self.check().map_err(|why| {
+            crate::Error::model(format!(
+                "config.json is not a usable {} config: {why}; correct it or download the model again",
+                self.model_type
+            ))
+        })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        within("vocab_size", self.vocab_size, 1, MAX_VOCAB)?;
+        within("d_model", self.d_model, 1, MAX_WIDTH)?;
+        within("d_kv", self.d_kv, 1, MAX_HEAD_DIM)?;
+        within("d_ff", self.d_ff, 1, MAX_FFN)?;
+        within("num_layers", self.num_layers, 1, MAX_LAYERS)?;
+        within("num_decoder_layers", self.decoder_layers(), 1, MAX_LAYERS)?;
+        within("num_heads", self.num_heads, 1, MAX_HEADS)?;
+        // The encoder splits the buckets between the two directions, so each needs one.
+        within(
+            "relative_attention_num_buckets",
+            self.relative_attention_num_buckets,
+            2,
+            MAX_T5_BUCKETS,
+        )?;
+        within(
+            "relative_attention_max_distance",
+            self.relative_attention_max_distance,
+            1,
+            MAX_T5_DISTANCE,
+        )?;
+        if let Some(n) = self.n_positions {
+            within("n_positions", n, 1, MAX_POSITIONS)?;
+        }
+        finite("layer_norm_epsilon", self.layer_norm_epsilon, false)?;
+        // The ids in effect, defaults included: each is a row of the embedding table.
+        for (key, id) in [
+            ("pad_token_id", self.pad_id()),
+            ("eos_token_id", self.eos_id()),
+            ("decoder_start_token_id", self.decoder_start_id()),
+        ] {
+            if id as usize >= self.vocab_size {
+                return Err(format!(
+                    "{key} is {id}, outside the vocabulary of {} tokens",
+                    self.vocab_size
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn decoder_layers(&self) -> usize {
