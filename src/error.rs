@@ -35,7 +35,27 @@ pub enum Error {
 
     /// A tensor operation failed; this is a bug or an unsupported model shape.
     #[error("model computation failed: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Candle(without_backtrace(e))
+    }
+}
+
+/// candle attaches a backtrace to its errors whenever `RUST_BACKTRACE` is set, and prints it as
+/// part of the message: a user's one-line error became 70 lines. The backtrace is dropped here;
+/// `--verbose` still shows where a panic happened.
+fn without_backtrace(e: candle_core::Error) -> candle_core::Error {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(*inner),
+        candle_core::Error::Context { inner, context } => candle_core::Error::Context {
+            inner: Box::new(without_backtrace(*inner)),
+            context,
+        },
+        other => other,
+    }
 }
 
 impl Error {
@@ -91,6 +111,19 @@ mod tests {
         assert_eq!(
             err.one_line(),
             "model computation failed: loading encoder.layers.0: shape mismatch"
+        );
+    }
+
+    #[test]
+    fn candle_backtraces_are_not_part_of_the_message() {
+        let traced = candle_core::Error::WithBacktrace {
+            inner: Box::new(candle_core::Error::Msg("shape mismatch".to_string())),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        let err = Error::from(traced.context("loading shared.weight"));
+        assert_eq!(
+            err.one_line(),
+            "model computation failed: loading shared.weight: shape mismatch"
         );
     }
 }
