@@ -240,6 +240,9 @@ pub struct EvalArgs {
 
     #[command(flatten)]
     pub generation: GenerationArgs,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -259,9 +262,9 @@ pub struct SummarizeArgs {
     pub model: String,
 
     /// The translator encoder-decoder summarizers use (before an English summarizer, after an
-    /// Arabic one).
-    #[arg(long, default_value = DEFAULT_TRANSLATOR, value_name = "MODEL")]
-    pub translator: String,
+    /// Arabic one) [default: opus-mt-tc-big-ar-en].
+    #[arg(long, value_name = "MODEL")]
+    pub translator: Option<String>,
 
     /// Print the full English translation before the summary (encoder-decoder summarizers).
     #[arg(long)]
@@ -298,55 +301,29 @@ pub struct SummarizeArgs {
     #[command(flatten)]
     pub generation: GenerationArgs,
 
-    /// Use only files already in the Hugging Face cache (also: HF_HUB_OFFLINE=1).
-    #[arg(long)]
-    pub offline: bool,
-
-    /// auto, cpu, cuda, cuda:N or metal.
-    #[arg(long, default_value = "auto", value_name = "DEVICE")]
-    pub device: DeviceChoice,
-
-    /// auto (f32 on CPU, bf16 on GPU), f32, f16 or bf16 (encoder-decoder models).
-    #[arg(long, default_value = "auto", value_name = "DTYPE")]
-    pub dtype: DTypeChoice,
-
-    /// Quantize the linear layers of encoder-decoder models at load time: q8_0 (int8 weights,
-    /// about 4x smaller, faster on CPU). GGUF chat models are quantized already.
-    #[arg(long, value_name = "FORMAT")]
-    pub quantize: Option<QuantizeChoice>,
-
-    /// No progress output.
-    #[arg(short, long)]
-    pub quiet: bool,
-
-    /// Report the model and timings (load, encode, decode) on stderr.
-    #[arg(short, long)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// Decoding settings of chat models.
 #[derive(Debug, Args)]
 pub struct ChatArgs {
     /// Sampling temperature; 0 is greedy (the default, reproducible).
-    #[arg(long, default_value_t = 0.0, value_name = "T", allow_negative_numbers = true,
-          value_parser = temperature)]
-    pub temperature: f64,
+    #[arg(long, value_name = "T", allow_negative_numbers = true, value_parser = temperature)]
+    pub temperature: Option<f64>,
 
     /// Nucleus sampling threshold (with --temperature), above 0 and at most 1.
     #[arg(long, value_name = "P", allow_negative_numbers = true, value_parser = top_p)]
     pub top_p: Option<f64>,
 
-    /// Random seed for sampling.
-    #[arg(long, default_value_t = 299792458, value_name = "N")]
-    pub seed: u64,
+    /// Random seed for sampling [default: 299792458].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
 
-    /// Most tokens to generate per reply.
-    #[arg(long, default_value_t = 512, value_name = "N", value_parser = at_least(1usize, ""))]
-    pub max_tokens: usize,
+    /// Most tokens to generate per reply [default: 512].
+    #[arg(long, value_name = "N", value_parser = at_least(1usize, ""))]
+    pub max_tokens: Option<usize>,
 }
-
-/// A chat model's penalty on recently generated tokens unless `--repetition-penalty` is given.
-pub const CHAT_REPETITION_PENALTY: f32 = 1.1;
 
 #[derive(Debug, Args)]
 pub struct TranslateArgs {
@@ -362,14 +339,33 @@ pub struct TranslateArgs {
 
     #[command(flatten)]
     pub generation: GenerationArgs,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// A preset name, a Hub repo id (`owner/name[@revision]`) or a local model directory.
+    /// A preset name, a Hub repo id (`owner/name[@revision]`), a local model directory, or a GGUF
+    /// chat model (`owner/repo:file.gguf[@revision]` or a local .gguf file).
     #[arg(short, long, default_value = DEFAULT_TRANSLATOR, value_name = "MODEL")]
     pub model: String,
 
+    /// Most sentences translated together in one batch [default: 16 on CPU, 128 on GPU]
+    /// (encoder-decoder models).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub batch_size: Option<u32>,
+
+    /// Most source tokens in one batch, padding included: long sentences go in smaller batches
+    /// [default: 4096 on CPU, 16384 on GPU] (encoder-decoder models).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_tokens: Option<u32>,
+}
+
+/// Where and how the model runs, and what is reported: the same for every command that loads a
+/// model. (`--threads` is global: it may come before the command too.)
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
     /// Use only files already in the Hugging Face cache (also: HF_HUB_OFFLINE=1).
     #[arg(long)]
     pub offline: bool,
@@ -378,7 +374,8 @@ pub struct ModelArgs {
     #[arg(long, default_value = "auto", value_name = "DEVICE")]
     pub device: DeviceChoice,
 
-    /// auto (f32 on CPU, bf16 on GPU), f32, f16 or bf16.
+    /// auto (f32 on CPU, bf16 on GPU), f32, f16 or bf16 (encoder-decoder models; a chat model
+    /// keeps its file's types).
     #[arg(long, default_value = "auto", value_name = "DTYPE")]
     pub dtype: DTypeChoice,
 
@@ -387,16 +384,7 @@ pub struct ModelArgs {
     #[arg(long, value_name = "FORMAT")]
     pub quantize: Option<QuantizeChoice>,
 
-    /// Most sentences translated together in one batch [default: 16 on CPU, 128 on GPU].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub batch_size: Option<u32>,
-
-    /// Most source tokens in one batch, padding included: long sentences go in smaller batches
-    /// [default: 4096 on CPU, 16384 on GPU].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub batch_tokens: Option<u32>,
-
-    /// No progress bar.
+    /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
 
@@ -466,9 +454,9 @@ impl Cli {
     /// Whether `--verbose` was given, for how errors are printed.
     pub fn verbose(&self) -> bool {
         match &self.command {
-            Command::Translate(args) => args.model.verbose,
-            Command::Summarize(args) => args.verbose,
-            Command::Eval(args) => args.model.verbose,
+            Command::Translate(args) => args.runtime.verbose,
+            Command::Summarize(args) => args.runtime.verbose,
+            Command::Eval(args) => args.runtime.verbose,
             Command::Models { .. } | Command::Completions { .. } => false,
         }
     }

@@ -35,26 +35,17 @@ pub enum Error {
 
     /// A tensor operation failed; this is a bug or an unsupported model shape.
     #[error("model computation failed: {0}")]
-    Candle(candle_core::Error),
+    Candle(#[from] candle_core::Error),
 }
 
-impl From<candle_core::Error> for Error {
-    fn from(e: candle_core::Error) -> Self {
-        Error::Candle(without_backtrace(e))
-    }
-}
-
-/// candle attaches a backtrace to its errors whenever `RUST_BACKTRACE` is set, and prints it as
-/// part of the message: a user's one-line error became 70 lines. The backtrace is dropped here;
-/// `--verbose` still shows where a panic happened.
-fn without_backtrace(e: candle_core::Error) -> candle_core::Error {
+/// candle's message without the backtrace it attaches whenever `RUST_BACKTRACE` is set.
+fn candle_message(e: &candle_core::Error) -> String {
     match e {
-        candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(*inner),
-        candle_core::Error::Context { inner, context } => candle_core::Error::Context {
-            inner: Box::new(without_backtrace(*inner)),
-            context,
-        },
-        other => other,
+        candle_core::Error::WithBacktrace { inner, .. } => candle_message(inner),
+        candle_core::Error::Context { inner, context } => {
+            format!("{context}\n{}", candle_message(inner))
+        }
+        other => other.to_string(),
     }
 }
 
@@ -82,8 +73,14 @@ impl Error {
 
     /// The message on one line, as `main` prints it: candle's errors put a context and its
     /// cause on lines of their own, and those are joined with ": ".
+    ///
+    /// candle attaches a backtrace to its errors whenever `RUST_BACKTRACE` is set: it is left
+    /// out here (`to_string` keeps it, for `--verbose` and bug reports).
     pub fn one_line(&self) -> String {
-        let message = self.to_string();
+        let message = match self {
+            Error::Candle(e) => format!("model computation failed: {}", candle_message(e)),
+            other => other.to_string(),
+        };
         let lines: Vec<&str> = message
             .lines()
             .map(str::trim)
@@ -115,7 +112,7 @@ mod tests {
     }
 
     #[test]
-    fn candle_backtraces_are_not_part_of_the_message() {
+    fn candle_backtraces_are_left_out_of_the_one_line_message() {
         let traced = candle_core::Error::WithBacktrace {
             inner: Box::new(candle_core::Error::Msg("shape mismatch".to_string())),
             backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
@@ -125,5 +122,6 @@ mod tests {
             err.one_line(),
             "model computation failed: loading shared.weight: shape mismatch"
         );
+        assert!(err.to_string().lines().count() > 3, "kept for --verbose");
     }
 }

@@ -503,7 +503,7 @@ fn seq2seq_config(fixture: usize, input: &mut Input) -> Result<(), String> {
             .expect("the fixture's weights read")
     };
     let model = crate::models::load_seq2seq(&model_type, &config, vb, None)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| e.one_line())?
         .model;
     let ids = |rows: &[[u32; 3]; 2]| Tensor::new(rows, &device).unwrap();
     // Two rows, the second padded, so that the packed paths run too.
@@ -586,7 +586,7 @@ fn gguf_config(fixture: usize, input: &mut Input) -> Result<(), String> {
         }
     }
     let mut model = ChatModel::load(content, &mut Cursor::new(bytes), &Device::Cpu)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.one_line())?;
     if model.forward(&[1, 2, 3]).is_ok() {
         let _ = model.forward(&[4]);
         let reused = model.reuse_prefix(&[1, 2, 5]);

@@ -203,7 +203,9 @@ fn json_lines_round_trip_keeps_ids_in_input_order() {
         .collect();
     let mut input = String::new();
     for (id, text) in &records {
-        input += &serde_json::json!({"url": id, "body": text, "other": 1}).to_string();
+        let tags = serde_json::json!({"section": ["world", id]});
+        input +=
+            &serde_json::json!({"url": id, "body": text, "other": 1, "tags": tags}).to_string();
         input.push('\n');
     }
     input += "{\"url\": \"no-body\"}\n";
@@ -250,12 +252,21 @@ fn json_lines_round_trip_keeps_ids_in_input_order() {
     let mut expected = english.split("\n\n").map(str::trim);
     for (line, (id, text)) in lines.iter().zip(&records) {
         assert_eq!(&line["id"], id);
+        assert_eq!(
+            (&line["schema"], &line["task"]),
+            (&1.into(), &"translate".into())
+        );
         let paragraphs: Vec<&str> = text.split("\n\n").map(str::trim).collect();
-        assert_eq!(line["source"], serde_json::json!(paragraphs));
+        assert_eq!(line["arabic"], serde_json::json!(paragraphs));
         let mine: Vec<&str> = expected.by_ref().take(paragraphs.len()).collect();
-        assert_eq!(line["target"], serde_json::json!(mine));
+        assert_eq!(line["english"], serde_json::json!(mine));
         assert!(line["model"].as_str().unwrap().ends_with("marian-tiny"));
-        assert!(line["revision"].is_string());
+        assert!(line["model_revision"].is_string());
+        // The input's other fields pass through unchanged; its text does not.
+        assert_eq!(&line["url"], id);
+        assert_eq!(line["other"], 1);
+        assert_eq!(line["tags"]["section"][0], "world");
+        assert!(line.get("body").is_none());
     }
 
     // Resuming keeps the records written and adds nothing twice.

@@ -203,3 +203,68 @@ fn translate_then_score_and_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--save-hyp` is written like every other output: never over one of the inputs, never by two
+/// runs at once, and not at all when the translation fails.
+#[test]
+fn save_hyp_never_replaces_an_input_or_a_file_another_run_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, reference, saved) = (
+        tmp.path().join("src"),
+        tmp.path().join("ref"),
+        tmp.path().join("hyp"),
+    );
+    fs::write(&src, "قال المتحدث إن الاجتماع سيعقد غدا.\n").unwrap();
+    fs::write(&reference, "The meeting is tomorrow.\n").unwrap();
+    let run = |save: &Path, model: &str| {
+        Command::cargo_bin("tarjama")
+            .unwrap()
+            .env("HF_HOME", tmp.path())
+            .env("HF_HUB_OFFLINE", "1")
+            .args(["eval", "--quiet", "--beams", "1", "--model", model])
+            .arg("--src")
+            .arg(&src)
+            .arg("--ref")
+            .arg(&reference)
+            .arg("--save-hyp")
+            .arg(save)
+            .output()
+            .unwrap()
+    };
+    let marian = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian-tiny");
+    let marian = marian.to_str().unwrap();
+    for input in [&src, &reference] {
+        let before = fs::read_to_string(input).unwrap();
+        let out = run(input, marian);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--save-hyp") && stderr.contains("is the input"),
+            "{stderr}"
+        );
+        assert_eq!(fs::read_to_string(input).unwrap(), before);
+    }
+    // A model that fails to load leaves the existing file as it was.
+    fs::write(&saved, "OLD\n").unwrap();
+    let out = run(&saved, tmp.path().join("no-model").to_str().unwrap());
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(fs::read_to_string(&saved).unwrap(), "OLD\n");
+    // Another run holding the file's lock: refused at once.
+    let lock = tarjama::output::OutputLock::acquire(&saved).unwrap();
+    let out = run(&saved, marian);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(lock);
+    assert_eq!(fs::read_to_string(&saved).unwrap(), "OLD\n");
+    let out = run(&saved, marian);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read_to_string(&saved).unwrap().lines().count(), 1);
+}

@@ -78,12 +78,17 @@ fn english_summarizer_reads_the_translation() {
         "{summary}"
     );
     assert!(!tarjama::document::contains_arabic(summary));
-    let translation = record["translation"].as_str().unwrap();
+    let translation = record["english"].as_array().unwrap();
     assert_eq!(
-        translation.split("\n\n").count(),
+        translation.len(),
         4,
         "one translated paragraph per input paragraph"
     );
+    assert_eq!(
+        (&record["schema"], &record["task"]),
+        (&1.into(), &"summarize".into())
+    );
+    assert!(record["translator_revision"].is_string());
     assert!(record["translator"]
         .as_str()
         .unwrap()

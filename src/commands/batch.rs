@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use crate::cli::{BatchArgs, InputFormat, OutputFormat};
 use crate::document::ChunkReader;
 
-pub use super::outputs::{existing_records, Outputs};
-use super::outputs::{input_at, input_files, same_file};
-use crate::pipeline::Progress;
+pub use super::sink::{existing_records, Sink};
+use super::sink::{input_at, input_files, same_file};
+use crate::pipeline::{record, Progress};
 use crate::{Error, Result};
 
 /// Output-name suffixes that a directory walk never takes as inputs: they are what tarjama
@@ -328,6 +328,9 @@ pub struct Record {
     pub reader: ChunkReader,
     /// Its result file, with [`Destination::PerInput`].
     pub output: Option<PathBuf>,
+    /// A JSON Lines input record's fields other than its text, passed through to its JSON
+    /// result.
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What the next input turned out to be.
@@ -383,15 +386,16 @@ impl<'a> Records<'a> {
         if line.trim().is_empty() {
             return self.next_line();
         }
-        let value: serde_json::Value = match serde_json::from_str(&line) {
-            Ok(v) => v,
-            Err(e) => {
-                return Some(Next::Failed(
-                    where_.clone(),
-                    Error::input(format!("{where_} is not a JSON object: {e}")),
-                ))
-            }
-        };
+        let mut value: serde_json::Map<String, serde_json::Value> =
+            match serde_json::from_str(&line) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Some(Next::Failed(
+                        where_.clone(),
+                        Error::input(format!("{where_} is not a JSON object: {e}")),
+                    ))
+                }
+            };
         let id = value
             .get(&self.args.id_field)
             .cloned()
@@ -399,8 +403,8 @@ impl<'a> Records<'a> {
         if self.done_ids.contains(&id.to_string()) {
             return Some(Next::Done(where_));
         }
-        let text = match value.get(&self.args.text_field) {
-            Some(serde_json::Value::String(s)) => s.clone(),
+        let text = match value.remove(&self.args.text_field) {
+            Some(serde_json::Value::String(s)) => s,
             Some(_) => {
                 return Some(Next::Failed(
                     where_.clone(),
@@ -420,11 +424,18 @@ impl<'a> Records<'a> {
                 ))
             }
         };
+        if let Err(why) = record::check_input_fields(&value, &self.args.id_field) {
+            return Some(Next::Failed(
+                where_.clone(),
+                Error::input(format!("{where_}: {why}")),
+            ));
+        }
         Some(Next::Record(Record {
             id,
             reader: ChunkReader::from_text(text, where_.clone()),
             name: where_,
             output: None,
+            fields: value,
         }))
     }
 }
@@ -462,6 +473,7 @@ impl Iterator for Records<'_> {
                     name: input.id.clone(),
                     reader,
                     output: input.output.clone(),
+                    fields: serde_json::Map::new(),
                 }),
                 Err(e) => Next::Failed(input.id.clone(), e),
             });

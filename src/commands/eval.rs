@@ -5,12 +5,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::batch::Outcome;
+use super::sink::Sink;
 use crate::cli::{EvalArgs, EvalTask, ListFormat};
-use crate::device;
 use crate::document::{self, Document};
-use crate::hub;
 use crate::output::OutputTarget;
-use crate::pipeline::Progress;
+use crate::pipeline::{Engine, EngineSpec, Progress, Purpose};
 use crate::{eval, Error, Result};
 
 /// A file's lines, one segment each (a final newline ends the last line, it adds none).
@@ -29,9 +28,22 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
                     "eval --task summarize scores existing summaries: write them with `tarjama summarize --format jsonl` and give them with --hyp, one per line",
                 ));
             }
+            // Opened (and locked) before the model loads, so a bad path costs nothing.
+            let mut save = match &args.save_hyp {
+                Some(path) => Some(Sink::single_file(
+                    path,
+                    &[src, &args.reference],
+                    "--save-hyp",
+                )?),
+                None => None,
+            };
             let translations = translate_lines(&args, src, references.len())?;
-            if let Some(path) = &args.save_hyp {
-                OutputTarget::open(Some(path))?.finish(&(translations.join("\n") + "\n"))?;
+            if let Some(sink) = &mut save {
+                sink.take_single()
+                    .finish(&(translations.join("\n") + "\n"))?;
+            }
+            if let Some(sink) = save {
+                sink.close(true)?;
             }
             translations
         }
@@ -73,38 +85,31 @@ fn translate_lines(args: &EvalArgs, src: &Path, expected: usize) -> Result<Vec<S
             args.reference.display()
         )));
     }
-    if hub::is_gguf(&m.model) {
-        return Err(Error::usage(
-            "eval translates with encoder-decoder models; for a chat model, translate the file with `tarjama translate` and pass --hyp",
-        ));
-    }
+    let rt = &args.runtime;
     let started = Instant::now();
-    let device = device::select_device(m.device)?;
-    let (translator, files, _) = super::load_translator(m, &args.generation, &device)?;
-    if m.verbose {
+    let spec = EngineSpec {
+        model: m.model.clone(),
+        purpose: Purpose::Translate,
+    };
+    let options = super::engine_options(Some(m), &args.generation, None);
+    let mut engine = Engine::load(&spec, &options, &super::runtime(rt)?)?;
+    if rt.verbose {
         eprintln!(
-            "tarjama: model {} ({}) loaded in {:.2}s",
-            files.name,
-            files.source,
+            "tarjama: {}, loaded in {:.2}s",
+            engine.describe(),
             started.elapsed().as_secs_f64()
         );
     }
     let started = Instant::now();
-    let sentences: Vec<&str> = doc.sentences().collect();
-    let progress = Progress::sentences(sentences.len(), m.quiet);
-    let translated = translator.translate_sentences(&sentences, &progress)?;
+    let progress = Progress::sentences(doc.sentences().count(), rt.quiet);
+    let english = engine.translate_document(&doc, &progress)?;
     progress.finish();
-    if m.verbose {
-        let times = translator.stage_times();
+    if rt.verbose {
         eprintln!(
-            "tarjama: translated {} lines in {:.2}s: encode {:.2}s, decode {:.2}s",
-            expected,
-            started.elapsed().as_secs_f64(),
-            times.encode.as_secs_f64(),
-            times.decode.as_secs_f64()
+            "tarjama: translated {expected} lines, {}",
+            engine.report(started.elapsed().as_secs_f64())
         );
     }
-    let english = doc.reassemble(&translated);
     let mut lines: Vec<String> = english.split('\n').map(str::to_string).collect();
     lines.truncate(expected);
     Ok(lines)

@@ -3,19 +3,15 @@
 pub mod batch;
 mod eval;
 mod models;
-mod outputs;
+mod sink;
 mod summarize;
 mod translate;
 
 pub use batch::Outcome;
 
-use candle_core::{DType, Device};
-
-use crate::cli::{Cli, Command, GenerationArgs, ModelArgs};
-use crate::device::{self, Precision};
-use crate::hub::{self, ModelFiles};
-use crate::pipeline::{GenerationOverrides, Translator};
-use crate::Result;
+use crate::cli::{ChatArgs, Cli, Command, GenerationArgs, ModelArgs, RuntimeArgs};
+use crate::pipeline::{ChatOptions, EngineOptions, GenerationOverrides, Runtime};
+use crate::{device, hub, Result};
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
@@ -33,37 +29,39 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     }
 }
 
-fn generation_overrides(g: &GenerationArgs) -> GenerationOverrides {
-    GenerationOverrides {
-        num_beams: g.beams.map(|v| v as usize),
-        max_length: g.max_length.map(|v| v as usize),
-        min_length: g.min_length.map(|v| v as usize),
-        length_penalty: g.length_penalty,
-        no_repeat_ngram_size: g.no_repeat_ngram_size.map(|v| v as usize),
-        repetition_penalty: g.repetition_penalty,
-    }
+/// The device, weight types and Hub access every command's model runs with.
+fn runtime(args: &RuntimeArgs) -> Result<Runtime> {
+    Ok(Runtime {
+        device: device::select_device(args.device)?,
+        dtype: args.dtype,
+        quantize: args.quantize,
+        hub: hub::HubOptions::from_env(args.offline, !args.quiet),
+    })
 }
 
-/// Loads the encoder-decoder translator `--model` names, with the batch limits and generation
-/// settings of the command line.
-fn load_translator(
-    m: &ModelArgs,
+/// The settings given on the command line, for the engine to apply or refuse.
+fn engine_options(
+    model: Option<&ModelArgs>,
     generation: &GenerationArgs,
-    device: &Device,
-) -> Result<(Translator, ModelFiles, DType)> {
-    let dtype = device::select_dtype(m.dtype, device);
-    let files = hub::resolve(&m.model, &hub::HubOptions::from_env(m.offline, !m.quiet))?;
-    let precision = Precision {
-        dtype,
-        quantize: m.quantize.map(|q| q.format()),
-    };
-    let mut translator = Translator::load(&files, device, precision)?;
-    if let Some(n) = m.batch_size {
-        translator.batch.sentences = n as usize;
+    chat: Option<&ChatArgs>,
+) -> EngineOptions {
+    let g = generation;
+    EngineOptions {
+        generation: GenerationOverrides {
+            num_beams: g.beams.map(|v| v as usize),
+            max_length: g.max_length.map(|v| v as usize),
+            min_length: g.min_length.map(|v| v as usize),
+            length_penalty: g.length_penalty,
+            no_repeat_ngram_size: g.no_repeat_ngram_size.map(|v| v as usize),
+            repetition_penalty: g.repetition_penalty,
+        },
+        batch_sentences: model.and_then(|m| m.batch_size).map(|n| n as usize),
+        batch_tokens: model.and_then(|m| m.batch_tokens).map(|n| n as usize),
+        chat: chat.map_or_else(ChatOptions::default, |c| ChatOptions {
+            temperature: c.temperature,
+            top_p: c.top_p,
+            seed: c.seed,
+            max_tokens: c.max_tokens,
+        }),
     }
-    if let Some(n) = m.batch_tokens {
-        translator.batch.tokens = n as usize;
-    }
-    generation_overrides(generation).apply(&mut translator.generation);
-    Ok((translator, files, dtype))
 }

@@ -8,14 +8,11 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
 
-use super::batch::{self, Destination, Next, Outcome, Outputs, Plan, Record, RunLog};
+use super::batch::{self, Destination, Next, Outcome, Plan, Record, RunLog, Sink};
 use crate::cli::{OutputFormat, TranslateArgs};
-use crate::device;
 use crate::document::Document;
-use crate::generate::llm::Generation;
-use crate::hub::{self, ModelFiles};
 use crate::output::OutputTarget;
-use crate::pipeline::{ChatPipeline, Progress, Translator};
+use crate::pipeline::{Engine, EngineSpec, OutputRecord, Progress, Purpose};
 use crate::{interrupt, Result};
 
 /// Sentences gathered before a translation call, in batches: a few batches' worth lets the
@@ -27,17 +24,12 @@ const WINDOW_BATCHES: usize = 4;
 /// sentences, and a long run of them must not pile up in memory.
 const WINDOW_BYTES: usize = 1 << 20;
 
-enum Engine {
-    Seq2Seq(Box<Translator>),
-    Chat(Box<ChatPipeline>, Generation),
-}
-
 pub fn run(args: TranslateArgs) -> Result<Outcome> {
     let plan = Plan::new(&args.batch, ".en.txt")?;
-    let m = &args.model;
+    let rt = &args.runtime;
     // The outputs and what a resumed stream already holds are settled before the model loads,
     // so a bad or busy path fails at once.
-    let (mut outputs, done_ids) = Outputs::open(&plan, args.batch.force)?;
+    let (mut sink, done_ids) = Sink::open(&plan, args.batch.force)?;
     let mut records = batch::Records::new(&plan, &args.batch, &done_ids);
     let first = batch::read_single_ahead(&plan, &mut records)?;
     let mut log = RunLog::new(plan.many);
@@ -50,35 +42,24 @@ pub fn run(args: TranslateArgs) -> Result<Outcome> {
         if pending == 0 {
             let quiet = Progress::hidden();
             plan.inputs.iter().for_each(|_| log.skipped(&quiet));
-            return Ok(log.finish("translated", m.quiet));
+            return Ok(log.finish("translated", rt.quiet));
         }
     }
 
     let started = Instant::now();
-    let device = device::select_device(m.device)?;
-    let (engine, files, kind) = if hub::is_gguf(&m.model) {
-        let files = hub::resolve_gguf(&m.model, &hub::HubOptions::from_env(m.offline, !m.quiet))?;
-        let chat = ChatPipeline::load(&files.weights, &device)?;
-        let kind = chat.architecture().to_string();
-        (
-            Engine::Chat(Box::new(chat), Generation::default()),
-            files,
-            kind,
-        )
-    } else {
-        let (translator, files, dtype) = super::load_translator(m, &args.generation, &device)?;
-        (
-            Engine::Seq2Seq(Box::new(translator)),
-            files,
-            format!("{dtype:?}"),
-        )
+    let spec = EngineSpec {
+        model: args.model.model.clone(),
+        purpose: Purpose::Translate,
     };
-    if m.verbose {
+    let engine = Engine::load(
+        &spec,
+        &super::engine_options(Some(&args.model), &args.generation, None),
+        &super::runtime(rt)?,
+    )?;
+    if rt.verbose {
         eprintln!(
-            "tarjama: model {} ({}) on {} as {kind}, loaded in {:.2}s",
-            files.name,
-            files.source,
-            device::describe(&device),
+            "tarjama: {}, loaded in {:.2}s",
+            engine.describe(),
             started.elapsed().as_secs_f64()
         );
     }
@@ -87,49 +68,33 @@ pub fn run(args: TranslateArgs) -> Result<Outcome> {
         plan.inputs.len(),
         plan.total_bytes(),
         "translating",
-        m.quiet,
+        rt.quiet,
     );
     let started = Instant::now();
     let mut run = Run {
         engine,
-        files: &files,
         format: plan.format,
         strip_boilerplate: args.strip_boilerplate,
-        outputs: &mut outputs,
+        sink: &mut sink,
         open: VecDeque::new(),
         window: Vec::new(),
         window_sentences: 0,
-        sentences: 0,
         progress: &progress,
         log: &mut log,
     };
     let result = run.all(first.into_iter().chain(records));
-    let (engine, sentences) = (run.engine, run.sentences);
+    let engine = run.engine;
     progress.finish();
-    let closed = outputs.close(result.is_ok());
+    let closed = sink.close(result.is_ok());
     result?;
     closed?;
-    if m.verbose {
-        report_times(&engine, sentences, started.elapsed().as_secs_f64());
+    if rt.verbose {
+        eprintln!(
+            "tarjama: translated {}",
+            engine.report(started.elapsed().as_secs_f64())
+        );
     }
-    Ok(log.finish("translated", m.quiet))
-}
-
-fn report_times(engine: &Engine, sentences: usize, seconds: f64) {
-    match engine {
-        Engine::Seq2Seq(t) => {
-            let times = t.stage_times();
-            eprintln!(
-                "tarjama: translated {sentences} sentences in {seconds:.2}s: encode {:.2}s, decode {:.2}s",
-                times.encode.as_secs_f64(),
-                times.decode.as_secs_f64()
-            );
-        }
-        Engine::Chat(_, usage) => eprintln!(
-            "tarjama: {} prompt tokens ({} of them cached from the previous paragraph) and {} generated tokens in {seconds:.2}s",
-            usage.prompt_tokens, usage.cached_prompt_tokens, usage.generated_tokens
-        ),
-    }
+    Ok(log.finish("translated", rt.quiet))
 }
 
 /// A record being translated: where its text goes, and its paragraphs for a JSON record.
@@ -138,8 +103,10 @@ struct OpenRecord {
     name: String,
     /// Its own file or stdout (text format); `None` when it goes to the JSON Lines stream.
     target: Option<OutputTarget>,
-    source: Vec<String>,
-    translation: Vec<String>,
+    /// Input fields passed through to its JSON record.
+    fields: serde_json::Map<String, serde_json::Value>,
+    arabic: Vec<String>,
+    english: Vec<String>,
     /// Set when reading it failed: its translated chunks are dropped.
     failed: bool,
     /// All its chunks are in the window.
@@ -155,16 +122,14 @@ struct Chunk {
 
 struct Run<'a> {
     engine: Engine,
-    files: &'a ModelFiles,
     format: OutputFormat,
     strip_boilerplate: bool,
-    outputs: &'a mut Outputs,
+    sink: &'a mut Sink,
     /// Records with chunks still to write, in input order; the index in `Chunk::record` counts
     /// from the first record ever opened.
     open: VecDeque<(usize, OpenRecord)>,
     window: Vec<Chunk>,
     window_sentences: usize,
-    sentences: usize,
     progress: &'a Progress,
     log: &'a mut RunLog,
 }
@@ -189,8 +154,8 @@ impl Run<'_> {
     /// Reads a record's chunks into the window, translating whenever the window is full.
     fn read(&mut self, index: usize, mut record: Record) -> Result<()> {
         let target = match (&record.output, self.format) {
-            (Some(path), _) => self.outputs.open_per_input(path).map(Some),
-            (None, OutputFormat::Text) => Ok(Some(self.outputs.take_single())),
+            (Some(path), _) => self.sink.open_per_input(path).map(Some),
+            (None, OutputFormat::Text) => Ok(Some(self.sink.take_single())),
             (None, _) => Ok(None),
         };
         let target = match target {
@@ -202,9 +167,10 @@ impl Run<'_> {
             OpenRecord {
                 id: record.id,
                 name: record.name,
+                fields: record.fields,
                 target,
-                source: Vec::new(),
-                translation: Vec::new(),
+                arabic: Vec::new(),
+                english: Vec::new(),
                 failed: false,
                 complete: false,
             },
@@ -223,10 +189,7 @@ impl Run<'_> {
                         bytes: text.len(),
                     });
                     // A chat model writes paragraph by paragraph, so it gets no window.
-                    let window = match &self.engine {
-                        Engine::Seq2Seq(t) => t.batch.sentences * WINDOW_BATCHES,
-                        Engine::Chat(..) => 0,
-                    };
+                    let window = self.engine.batch_sentences() * WINDOW_BATCHES;
                     let bytes: usize = self.window.iter().map(|c| c.bytes).sum();
                     if self.window_sentences >= window || bytes >= WINDOW_BYTES {
                         self.flush()?;
@@ -273,81 +236,25 @@ impl Run<'_> {
             .filter(|(_, r)| r.failed)
             .map(|(i, _)| *i)
             .collect();
-        match &self.engine {
-            Engine::Seq2Seq(translator) => {
-                let sentences: Vec<&str> = window
-                    .iter()
-                    .filter(|c| !failed.contains(&c.record))
-                    .flat_map(|c| c.doc.sentences())
-                    .collect();
-                let mut translated = translator
-                    .translate_sentences(&sentences, self.progress)?
-                    .into_iter();
-                self.sentences += sentences.len();
-                for chunk in window {
-                    let record = self.record_mut(chunk.record);
-                    if record.failed {
-                        continue;
-                    }
-                    let mine: Vec<String> = translated
-                        .by_ref()
-                        .take(chunk.doc.sentence_count())
-                        .collect();
-                    let text = chunk.doc.reassemble(&mine);
-                    write_chunk(record, &chunk.doc, &text)?;
-                    self.progress.advance_bytes(chunk.bytes);
-                }
+        let live: Vec<&Chunk> = window
+            .iter()
+            .filter(|c| !failed.contains(&c.record))
+            .collect();
+        let docs: Vec<&Document> = live.iter().map(|c| &c.doc).collect();
+        let (open, progress) = (&mut self.open, self.progress);
+        self.engine.translate(&docs, progress, &mut |t| {
+            let chunk = live[t.doc];
+            let (_, record) = open
+                .iter_mut()
+                .find(|(i, _)| *i == chunk.record)
+                .expect("chunks belong to open records");
+            write_chunk(record, t.part, t.text)?;
+            if t.last {
+                progress.advance_bytes(chunk.bytes);
             }
-            Engine::Chat(..) => {
-                for chunk in window {
-                    if failed.contains(&chunk.record) {
-                        continue;
-                    }
-                    self.translate_chunk_with_chat(&chunk)?;
-                    self.progress.advance_bytes(chunk.bytes);
-                }
-            }
-        }
+            Ok(())
+        })?;
         self.finish_records()
-    }
-
-    /// A chat model translates a paragraph at a time; each is written as soon as it is done, so
-    /// on stdout the translation appears as it is made.
-    fn translate_chunk_with_chat(&mut self, chunk: &Chunk) -> Result<()> {
-        let Engine::Chat(chat, usage) = &mut self.engine else {
-            unreachable!("called for chat models only")
-        };
-        let paragraphs = &chunk.doc.paragraphs;
-        let (_, record) = self
-            .open
-            .iter_mut()
-            .find(|(i, _)| *i == chunk.record)
-            .expect("chunks belong to open records");
-        for (i, paragraph) in paragraphs.iter().enumerate() {
-            interrupt::check()?;
-            let sentences = paragraph.sentences();
-            let line = if sentences.is_empty() {
-                paragraph.source().to_string()
-            } else {
-                let g = chat.translate_paragraph(&sentences.join(" "), &mut |_| {})?;
-                usage.add_counts(&g);
-                self.progress.advance(sentences.len());
-                self.sentences += sentences.len();
-                g.text.replace('\n', " ")
-            };
-            let last = i + 1 == paragraphs.len();
-            let newline = if !last || chunk.doc.trailing_newline {
-                "\n"
-            } else {
-                ""
-            };
-            let one = Document {
-                paragraphs: vec![paragraph.clone()],
-                trailing_newline: !newline.is_empty(),
-            };
-            write_chunk(record, &one, &format!("{line}{newline}"))?;
-        }
-        Ok(())
     }
 
     /// Commits the records at the front whose chunks are all written, in input order. A failed
@@ -371,14 +278,10 @@ impl Run<'_> {
                     }
                 }
                 None => {
-                    let line = serde_json::json!({
-                        "id": record.id,
-                        "source": record.source,
-                        "target": record.translation,
-                        "model": self.files.name,
-                        "revision": self.files.revision(),
-                    });
-                    self.outputs.write_record(&line)?;
+                    let mut line = OutputRecord::new(record.id, "translate", &self.engine);
+                    line.arabic = Some(record.arabic);
+                    line.english = Some(record.english);
+                    self.sink.write_record(&line.with_fields(record.fields))?;
                 }
             }
             self.log.done(self.progress);
@@ -395,8 +298,8 @@ fn write_chunk(record: &mut OpenRecord, doc: &Document, text: &str) -> Result<()
             // `reassemble` writes one line per paragraph, so lines pair up with paragraphs.
             for (paragraph, line) in doc.paragraphs.iter().zip(text.split('\n')) {
                 if !paragraph.source().trim().is_empty() {
-                    record.source.push(paragraph.source().to_string());
-                    record.translation.push(line.to_string());
+                    record.arabic.push(paragraph.source().to_string());
+                    record.english.push(line.to_string());
                 }
             }
             Ok(())

@@ -1,12 +1,18 @@
 //! Orchestration: documents in, translations and summaries out, with batching and progress.
 
 pub mod chat;
+mod engine;
 mod progress;
 mod prompts;
+pub mod record;
 mod summarize;
 mod translate;
 
 pub use chat::{ChatPipeline, SummaryLength};
+pub use engine::{
+    ChatOptions, Engine, EngineOptions, EngineSpec, Purpose, Runtime, Summary, Translated, Usage,
+};
 pub use progress::Progress;
+pub use record::OutputRecord;
 pub use summarize::{trim_to_length, ArticleSummary, Summarizer};
 pub use translate::{GenerationOverrides, Seq2Seq, Task, Translator};

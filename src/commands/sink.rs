@@ -1,5 +1,6 @@
 //! Where a run's results go: the output lock, a killed run's temporary files, the resumed JSON
-//! Lines stream and the commit rules. Shared by `translate` and `summarize`.
+//! Lines stream and the commit rules, written once for every command (`translate`,
+//! `summarize`, and `eval --save-hyp`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -48,7 +49,7 @@ pub fn existing_records(path: &Path) -> Result<(HashSet<String>, String)> {
 /// Where a run's results go, opened before any model is loaded, so that a bad or busy output
 /// path costs nothing. Shared by `translate` and `summarize`, so that both lock, clean up, resume
 /// and commit the same way.
-pub struct Outputs {
+pub struct Sink {
     /// The JSON Lines stream (to a file or stdout), with `--format jsonl`.
     stream: Option<Stream>,
     /// The file of a single text result; committed when its input is done.
@@ -60,18 +61,18 @@ pub struct Outputs {
     _lock: Option<OutputLock>,
 }
 
-impl Outputs {
+impl Sink {
     /// Locks the output file (if any) against other runs, clears its directory of a killed run's
     /// temporary files, and opens it; a stream being resumed gets the records of the earlier run
     /// copied in (unless `force`), whose ids are returned so those inputs are skipped.
-    pub fn open(plan: &Plan, force: bool) -> Result<(Outputs, HashSet<String>)> {
+    pub fn open(plan: &Plan, force: bool) -> Result<(Sink, HashSet<String>)> {
         // Locked before the earlier records are read, so no other run changes them between that
         // read and this run's commit.
         let lock = match &plan.destination {
             Destination::File(path) => Some(OutputLock::acquire(path)?),
             _ => None,
         };
-        let mut outputs = Outputs {
+        let mut outputs = Sink {
             stream: None,
             single: None,
             cleaned: HashSet::new(),
@@ -119,6 +120,28 @@ impl Outputs {
             outputs.clean(path);
         }
         Ok((outputs, done_ids))
+    }
+
+    /// One file written by a command that reads `inputs` (`eval --save-hyp`): refused when it is
+    /// one of them, locked against other runs, cleared of a killed run's temporary files, and
+    /// opened; [`Sink::take_single`] gives its target.
+    pub fn single_file(path: &Path, inputs: &[&Path], flag: &str) -> Result<Sink> {
+        if let Some(input) = inputs.iter().find(|input| same_file(input, path)) {
+            return Err(Error::usage(format!(
+                "{flag} {} is the input {}: writing it would replace that file; choose another",
+                path.display(),
+                input.display()
+            )));
+        }
+        let mut sink = Sink {
+            stream: None,
+            single: None,
+            cleaned: HashSet::new(),
+            _lock: Some(OutputLock::acquire(path)?),
+        };
+        sink.clean(path);
+        sink.single = Some(OutputTarget::open(Some(path))?);
+        Ok(sink)
     }
 
     /// Removes a killed run's temporary files from the directory of `path`, once per directory.
