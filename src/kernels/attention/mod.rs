@@ -1,108 +1,54 @@
-//! Attention of one new position per row over the key/value cache, on the CPU, for decoding:
-//! the chat models' generation and the encoder-decoders' self- and cross-attention.
-//!
-//! Written here because the general path (a matmul over the strided cache, a softmax, a second
-//! matmul, and the copies between them, each its own operation) cost about 5 ms per generated
-//! token at 1000 cached positions on a 2-core machine, several times its arithmetic, and in
-//! beam search on the opus-mt shape (32 rows of 8 heads) it was 8% of the time; this makes one
-//! pass per row and query head, spread over candle's thread pool.
+//! The attention of one new position over the key/value cache, for a group of query heads
+//! that share a key/value head: the kernel of `models::attention::attend_one`.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 
-use candle_core::{DType, Device, Storage, Tensor};
-
-/// `q` is `[rows, heads, 1, head_dim]`; `keys` and `values` are `[rows, kv_heads, len,
-/// head_dim]` views of the cache (rows of `head_dim` contiguous); query head `h` attends with
-/// key/value head `h / (heads / kv_heads)`; `mask` is an additive `[rows, 1, 1, len]`. Returns
-/// `[rows, 1, heads * head_dim]` f32, or `None` where this path does not apply (not the CPU, not
-/// f32, another layout), for the general one to run.
-pub fn attend_one(
-    q: &Tensor,
-    keys: &Tensor,
-    values: &Tensor,
-    mask: Option<&Tensor>,
-    scale: f32,
-) -> candle_core::Result<Option<Tensor>> {
-    if !matches!(q.device(), Device::Cpu) || q.dtype() != DType::F32 || q.dim(2)? != 1 {
-        return Ok(None);
-    }
-    let (rows, heads, _, dim) = q.dims4()?;
-    let (_, kv_heads, len, _) = keys.dims4()?;
-    let q = q.flatten_all()?.to_vec1::<f32>()?;
-    // One additive value per row and position; a mask with more (T5's position bias per
-    // head) takes the general path.
-    let mask = match mask.map(|m| (m.dtype(), m.broadcast_as((rows, 1, 1, len)))) {
-        Some((DType::F32, Ok(mask))) => Some(mask.flatten_all()?.to_vec1::<f32>()?),
-        Some(_) => return Ok(None),
-        None => None,
-    };
-    let (k_storage, k_layout) = keys.storage_and_layout();
-    let (v_storage, v_layout) = values.storage_and_layout();
-    let (Storage::Cpu(k_cpu), Storage::Cpu(v_cpu)) = (&*k_storage, &*v_storage) else {
-        return Ok(None);
-    };
-    let (k_data, v_data) = (k_cpu.as_slice::<f32>()?, v_cpu.as_slice::<f32>()?);
-    let (k_stride, v_stride) = (k_layout.stride(), v_layout.stride());
-    if k_stride[3] != 1 || v_stride[3] != 1 || k_stride[2] != dim || v_stride[2] != dim {
-        return Ok(None);
-    }
-    if heads % kv_heads != 0 {
-        candle_core::bail!("{heads} attention heads cannot share {kv_heads} key/value heads");
-    }
-    let groups = heads / kv_heads;
-    // Query heads that share a key/value head are taken together, so that each cached key and
-    // value is read once for all of them (Qwen2.5 0.5B: 7 query heads per key/value head), as
-    // long as that still leaves a task per thread.
-    let threads = candle_core::utils::barrier_pool().n_workers() + 1;
-    let together = (1..=groups.min(MAX_HEADS_TOGETHER))
-        .rev()
-        .find(|&g| groups % g == 0 && rows * kv_heads * (groups / g) >= threads)
-        .unwrap_or(1);
-    let mut out = vec![0f32; rows * heads * dim];
-    crate::parallel::for_each_chunk_mut(&mut out, together * dim, |task, context| {
-        let first_head = task * together;
-        let (row, kv) = (first_head / heads, first_head % heads / groups);
-        fn cache<'a>(data: &'a [f32], layout: &candle_core::Layout, at: [usize; 3]) -> &'a [f32] {
-            let [row, kv, len_dim] = at;
-            let start = layout.start_offset() + row * layout.stride()[0] + kv * layout.stride()[1];
-            &data[start..start + len_dim]
-        }
-        let group = Group {
-            queries: &q[first_head * dim..(first_head + together) * dim],
-            keys: cache(k_data, k_layout, [row, kv, len * dim]),
-            values: cache(v_data, v_layout, [row, kv, len * dim]),
-            mask: mask.as_ref().map(|m| &m[row * len..(row + 1) * len]),
-            dim,
-            scale,
-        };
-        group.attend(context);
-    });
-    Ok(Some(Tensor::from_vec(
-        out,
-        (rows, 1, heads * dim),
-        &Device::Cpu,
-    )?))
-}
-
 /// The most query heads attended together: their partial contexts are kept in registers.
-const MAX_HEADS_TOGETHER: usize = 8;
+pub const MAX_HEADS_TOGETHER: usize = 8;
 
 /// Query heads of one row that share a key/value head, and that head's cache.
-struct Group<'a> {
+pub struct Group<'a> {
     /// `heads × dim`.
-    queries: &'a [f32],
+    pub queries: &'a [f32],
     /// `len × dim`, one position per `dim` values.
-    keys: &'a [f32],
-    values: &'a [f32],
-    mask: Option<&'a [f32]>,
-    dim: usize,
-    scale: f32,
+    pub keys: &'a [f32],
+    /// As many as the keys.
+    pub values: &'a [f32],
+    /// An additive value per position.
+    pub mask: Option<&'a [f32]>,
+    pub dim: usize,
+    pub scale: f32,
 }
 
 impl Group<'_> {
-    /// Writes each head's attention context into `context` (`heads × dim`).
-    fn attend(&self, context: &mut [f32]) {
+    /// Writes each head's attention context into `context` (`heads × dim`), for up to
+    /// [`MAX_HEADS_TOGETHER`] heads.
+    ///
+    /// # Panics
+    /// If the shapes disagree: the queries are not whole heads, or there are more of them than
+    /// [`MAX_HEADS_TOGETHER`], the values or the mask are not as long as the keys, or `context`
+    /// is not as long as the queries.
+    pub fn attend(&self, context: &mut [f32]) {
+        let dim = self.dim;
+        let heads = self.queries.len() / dim.max(1);
+        let len = self.keys.len() / dim.max(1);
+        assert!(
+            dim > 0
+                && (1..=MAX_HEADS_TOGETHER).contains(&heads)
+                && self.queries.len() == heads * dim
+                && self.keys.len() == len * dim
+                && self.values.len() == len * dim
+                && self.mask.is_none_or(|m| m.len() == len)
+                && context.len() == heads * dim,
+            "attention shapes: {} queries, {} keys, {} values, {:?} mask values, {} outputs, \
+             head size {dim}",
+            self.queries.len(),
+            self.keys.len(),
+            self.values.len(),
+            self.mask.map(<[f32]>::len),
+            context.len(),
+        );
         match self.queries.len() / self.dim {
             1 => self.attend_heads::<1>(context),
             2 => self.attend_heads::<2>(context),
@@ -127,8 +73,8 @@ impl Group<'_> {
             return self.attend_one_head(context);
         }
         #[cfg(target_arch = "x86_64")]
-        if dim % 8 == 0 && avx2::available() {
-            // SAFETY: the instructions were checked for; the shapes are the group's.
+        if dim % 8 == 0 && super::isa() >= super::Isa::Avx2 {
+            // SAFETY: the instructions were checked for; `attend` checked the shapes.
             return unsafe { avx2::attend::<H>(self, context) };
         }
         self.attend_heads_generic::<H>(context)
@@ -143,7 +89,7 @@ impl Group<'_> {
             .map(|(p, key)| dot(self.queries, key) * self.scale + self.mask.map_or(0.0, |m| m[p]))
             .collect();
         let max = weights.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let total = crate::exp::exp_in_place(&mut weights, max);
+        let total = super::exp::exp_in_place(&mut weights, max);
         context.fill(0.0);
         for (w, value) in weights.iter().zip(self.values.chunks_exact(dim)) {
             let w = w / total;
@@ -205,7 +151,7 @@ impl Group<'_> {
 fn softmax_rows(weights: &mut [f32], len: usize) {
     for scores in weights.chunks_exact_mut(len) {
         let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let inverse = 1.0 / crate::exp::exp_in_place(scores, max);
+        let inverse = 1.0 / super::exp::exp_in_place(scores, max);
         scores.iter_mut().for_each(|w| *w *= inverse);
     }
 }
@@ -244,53 +190,97 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 mod tests {
     use super::*;
 
-    /// The same result as the general path (matmul, softmax, matmul) on a strided cache view,
-    /// with grouped key/value heads, several rows and a padding mask.
-    #[test]
-    fn agrees_with_matmul_softmax_matmul() -> candle_core::Result<()> {
-        // Groups of 3 and 7 query heads per key/value head, one head per key/value head, and
-        // head sizes that are and are not multiples of 8.
-        for (rows, heads, kv_heads, dim) in [(3, 6, 2, 20), (1, 14, 2, 64), (2, 4, 4, 12)] {
-            agrees_on(rows, heads, kv_heads, dim)?;
+    /// `softmax(q · k · scale + mask) · v` for each head, in f64.
+    fn reference(group: &Group<'_>) -> Vec<f32> {
+        let dim = group.dim;
+        let mut out = Vec::new();
+        for query in group.queries.chunks_exact(dim) {
+            let scores: Vec<f64> = group
+                .keys
+                .chunks_exact(dim)
+                .enumerate()
+                .map(|(p, key)| {
+                    let dot: f64 = query
+                        .iter()
+                        .zip(key)
+                        .map(|(&q, &k)| q as f64 * k as f64)
+                        .sum();
+                    dot * group.scale as f64 + group.mask.map_or(0.0, |m| m[p] as f64)
+                })
+                .collect();
+            let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+            let total: f64 = weights.iter().sum();
+            out.extend((0..dim).map(|d| {
+                let sum: f64 = weights
+                    .iter()
+                    .zip(group.values.chunks_exact(dim))
+                    .map(|(w, v)| w * v[d] as f64)
+                    .sum();
+                (sum / total) as f32
+            }));
         }
-        Ok(())
+        out
     }
 
-    fn agrees_on(
-        rows: usize,
-        heads: usize,
-        kv_heads: usize,
-        dim: usize,
-    ) -> candle_core::Result<()> {
-        let dev = Device::Cpu;
-        let (cap, len) = (150, 133);
-        let q = Tensor::randn(0f32, 1., (rows, heads, 1, dim), &dev)?;
-        let k_buf = Tensor::randn(0f32, 1., (rows, kv_heads, cap, dim), &dev)?;
-        let v_buf = Tensor::randn(0f32, 1., (rows, kv_heads, cap, dim), &dev)?;
-        let (k, v) = (k_buf.narrow(2, 0, len)?, v_buf.narrow(2, 0, len)?);
-        let keep: Vec<u32> = (0..rows * len)
-            .map(|i| u32::from(i % len < len - 5 * (i / len) * usize::from(rows > 1)))
-            .collect();
-        let mask = crate::models::masks::padding_mask(
-            &Tensor::from_vec(keep, (rows, len), &dev)?,
-            DType::F32,
-        )?;
-        let scale = 1.0 / (dim as f32).sqrt();
-        for mask in [None, Some(&mask)] {
-            let got = attend_one(&q, &k, &v, mask, scale)?.expect("the CPU path");
-            let groups = heads / kv_heads;
-            let q_grouped = q.reshape((rows, kv_heads, groups, dim))?;
-            let mut scores = (q_grouped.matmul(&k.t()?)? * scale as f64)?;
-            if let Some(mask) = mask {
-                scores = scores.broadcast_add(mask)?;
-            }
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let want = probs
-                .matmul(&v.contiguous()?)?
-                .reshape((rows, 1, heads * dim))?;
-            let diff = crate::models::max_abs_diff(&got, &want)?;
-            assert!(diff < 1e-5, "differs by {diff}");
+    fn generic(group: &Group<'_>, context: &mut [f32]) {
+        match group.queries.len() / group.dim {
+            1 => group.attend_heads_generic::<1>(context),
+            2 => group.attend_heads_generic::<2>(context),
+            3 => group.attend_heads_generic::<3>(context),
+            4 => group.attend_heads_generic::<4>(context),
+            5 => group.attend_heads_generic::<5>(context),
+            6 => group.attend_heads_generic::<6>(context),
+            7 => group.attend_heads_generic::<7>(context),
+            _ => group.attend_heads_generic::<8>(context),
         }
-        Ok(())
+    }
+
+    /// The dispatched kernel (AVX2 where this CPU has it) and the portable one, against the
+    /// definition, for every head count and positions and head sizes that are not multiples of
+    /// the vector width.
+    #[test]
+    fn matches_the_definition_on_ragged_shapes() {
+        let mut seed = 11u32;
+        let mut rand = move || {
+            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        };
+        for heads in 1..=MAX_HEADS_TOGETHER {
+            for (dim, len) in [(8, 1), (16, 13), (64, 70), (12, 9), (24, 133)] {
+                let queries: Vec<f32> = (0..heads * dim).map(|_| rand()).collect();
+                let keys: Vec<f32> = (0..len * dim).map(|_| rand()).collect();
+                let values: Vec<f32> = (0..len * dim).map(|_| rand()).collect();
+                let mask: Vec<f32> = (0..len)
+                    .map(|p| {
+                        if p % 5 == 3 {
+                            f32::NEG_INFINITY
+                        } else {
+                            rand()
+                        }
+                    })
+                    .collect();
+                for mask in [None, Some(&mask[..])] {
+                    let group = Group {
+                        queries: &queries,
+                        keys: &keys,
+                        values: &values,
+                        mask,
+                        dim,
+                        scale: 1.0 / (dim as f32).sqrt(),
+                    };
+                    let want = reference(&group);
+                    let (mut got, mut portable) =
+                        (vec![0f32; heads * dim], vec![0f32; heads * dim]);
+                    group.attend(&mut got);
+                    generic(&group, &mut portable);
+                    for ((g, p), w) in got.iter().zip(&portable).zip(&want) {
+                        let shape = format!("{heads} heads of {dim}, {len} positions");
+                        assert!((g - w).abs() < 1e-5, "{shape}: {g} vs {w}");
+                        assert!((p - w).abs() < 1e-5, "{shape}, portable: {p} vs {w}");
+                    }
+                }
+            }
+        }
     }
 }
