@@ -11,7 +11,8 @@ use super::{by_position, softmax_rows, Group, VALUE_BLOCK};
 ///
 /// # Safety
 /// AVX2 and FMA; `dim` is a multiple of 8, `group` holds `H` queries and at least one position,
-/// and `context` has `H × dim` values.
+/// its values and mask are as long as its keys, and `context` has `H × dim` values (what
+/// `Group::attend` checks).
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn attend<const H: usize>(group: &Group<'_>, context: &mut [f32]) {
     // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
