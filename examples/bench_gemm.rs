@@ -1,4 +1,4 @@
-//! GFLOP/s of the packed linear-layer product (`src/models/packed_gemm.rs`), f32 and int8
+//! GFLOP/s of the packed linear-layer product (`src/kernels/packed_gemm.rs`), f32 and int8
 //! weights, on the shapes of the opus-mt-ar-en-shaped benchmark model: an encoder batch (700
 //! rows) through its 512×2048, 2048×512 and 512×512 layers, and a decoding step (16 rows)
 //! through the 62834-word output projection and an FFN layer, plus small in-cache shapes.
@@ -7,11 +7,11 @@
 
 use std::time::Instant;
 
-use tarjama::models::packed_gemm::{matmul, PackedWeight};
+use tarjama::kernels::packed_gemm::{matmul, PackedWeight};
 
 fn main() -> anyhow::Result<()> {
     tarjama::device::configure_threads(None)?;
-    if !tarjama::models::packed_gemm::available() {
+    if !tarjama::kernels::packed_gemm::available() {
         anyhow::bail!(
             "this CPU has neither AVX-512 nor AVX2 with FMA: the packed product is not used"
         );

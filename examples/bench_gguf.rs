@@ -1,6 +1,6 @@
 //! Throughput of tarjama's GGUF products beside candle's, on the shapes of the test chat model
-//! (Qwen2.5 0.5B: 896-wide inputs): Q5_0 (`src/models/gguf/q5_0`) for a prompt chunk (256 rows)
-//! and one token, and one token through the Q8_0 output projection (`src/models/gguf/q8_0.rs`).
+//! (Qwen2.5 0.5B: 896-wide inputs): Q5_0 (`src/kernels/ggml/q5_0`) for a prompt chunk (256 rows)
+//! and one token, and one token through the Q8_0 output projection (`src/kernels/ggml/q8_0.rs`).
 //!
 //! Usage: cargo run --release --example bench_gguf [THREADS]
 
@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
-use tarjama::models::gguf::q5_0::Q5_0Matrix;
-use tarjama::models::gguf::q8_0::Q8_0Matrix;
+use tarjama::kernels::ggml::Q5_0Matrix;
+use tarjama::kernels::ggml::Q8_0Matrix;
 
 fn main() -> anyhow::Result<()> {
     let threads = std::env::args().nth(1).map(|t| t.parse()).transpose()?;

@@ -18,6 +18,8 @@ const NEVER: std::os::raw::c_long = -1;
 /// Applies tarjama's mimalloc settings; call once at start. Harmless where mimalloc is linked
 /// but not the global allocator.
 pub fn configure() {
+    // The one `unsafe` outside `kernels` (lib.rs allows it here): a foreign call that configures
+    // the allocator, not a kernel, kept beside the allocator's settings that explain it.
     // SAFETY: `mi_option_set` only stores the value; mimalloc reads it when it next purges.
     unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, NEVER) };
 }

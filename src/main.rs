@@ -1,3 +1,6 @@
+// The binary has no unsafe code; the library keeps its own in `tarjama::kernels`.
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -10,13 +10,13 @@
 
 use candle_core::{Tensor, D};
 
-use super::device::{DeviceMasks, StepMask};
+use super::device_masks::{DeviceMasks, StepMask};
 use super::{
     log_softmax, map_host_rows, row_index, EarlyStopping, GenerationConfig, Processors,
     Seq2SeqModel,
 };
+use crate::kernels::parallel;
 use crate::models::kv_cache::DecoderCache;
-use crate::parallel;
 
 /// The reference's stand-in for "impossible", used for beams that must not be picked.
 const IMPOSSIBLE: f32 = -1.0e9;
@@ -292,7 +292,7 @@ mod tests {
     fn device_scoring_matches_the_host() -> candle_core::Result<()> {
         let (inputs, num_beams, vocab) = (3, 4, 50);
         let rows = inputs * num_beams;
-        let mut rand = super::super::device::test_scores(5, 6.0);
+        let mut rand = super::super::device_masks::test_scores(5, 6.0);
         let settings = [
             GenerationConfig {
                 num_beams,
@@ -325,7 +325,7 @@ mod tests {
             for len in 1..cfg.max_length {
                 let logits: Vec<f32> = (0..rows * vocab).map(|_| rand()).collect();
                 let running: Vec<f32> = (0..rows).map(|_| rand() * 3.0).collect();
-                let sequences = super::super::device::test_sequences(
+                let sequences = super::super::device_masks::test_sequences(
                     &mut rand,
                     rows,
                     len,

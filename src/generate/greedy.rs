@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Tensor, D};
 
-use super::device::{DeviceMasks, StepMask};
+use super::device_masks::{DeviceMasks, StepMask};
 use super::{argmax, map_host_rows, row_index, GenerationConfig, Processors, Seq2SeqModel};
 use crate::models::kv_cache::DecoderCache;
 
@@ -96,7 +96,7 @@ mod tests {
     #[test]
     fn device_choice_matches_the_host_processors() -> candle_core::Result<()> {
         let (rows, vocab) = (5, 40);
-        let mut rand = super::super::device::test_scores(11, 8.0);
+        let mut rand = super::super::device_masks::test_scores(11, 8.0);
         let settings = [
             GenerationConfig {
                 min_length: 4,
@@ -137,7 +137,7 @@ mod tests {
         for cfg in &settings {
             let mut choice = DeviceChoice(DeviceMasks::new(cfg, &Device::Cpu));
             for len in 1..cfg.max_length {
-                let sequences = super::super::device::test_sequences(
+                let sequences = super::super::device_masks::test_sequences(
                     &mut rand,
                     rows,
                     len,

@@ -6,7 +6,7 @@
 
 mod beam;
 mod config;
-mod device;
+mod device_masks;
 mod greedy;
 pub mod llm;
 mod processors;
@@ -118,14 +118,18 @@ fn map_host_rows<R: Send>(
     {
         let source = &cpu.as_slice::<f32>()?[start..end];
         buffer.resize(rows * vocab, 0.0);
-        return Ok(crate::parallel::map_chunks_mut(buffer, vocab, |r, row| {
-            row.copy_from_slice(&source[r * vocab..(r + 1) * vocab]);
-            f(r, row)
-        }));
+        return Ok(crate::kernels::parallel::map_chunks_mut(
+            buffer,
+            vocab,
+            |r, row| {
+                row.copy_from_slice(&source[r * vocab..(r + 1) * vocab]);
+                f(r, row)
+            },
+        ));
     }
     drop(storage);
     *buffer = logits.flatten_all()?.to_vec1::<f32>()?;
-    Ok(crate::parallel::map_chunks_mut(buffer, vocab, f))
+    Ok(crate::kernels::parallel::map_chunks_mut(buffer, vocab, f))
 }
 
 fn row_index(rows: &[u32], device: &Device) -> candle_core::Result<Tensor> {

@@ -102,7 +102,7 @@ pub(crate) fn banned_ngram_tokens(sequence: &[u32], n: usize) -> Vec<u32> {
 /// Numerically stable log-softmax over one row, in place.
 pub fn log_softmax(row: &mut [f32]) {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let log_sum = crate::exp::sum_exp(row, max).ln();
+    let log_sum = crate::kernels::exp::sum_exp(row, max).ln();
     for x in row.iter_mut() {
         *x = *x - max - log_sum;
     }

@@ -12,7 +12,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::packed_gemm::{self, PackedWeight};
+use crate::kernels::packed_gemm::{self, PackedWeight};
 
 /// At or below this many rows, candle's path uses `(W · xᵀ)ᵀ`.
 const FEW_ROWS: usize = 64;

@@ -2,13 +2,12 @@
 
 pub mod attention;
 pub mod bart;
+pub mod f16_guard;
 pub mod gguf;
-pub mod half;
 pub mod kv_cache;
 pub mod limits;
 pub mod linear;
 pub mod masks;
-pub mod packed_gemm;
 pub mod packing;
 pub mod t5;
 
@@ -44,15 +43,11 @@ pub fn open_weights(path: &Path, dtype: DType, device: &Device) -> Result<VarBui
                 missing.display()
             )));
         }
-        // SAFETY: as below, for each shard.
-        return unsafe { VarBuilder::from_mmaped_safetensors(&shards, dtype, device) }
-            .map_err(corrupt);
+        return crate::kernels::mmap::safetensors(&shards, dtype, device).map_err(corrupt);
     }
     let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
     if is_safetensors {
-        // SAFETY: the file is mapped read-only; tarjama never writes to model files, and the
-        // safetensors header is validated against the file size before any tensor is read.
-        unsafe { VarBuilder::from_mmaped_safetensors(&[path], dtype, device) }.map_err(corrupt)
+        crate::kernels::mmap::safetensors(&[path], dtype, device).map_err(corrupt)
     } else {
         VarBuilder::from_pth(path, dtype, device).map_err(corrupt)
     }

@@ -23,7 +23,7 @@ pub use config::T5Config;
 use layers::{residual, Attention, FeedForward, RmsNorm};
 use position::RelativeBuckets;
 
-use super::half::clamp_f16;
+use super::f16_guard::clamp_f16;
 use super::kv_cache::{DecoderCache, LayerCache};
 use super::linear::Linear;
 use super::masks;

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use super::marian_config::{AddedToken, TokenizerConfig, Vocab};
 use super::moses::{is_py_space, MosesPunctNormalizer};
-use super::sentencepiece::SentencePiece;
-use super::spm_normalizer::SPACE_SYMBOL;
+use super::spm::SentencePiece;
+use super::spm::SPACE_SYMBOL;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]

@@ -5,16 +5,11 @@ pub mod gguf;
 mod marian;
 mod marian_config;
 mod moses;
-mod sentencepiece;
 mod seq2seq;
-mod spm_encode;
-mod spm_normalizer;
-mod spm_proto;
-mod t5_spiece;
-mod trie;
+mod spm;
 
 pub use gguf::GgufTokenizer;
 pub use marian::MarianTokenizer;
 pub use moses::MosesPunctNormalizer;
-pub use sentencepiece::SentencePiece;
 pub use seq2seq::{PipelineTokenizer, Seq2SeqTokenizer};
+pub use spm::SentencePiece;

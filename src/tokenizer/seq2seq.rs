@@ -7,7 +7,8 @@ use std::path::Path;
 use tokenizers::Tokenizer;
 
 use super::marian::clean_up_tokenization;
-use super::{t5_spiece, MarianTokenizer};
+use super::spm::t5_spiece;
+use super::MarianTokenizer;
 use crate::{Error, Result};
 
 /// Language codes of the multilingual translation models, as their vocabularies spell them:

@@ -6,7 +6,7 @@ use candle_nn::{LayerNorm, VarBuilder};
 
 use super::{Activation, BartConfig};
 use crate::models::attention;
-use crate::models::half::clamp_f16;
+use crate::models::f16_guard::clamp_f16;
 use crate::models::kv_cache::LayerCache;
 use crate::models::linear::Linear;
 use crate::models::packing::{packed, padded, Packing};

@@ -13,8 +13,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
 use super::hparams::Hyperparameters;
-use super::q5_0::Q5_0Matrix;
-use super::q8_0::Q8_0Matrix;
+use crate::kernels::ggml::{Q5_0Matrix, Q8_0Matrix};
 use crate::models::attention;
 use crate::models::kv_cache::KvBuffer;
 use crate::{Error, Result};

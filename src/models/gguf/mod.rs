@@ -4,9 +4,6 @@
 
 mod decoder;
 mod hparams;
-mod input;
-pub mod q5_0;
-pub mod q8_0;
 mod validate;
 
 use std::fs::File;

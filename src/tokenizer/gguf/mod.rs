@@ -8,7 +8,7 @@
 //!
 //! * `gpt2`, byte-level BPE (Qwen2, Llama 3): `byte_level.rs`; tests/fixtures/qwen-gguf records
 //!   transformers on a real model.
-//! * `llama`, SentencePiece (Llama 2, Mistral, Gemma, Phi-3): `sentencepiece.rs`;
+//! * `llama`, SentencePiece (Llama 2, Mistral, Gemma, Phi-3): `spm_vocab.rs`;
 //!   tests/fixtures/llama-gguf records transformers on small trained vocabularies.
 //!
 //! Special tokens, BOS/EOS insertion and the chat template are handled here, the same for both:
@@ -18,7 +18,7 @@
 //! [`GgufTokenizer::from_tokenizer_json`].
 
 mod byte_level;
-mod sentencepiece;
+mod spm_vocab;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -106,7 +106,7 @@ impl GgufTokenizer {
                 let pre = meta(ct, "tokenizer.ggml.pre", str_of)?.unwrap_or("default");
                 byte_level::tokenizer(ct, pre)?
             }
-            "llama" => sentencepiece::tokenizer(ct, &tokens, unk_id)?,
+            "llama" => spm_vocab::tokenizer(ct, &tokens, unk_id)?,
             other => return Err(unsupported_model(other)),
         };
         // Only a byte-level vocabulary has an alphabet to check CONTROL tokens against.

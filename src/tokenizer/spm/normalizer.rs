@@ -6,7 +6,7 @@
 //! takes the shortest matching rule, where SentencePiece scans the raw bytes and takes the
 //! longest one, so the two disagree on sequences the charsmap rewrites as a unit.
 
-use super::spm_proto::NormalizerSpec;
+use super::proto::NormalizerSpec;
 use super::trie::Trie;
 
 pub(crate) const SPACE_SYMBOL: &str = "\u{2581}";

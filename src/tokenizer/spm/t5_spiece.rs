@@ -23,7 +23,7 @@ use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
 
-use super::spm_proto::{piece_type, ModelProto};
+use super::proto::{piece_type, ModelProto};
 use crate::{Error, Result};
 
 /// T5Tokenizer's fixed unknown-token id.
@@ -31,7 +31,7 @@ const UNK_ID: usize = 2;
 
 /// Builds the tokenizer of `spiece.model` with `extra_ids` sentinel tokens (`extra_ids` in
 /// tokenizer_config.json; 100 unless it says otherwise, 0 for mT5).
-pub(super) fn from_spiece(path: &Path, extra_ids: usize) -> Result<Tokenizer> {
+pub(in crate::tokenizer) fn from_spiece(path: &Path, extra_ids: usize) -> Result<Tokenizer> {
     let unusable = |why: String| {
         Error::model(format!(
             "{} is not a usable SentencePiece model: {why}. Download the model again",
@@ -47,7 +47,7 @@ pub(super) fn from_spiece(path: &Path, extra_ids: usize) -> Result<Tokenizer> {
             proto.pieces.len()
         )));
     }
-    let text = |p: &super::spm_proto::Piece| p.piece.clone().unwrap_or_default();
+    let text = |p: &super::proto::Piece| p.piece.clone().unwrap_or_default();
     let mut vocab: Vec<(String, f64)> = proto
         .pieces
         .iter()

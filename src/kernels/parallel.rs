@@ -5,6 +5,8 @@
 //! candle's workers, which spin for a while after each operation: on 2 cores, three busy
 //! threads shared two cores (see scripts/README.md).
 
+use super::SendPtr;
+
 /// `[f(0, chunk 0), f(1, chunk 1), ..]` over the `width`-long chunks of `data`, in parallel.
 pub fn map_chunks_mut<T: Send, R: Send>(
     data: &mut [T],
@@ -21,8 +23,8 @@ pub fn map_chunks_mut<T: Send, R: Send>(
             // SAFETY: every chunk index is handed out once, so no two tasks touch the same
             // chunk of `data` or slot of `out`, and both outlive this call.
             unsafe {
-                let chunk = std::slice::from_raw_parts_mut(base.0.add(i * width), width);
-                *slots.0.add(i) = Some(f(i, chunk));
+                let chunk = std::slice::from_raw_parts_mut(base.get().add(i * width), width);
+                *slots.get().add(i) = Some(f(i, chunk));
             }
         }
     });
@@ -44,10 +46,6 @@ pub fn for_each_chunk_mut<T: Send>(
 pub fn map<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
     map_chunks_mut(&mut vec![(); n], 1, |i, _| f(i))
 }
-
-struct SendPtr<T>(*mut T);
-// SAFETY: used only for the disjoint chunks and slots of `map_chunks_mut`.
-unsafe impl<T: Send> Sync for SendPtr<T> {}
 
 #[cfg(test)]
 mod tests {

@@ -34,7 +34,8 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use half::f16;
 
-use super::input::{avx2_available, quantize_rows, scale_slots, Q8Rows};
+use super::q8_rows::{quantize_rows, scale_slots, Q8Rows};
+use crate::kernels::{isa, Isa, SendPtr};
 
 const BLOCK: usize = 32;
 /// Bytes of one Q5_0 block in GGUF: d (2), qh (4), qs (16).
@@ -107,7 +108,7 @@ impl Q5_0Matrix {
         if tensor.dtype() != GgmlDType::Q5_0 || !matches!(tensor.device(), Device::Cpu) {
             return Ok(None);
         }
-        if !avx2_available() {
+        if isa() < Isa::Avx2 {
             return Ok(None);
         }
         let (n, k) = tensor.shape().dims2()?;
@@ -177,7 +178,7 @@ impl Q5_0Matrix {
             GENERATION_COLUMNS
         };
         let mut outputs: [Vec<f32>; N] = weights.map(|w| vec![0f32; rows * w.n]);
-        let targets: Vec<SendPtr> = outputs
+        let targets: Vec<SendPtr<f32>> = outputs
             .iter_mut()
             .map(|o| SendPtr(o.as_mut_ptr()))
             .collect();
@@ -193,7 +194,7 @@ impl Q5_0Matrix {
             let cols = g * columns..((g + 1) * columns).min(w.n);
             // SAFETY: `r * n + c` is within the output for every input row and weight row, and
             // no other task writes column `c` of this output.
-            let store = |r: usize, c: usize, v: f32| unsafe { *out.0.add(r * w.n + c) = v };
+            let store = |r: usize, c: usize, v: f32| unsafe { *out.get().add(r * w.n + c) = v };
             if prompt {
                 prompt::product(w, cols, &input, store);
             } else {
@@ -220,10 +221,6 @@ impl Q5_0Matrix {
     }
 }
 
-struct SendPtr(*mut f32);
-// SAFETY: the pointer is only used for disjoint writes, see `Q5_0Matrix::matmul_many`.
-unsafe impl Sync for SendPtr {}
-
 /// The dot product of weight row `w` with row `r` of the quantized input.
 fn dot_row(w: Row<'_>, input: &Q8Rows, r: usize) -> f32 {
     let (values, scales, offsets) = input.row(r);
@@ -248,7 +245,7 @@ mod tests {
     /// blocks not a multiple of 8).
     #[test]
     fn agrees_with_candle() -> candle_core::Result<()> {
-        if !avx2_available() {
+        if isa() < Isa::Avx2 {
             eprintln!("skipped: no AVX2");
             return Ok(());
         }
@@ -278,7 +275,7 @@ mod tests {
     /// The unpacking agrees with the scalar definition of the format.
     #[test]
     fn unpacking() {
-        if !avx2_available() {
+        if isa() < Isa::Avx2 {
             eprintln!("skipped: no AVX2");
             return;
         }

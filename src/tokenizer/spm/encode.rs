@@ -8,7 +8,7 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
-use super::spm_proto::piece_type;
+use super::proto::piece_type;
 use super::trie::Trie;
 
 pub(crate) type Span = (usize, usize, u32);

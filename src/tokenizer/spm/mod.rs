@@ -6,11 +6,19 @@ use std::path::Path;
 
 use prost::Message;
 
-use super::spm_encode::{self, Vocab};
-use super::spm_normalizer::{Normalizer, SPACE_SYMBOL};
-use super::spm_proto::{model_type, piece_type, ModelProto, NormalizerSpec};
-use super::trie::Trie;
+mod encode;
+mod normalizer;
+mod proto;
+pub(super) mod t5_spiece;
+mod trie;
+
+pub(super) use normalizer::SPACE_SYMBOL;
+
 use crate::{Error, Result};
+use encode::Vocab;
+use normalizer::Normalizer;
+use proto::{model_type, piece_type, ModelProto, NormalizerSpec};
+use trie::Trie;
 
 /// Bytes of a model file. Real ones are under 5 MB (NLLB's, mT5's and Gemma's, with 256k pieces
 /// and a normalization table); the file is read whole.
@@ -150,7 +158,7 @@ impl SentencePiece {
 
         let algorithm = match trainer.model_type.unwrap_or(model_type::UNIGRAM) {
             model_type::UNIGRAM => {
-                let (min_score, max_score) = spm_encode::score_range(&scores, &kinds);
+                let (min_score, max_score) = encode::score_range(&scores, &kinds);
                 Algorithm::Unigram {
                     min_score,
                     max_score,
@@ -273,8 +281,8 @@ impl SentencePiece {
             Algorithm::Unigram {
                 min_score,
                 max_score,
-            } => spm_encode::unigram(&normalized, &vocab, min_score, max_score),
-            Algorithm::Bpe => spm_encode::bpe(&normalized, &vocab),
+            } => encode::unigram(&normalized, &vocab, min_score, max_score),
+            Algorithm::Bpe => encode::bpe(&normalized, &vocab),
         };
 
         // As spm's PopulateSentencePieceText: runs of unknown pieces become one piece, or with

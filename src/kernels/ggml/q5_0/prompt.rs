@@ -2,7 +2,7 @@
 //! once into a panel that stays in L1, and runs register tiles of input rows × 4 weight rows
 //! over it.
 
-use super::super::input::Q8Rows;
+use super::super::q8_rows::Q8Rows;
 use super::{Q5_0Matrix, Row, BLOCK};
 
 /// Weight rows per parallel task.

@@ -20,6 +20,8 @@ mod int8;
 
 use rayon::prelude::*;
 
+use super::{isa, Isa, SendPtr};
+
 /// Output columns per panel: four 16-lane registers.
 pub const PANEL: usize = 64;
 /// Input rows per micro-kernel call.
@@ -109,40 +111,25 @@ impl PackedWeight {
     }
 }
 
-/// The vector instructions [`matmul`] runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Isa {
-    Avx512,
-    Avx2Fma,
-}
-
-fn isa() -> Option<Isa> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return Some(Isa::Avx512);
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            return Some(Isa::Avx2Fma);
-        }
-    }
-    None
-}
-
 /// Whether this CPU can run [`matmul`].
 pub fn available() -> bool {
-    isa().is_some()
+    isa() >= Isa::Avx2
 }
 
 /// `x` is `[m, k]` row-major; returns `[m, n]` row-major `x · Wᵀ + bias`.
-/// Callers must check [`available`] first.
+///
+/// # Panics
+/// Where [`available`] is false, or the shapes disagree.
 pub fn matmul(x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32]>) -> Vec<f32> {
-    let isa = isa().expect("packed_gemm::matmul needs AVX-512, or AVX2 and FMA");
-    matmul_on(isa, x, m, w, bias)
+    matmul_on(isa(), x, m, w, bias)
 }
 
+/// [`matmul`] with the kernels of `isa`, which must be no more than [`isa()`].
 fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32]>) -> Vec<f32> {
+    assert!(
+        Isa::Avx2 <= isa && isa <= super::isa(),
+        "packed_gemm::matmul needs AVX-512, or AVX2 and FMA"
+    );
     let (n, k) = (w.n, w.k);
     assert_eq!(x.len(), m * k);
     let quantized = match &w.panels {
@@ -151,7 +138,7 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32
     };
     // The AVX2 kernel reads its tile's rows interleaved (see `avx2`).
     let interleaved = match (&w.panels, isa) {
-        (Panels::F32(_), Isa::Avx2Fma) => Some(interleave_rows(x, m, k)),
+        (Panels::F32(_), Isa::Avx2) => Some(interleave_rows(x, m, k)),
         _ => None,
     };
     // Every element is written below, so the buffer is not zeroed first (the logits of a
@@ -171,7 +158,7 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32
             // SAFETY: every task writes only its own panel's columns of rows `r0 .. r0 + rows`,
             // so no two tasks write the same element, and all indices are within `out`'s
             // `m * n`.
-            let dst = unsafe { out_ptr.0.add(r0 * n + p * PANEL) };
+            let dst = unsafe { out_ptr.get().add(r0 * n + p * PANEL) };
             match (&w.panels, &quantized) {
                 (Panels::F32(data), _) => {
                     let x = interleaved.as_deref().unwrap_or(x);
@@ -190,7 +177,7 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32
                     unsafe {
                         match isa {
                             Isa::Avx512 => avx512::panel_rows(&tile, panel),
-                            Isa::Avx2Fma => avx2::panel_rows(&tile, panel),
+                            _ => avx2::panel_rows(&tile, panel),
                         }
                     }
                 }
@@ -246,11 +233,6 @@ struct Tile<'a, X> {
     stride: usize,
 }
 
-struct SendPtr(*mut f32);
-// SAFETY: the pointer is only used for disjoint writes, see `matmul`.
-unsafe impl Sync for SendPtr {}
-unsafe impl Send for SendPtr {}
-
 /// `out = acc * scale + bias` for `lanes` outputs of one row, from `acc` as stored lanes.
 fn finish(acc: &[f32], scale: Option<&[f32]>, bias: Option<&[f32]>, dst: &mut [f32]) {
     for (j, d) in dst.iter_mut().enumerate() {
@@ -272,44 +254,50 @@ mod avx512 {
     /// The CPU must support AVX-512F; the tile's destination must be valid for its writes, and
     /// `panel` must hold `k * PANEL` weights.
     pub unsafe fn panel_rows(tile: &Tile<f32>, panel: &[f32]) {
-        match tile.rows {
-            1 => kernel::<1>(tile, panel),
-            2 => kernel::<2>(tile, panel),
-            3 => kernel::<3>(tile, panel),
-            4 => kernel::<4>(tile, panel),
-            5 => kernel::<5>(tile, panel),
-            _ => kernel::<ROWS>(tile, panel),
+        // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
+        unsafe {
+            match tile.rows {
+                1 => kernel::<1>(tile, panel),
+                2 => kernel::<2>(tile, panel),
+                3 => kernel::<3>(tile, panel),
+                4 => kernel::<4>(tile, panel),
+                5 => kernel::<5>(tile, panel),
+                _ => kernel::<ROWS>(tile, panel),
+            }
         }
     }
 
     #[target_feature(enable = "avx512f")]
     unsafe fn kernel<const R: usize>(tile: &Tile<f32>, panel: &[f32]) {
-        let k = tile.k;
-        debug_assert!(tile.x.len() >= R * k && panel.len() >= k * PANEL);
-        let mut acc = [[_mm512_setzero_ps(); 4]; R];
-        let w = panel.as_ptr();
-        let xp = tile.x.as_ptr();
-        for kk in 0..k {
-            let row = w.add(kk * PANEL);
-            let w0 = _mm512_loadu_ps(row);
-            let w1 = _mm512_loadu_ps(row.add(16));
-            let w2 = _mm512_loadu_ps(row.add(32));
-            let w3 = _mm512_loadu_ps(row.add(48));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let xv = _mm512_set1_ps(*xp.add(r * k + kk));
-                acc[0] = _mm512_fmadd_ps(xv, w0, acc[0]);
-                acc[1] = _mm512_fmadd_ps(xv, w1, acc[1]);
-                acc[2] = _mm512_fmadd_ps(xv, w2, acc[2]);
-                acc[3] = _mm512_fmadd_ps(xv, w3, acc[3]);
+        // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
+        unsafe {
+            let k = tile.k;
+            debug_assert!(tile.x.len() >= R * k && panel.len() >= k * PANEL);
+            let mut acc = [[_mm512_setzero_ps(); 4]; R];
+            let w = panel.as_ptr();
+            let xp = tile.x.as_ptr();
+            for kk in 0..k {
+                let row = w.add(kk * PANEL);
+                let w0 = _mm512_loadu_ps(row);
+                let w1 = _mm512_loadu_ps(row.add(16));
+                let w2 = _mm512_loadu_ps(row.add(32));
+                let w3 = _mm512_loadu_ps(row.add(48));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let xv = _mm512_set1_ps(*xp.add(r * k + kk));
+                    acc[0] = _mm512_fmadd_ps(xv, w0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(xv, w1, acc[1]);
+                    acc[2] = _mm512_fmadd_ps(xv, w2, acc[2]);
+                    acc[3] = _mm512_fmadd_ps(xv, w3, acc[3]);
+                }
             }
-        }
-        let mut lanes = [0f32; PANEL];
-        for (r, acc) in acc.iter().enumerate() {
-            for (v, acc) in acc.iter().enumerate() {
-                _mm512_storeu_ps(lanes.as_mut_ptr().add(16 * v), *acc);
+            let mut lanes = [0f32; PANEL];
+            for (r, acc) in acc.iter().enumerate() {
+                for (v, acc) in acc.iter().enumerate() {
+                    _mm512_storeu_ps(lanes.as_mut_ptr().add(16 * v), *acc);
+                }
+                let dst = std::slice::from_raw_parts_mut(tile.dst.add(r * tile.stride), tile.cols);
+                finish(&lanes, None, tile.bias, dst);
             }
-            let dst = std::slice::from_raw_parts_mut(tile.dst.add(r * tile.stride), tile.cols);
-            finish(&lanes, None, tile.bias, dst);
         }
     }
 }
@@ -329,44 +317,54 @@ mod avx2 {
     /// its rows interleaved (`[k][rows]`, see `interleave_rows`), and `panel` must hold
     /// `k * PANEL` weights.
     pub unsafe fn panel_rows(tile: &Tile<f32>, panel: &[f32]) {
-        for start in (0..tile.cols).step_by(SLICE) {
-            match tile.rows {
-                1 => kernel::<1>(tile, panel, start),
-                2 => kernel::<2>(tile, panel, start),
-                3 => kernel::<3>(tile, panel, start),
-                4 => kernel::<4>(tile, panel, start),
-                5 => kernel::<5>(tile, panel, start),
-                _ => kernel::<ROWS>(tile, panel, start),
+        // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
+        unsafe {
+            for start in (0..tile.cols).step_by(SLICE) {
+                match tile.rows {
+                    1 => kernel::<1>(tile, panel, start),
+                    2 => kernel::<2>(tile, panel, start),
+                    3 => kernel::<3>(tile, panel, start),
+                    4 => kernel::<4>(tile, panel, start),
+                    5 => kernel::<5>(tile, panel, start),
+                    _ => kernel::<ROWS>(tile, panel, start),
+                }
             }
         }
     }
 
     #[target_feature(enable = "avx2,fma")]
     unsafe fn kernel<const R: usize>(tile: &Tile<f32>, panel: &[f32], start: usize) {
-        let k = tile.k;
-        debug_assert!(tile.x.len() >= R * k && panel.len() >= k * PANEL && start + SLICE <= PANEL);
-        let mut acc = [[_mm256_setzero_ps(); 2]; R];
-        let w = panel.as_ptr().add(start);
-        let xp = tile.x.as_ptr();
-        for kk in 0..k {
-            let row = w.add(kk * PANEL);
-            let w0 = _mm256_loadu_ps(row);
-            let w1 = _mm256_loadu_ps(row.add(8));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let xv = _mm256_broadcast_ss(&*xp.add(kk * R + r));
-                acc[0] = _mm256_fmadd_ps(xv, w0, acc[0]);
-                acc[1] = _mm256_fmadd_ps(xv, w1, acc[1]);
+        // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
+        unsafe {
+            let k = tile.k;
+            debug_assert!(
+                tile.x.len() >= R * k && panel.len() >= k * PANEL && start + SLICE <= PANEL
+            );
+            let mut acc = [[_mm256_setzero_ps(); 2]; R];
+            let w = panel.as_ptr().add(start);
+            let xp = tile.x.as_ptr();
+            for kk in 0..k {
+                let row = w.add(kk * PANEL);
+                let w0 = _mm256_loadu_ps(row);
+                let w1 = _mm256_loadu_ps(row.add(8));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let xv = _mm256_broadcast_ss(&*xp.add(kk * R + r));
+                    acc[0] = _mm256_fmadd_ps(xv, w0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(xv, w1, acc[1]);
+                }
             }
-        }
-        let lanes_here = (tile.cols - start).min(SLICE);
-        let bias = tile.bias.map(|b| &b[start..start + lanes_here]);
-        let mut lanes = [0f32; SLICE];
-        for (r, acc) in acc.iter().enumerate() {
-            _mm256_storeu_ps(lanes.as_mut_ptr(), acc[0]);
-            _mm256_storeu_ps(lanes.as_mut_ptr().add(8), acc[1]);
-            let dst =
-                std::slice::from_raw_parts_mut(tile.dst.add(r * tile.stride + start), lanes_here);
-            finish(&lanes, None, bias, dst);
+            let lanes_here = (tile.cols - start).min(SLICE);
+            let bias = tile.bias.map(|b| &b[start..start + lanes_here]);
+            let mut lanes = [0f32; SLICE];
+            for (r, acc) in acc.iter().enumerate() {
+                _mm256_storeu_ps(lanes.as_mut_ptr(), acc[0]);
+                _mm256_storeu_ps(lanes.as_mut_ptr().add(8), acc[1]);
+                let dst = std::slice::from_raw_parts_mut(
+                    tile.dst.add(r * tile.stride + start),
+                    lanes_here,
+                );
+                finish(&lanes, None, bias, dst);
+            }
         }
     }
 }
@@ -374,7 +372,7 @@ mod avx2 {
 #[cfg(not(target_arch = "x86_64"))]
 mod avx512 {
     pub unsafe fn panel_rows(_: &super::Tile<f32>, _: &[f32]) {
-        unreachable!("packed_gemm::available() is false off x86_64")
+        unreachable!("packed_gemm::available() is false off x86-64")
     }
 }
 
@@ -402,19 +400,10 @@ mod tests {
 
     /// Each kernel this CPU can run: AVX2 as well where AVX-512 is there.
     fn kernels() -> Vec<Isa> {
-        let mut kernels = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                kernels.push(Isa::Avx512);
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                kernels.push(Isa::Avx2Fma);
-            }
-        }
-        kernels
+        [Isa::Avx512, Isa::Avx2]
+            .into_iter()
+            .filter(|&kernel| kernel <= isa())
+            .collect()
     }
 
     #[test]

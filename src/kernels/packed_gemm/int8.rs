@@ -82,7 +82,7 @@ impl QuantizedRows {
         let whole = m / ROWS;
         let (blocks, last) = data.split_at_mut(whole * ROWS * width);
         let mut scales: Vec<f32> =
-            crate::parallel::map_chunks_mut(blocks, ROWS * width, |b, block| {
+            crate::kernels::parallel::map_chunks_mut(blocks, ROWS * width, |b, block| {
                 quantize_block(&x[b * ROWS * k..(b + 1) * ROWS * k], k, limit, block)
             })
             .into_iter()
@@ -153,7 +153,8 @@ pub(super) unsafe fn panel_rows(
     x_scales: &[f32],
     w_scales: &[f32],
 ) {
-    avx2::panel_rows(tile, panel, x_scales, w_scales)
+    // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
+    unsafe { avx2::panel_rows(tile, panel, x_scales, w_scales) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -168,15 +169,18 @@ mod avx2 {
         x_scales: &[f32],
         w_scales: &[f32],
     ) {
-        for start in (0..tile.cols).step_by(SLICE) {
-            let scales = (x_scales, w_scales);
-            match tile.rows {
-                1 => kernel::<1>(tile, panel, start, scales),
-                2 => kernel::<2>(tile, panel, start, scales),
-                3 => kernel::<3>(tile, panel, start, scales),
-                4 => kernel::<4>(tile, panel, start, scales),
-                5 => kernel::<5>(tile, panel, start, scales),
-                _ => kernel::<ROWS>(tile, panel, start, scales),
+        // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
+        unsafe {
+            for start in (0..tile.cols).step_by(SLICE) {
+                let scales = (x_scales, w_scales);
+                match tile.rows {
+                    1 => kernel::<1>(tile, panel, start, scales),
+                    2 => kernel::<2>(tile, panel, start, scales),
+                    3 => kernel::<3>(tile, panel, start, scales),
+                    4 => kernel::<4>(tile, panel, start, scales),
+                    5 => kernel::<5>(tile, panel, start, scales),
+                    _ => kernel::<ROWS>(tile, panel, start, scales),
+                }
             }
         }
     }
@@ -188,35 +192,40 @@ mod avx2 {
         start: usize,
         (x_scales, w_scales): (&[f32], &[f32]),
     ) {
-        let width = tile.k;
-        debug_assert!(tile.x.len() >= R * width && panel.len() >= (start + SLICE) * width);
-        let mut acc = [[_mm256_setzero_si256(); 2]; R];
-        let w = panel.as_ptr().add(start * width);
-        let xp = tile.x.as_ptr();
-        for pair in 0..width / 2 {
-            let row = w.add(pair * 2 * SLICE);
-            let w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(row.cast()));
-            let w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(row.add(16).cast()));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let x = xp.add(2 * (pair * R + r)).cast::<i32>().read_unaligned();
-                let xv = _mm256_set1_epi32(x);
-                acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(xv, w0));
-                acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(xv, w1));
+        // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
+        unsafe {
+            let width = tile.k;
+            debug_assert!(tile.x.len() >= R * width && panel.len() >= (start + SLICE) * width);
+            let mut acc = [[_mm256_setzero_si256(); 2]; R];
+            let w = panel.as_ptr().add(start * width);
+            let xp = tile.x.as_ptr();
+            for pair in 0..width / 2 {
+                let row = w.add(pair * 2 * SLICE);
+                let w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(row.cast()));
+                let w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(row.add(16).cast()));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x = xp.add(2 * (pair * R + r)).cast::<i32>().read_unaligned();
+                    let xv = _mm256_set1_epi32(x);
+                    acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(xv, w0));
+                    acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(xv, w1));
+                }
             }
-        }
-        let lanes_here = (tile.cols - start).min(SLICE);
-        let scale = &w_scales[start..start + lanes_here];
-        let bias = tile.bias.map(|b| &b[start..start + lanes_here]);
-        let mut lanes = [0f32; SLICE];
-        for (r, acc) in acc.iter().enumerate() {
-            let x_scale = _mm256_set1_ps(x_scales[r]);
-            let low = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[0]), x_scale);
-            let high = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[1]), x_scale);
-            _mm256_storeu_ps(lanes.as_mut_ptr(), low);
-            _mm256_storeu_ps(lanes.as_mut_ptr().add(8), high);
-            let dst =
-                std::slice::from_raw_parts_mut(tile.dst.add(r * tile.stride + start), lanes_here);
-            finish(&lanes, Some(scale), bias, dst);
+            let lanes_here = (tile.cols - start).min(SLICE);
+            let scale = &w_scales[start..start + lanes_here];
+            let bias = tile.bias.map(|b| &b[start..start + lanes_here]);
+            let mut lanes = [0f32; SLICE];
+            for (r, acc) in acc.iter().enumerate() {
+                let x_scale = _mm256_set1_ps(x_scales[r]);
+                let low = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[0]), x_scale);
+                let high = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[1]), x_scale);
+                _mm256_storeu_ps(lanes.as_mut_ptr(), low);
+                _mm256_storeu_ps(lanes.as_mut_ptr().add(8), high);
+                let dst = std::slice::from_raw_parts_mut(
+                    tile.dst.add(r * tile.stride + start),
+                    lanes_here,
+                );
+                finish(&lanes, Some(scale), bias, dst);
+            }
         }
     }
 }
@@ -224,7 +233,7 @@ mod avx2 {
 #[cfg(not(target_arch = "x86_64"))]
 mod avx2 {
     pub(super) unsafe fn panel_rows(_: &super::Tile<i16>, _: &[i8], _: &[f32], _: &[f32]) {
-        unreachable!("packed_gemm::available() is false off x86_64")
+        unreachable!("packed_gemm::available() is false off x86-64")
     }
 }
 

@@ -5,20 +5,6 @@ use half::f16;
 
 const BLOCK: usize = 32;
 
-/// Whether tarjama's GGML-type kernels run here: x86-64 with AVX2, FMA and F16C.
-pub(super) fn avx2_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("f16c")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 /// Scales per input row, padded so that they can be read eight at a time.
 pub(super) fn scale_slots(blocks: usize) -> usize {
     blocks.next_multiple_of(8)

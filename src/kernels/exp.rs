@@ -6,7 +6,7 @@
 /// `Σ e^(x - max)` over `row`, whose values are at most `max`.
 pub fn sum_exp(row: &[f32], max: f32) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if avx2::available() {
+    if super::isa() >= super::Isa::Avx2 {
         // SAFETY: the instructions were checked for.
         return unsafe { avx2::sum_exp(row, max) };
     }
@@ -16,7 +16,7 @@ pub fn sum_exp(row: &[f32], max: f32) -> f32 {
 /// Replaces each `x` of `row` (all at most `max`) by `e^(x - max)` and returns their sum.
 pub fn exp_in_place(row: &mut [f32], max: f32) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if avx2::available() {
+    if super::isa() >= super::Isa::Avx2 {
         // SAFETY: the instructions were checked for.
         return unsafe { avx2::exp_in_place(row, max) };
     }
@@ -65,56 +65,58 @@ mod avx2 {
 
     use super::{exp_nonpositive, EXP_POLY, EXP_SMALLEST, LN2_HIGH, LN2_LOW, LOG2_E};
 
-    pub(super) fn available() -> bool {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn exp_in_place(row: &mut [f32], max: f32) -> f32 {
-        let mut chunks = row.chunks_exact_mut(8);
-        let mut total = _mm256_setzero_ps();
-        let max8 = _mm256_set1_ps(max);
-        for chunk in &mut chunks {
-            let e = exp8(_mm256_sub_ps(_mm256_loadu_ps(chunk.as_ptr()), max8));
-            _mm256_storeu_ps(chunk.as_mut_ptr(), e);
-            total = _mm256_add_ps(total, e);
+        // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
+        unsafe {
+            let mut chunks = row.chunks_exact_mut(8);
+            let mut total = _mm256_setzero_ps();
+            let max8 = _mm256_set1_ps(max);
+            for chunk in &mut chunks {
+                let e = exp8(_mm256_sub_ps(_mm256_loadu_ps(chunk.as_ptr()), max8));
+                _mm256_storeu_ps(chunk.as_mut_ptr(), e);
+                total = _mm256_add_ps(total, e);
+            }
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), total);
+            let mut tail = 0f32;
+            for x in chunks.into_remainder() {
+                *x = exp_nonpositive(*x - max);
+                tail += *x;
+            }
+            lanes.iter().sum::<f32>() + tail
         }
-        let mut lanes = [0f32; 8];
-        _mm256_storeu_ps(lanes.as_mut_ptr(), total);
-        let mut tail = 0f32;
-        for x in chunks.into_remainder() {
-            *x = exp_nonpositive(*x - max);
-            tail += *x;
-        }
-        lanes.iter().sum::<f32>() + tail
     }
 
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn sum_exp(row: &[f32], max: f32) -> f32 {
-        let mut chunks = row.chunks_exact(8);
-        let mut total = _mm256_setzero_ps();
-        let max8 = _mm256_set1_ps(max);
-        for chunk in &mut chunks {
-            let x = _mm256_sub_ps(_mm256_loadu_ps(chunk.as_ptr()), max8);
-            total = _mm256_add_ps(total, exp8(x));
+        // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
+        unsafe {
+            let mut chunks = row.chunks_exact(8);
+            let mut total = _mm256_setzero_ps();
+            let max8 = _mm256_set1_ps(max);
+            for chunk in &mut chunks {
+                let x = _mm256_sub_ps(_mm256_loadu_ps(chunk.as_ptr()), max8);
+                total = _mm256_add_ps(total, exp8(x));
+            }
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), total);
+            let tail: f32 = chunks
+                .remainder()
+                .iter()
+                .map(|&x| exp_nonpositive(x - max))
+                .sum();
+            lanes.iter().sum::<f32>() + tail
         }
-        let mut lanes = [0f32; 8];
-        _mm256_storeu_ps(lanes.as_mut_ptr(), total);
-        let tail: f32 = chunks
-            .remainder()
-            .iter()
-            .map(|&x| exp_nonpositive(x - max))
-            .sum();
-        lanes.iter().sum::<f32>() + tail
     }
 
     /// `e^x` of 8 values at most 0.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn exp8(x: __m256) -> __m256 {
+    pub(super) fn exp8(x: __m256) -> __m256 {
         let smallest = _mm256_set1_ps(EXP_SMALLEST);
         let clamped = _mm256_max_ps(x, smallest);
         let n = _mm256_floor_ps(_mm256_fmadd_ps(
@@ -163,7 +165,7 @@ mod tests {
             check(x, exp_nonpositive(x));
         }
         #[cfg(target_arch = "x86_64")]
-        if avx2::available() {
+        if super::super::isa() >= super::super::Isa::Avx2 {
             use std::arch::x86_64::*;
             for chunk in xs.chunks_exact(8) {
                 let mut lanes = [0f32; 8];

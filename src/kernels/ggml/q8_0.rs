@@ -13,7 +13,8 @@ use std::sync::Arc;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
-use super::input::{avx2_available, quantize_rows, Q8Rows};
+use super::q8_rows::{quantize_rows, Q8Rows};
+use crate::kernels::{isa, Isa};
 
 const BLOCK: usize = 32;
 /// Bytes of one Q8_0 block: d (2), qs (32).
@@ -37,7 +38,7 @@ impl Q8_0Matrix {
         if tensor.dtype() != GgmlDType::Q8_0 || !matches!(tensor.device(), Device::Cpu) {
             return Ok(None);
         }
-        if !avx2_available() {
+        if isa() < Isa::Avx2 {
             return Ok(None);
         }
         let (n, k) = tensor.shape().dims2()?;
@@ -64,7 +65,7 @@ impl Q8_0Matrix {
         // Borrowed: candle keeps a CPU tensor's blocks in memory.
         let data = self.tensor.data()?;
         let row_bytes = (k / BLOCK) * BLOCK_BYTES;
-        let groups = crate::parallel::map(self.n.div_ceil(COLUMNS), |g| {
+        let groups = crate::kernels::parallel::map(self.n.div_ceil(COLUMNS), |g| {
             (g * COLUMNS..((g + 1) * COLUMNS).min(self.n))
                 .map(|c| dot_row(&data[c * row_bytes..(c + 1) * row_bytes], &input))
                 .collect::<Vec<f32>>()
@@ -102,30 +103,34 @@ mod avx2 {
     /// AVX2, FMA and F16C; `w` holds as many blocks as `x` has values / 32 and `scales`.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn dot_row(w: &[u8], x: &[i8], scales: &[f32]) -> f32 {
-        let blocks = x.len() / BLOCK;
-        let ones = _mm256_set1_epi16(1);
-        let mut acc = _mm256_setzero_ps();
-        for (b, &x_scale) in scales.iter().enumerate().take(blocks) {
-            let block = w.as_ptr().add(b * BLOCK_BYTES);
-            // One request per 64 bytes: every other block starts a new line.
-            if b % 2 == 0 {
-                _mm_prefetch::<_MM_HINT_T0>(block.wrapping_add(PREFETCH_AHEAD).cast());
+        // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
+        unsafe {
+            let blocks = x.len() / BLOCK;
+            let ones = _mm256_set1_epi16(1);
+            let mut acc = _mm256_setzero_ps();
+            for (b, &x_scale) in scales.iter().enumerate().take(blocks) {
+                let block = w.as_ptr().add(b * BLOCK_BYTES);
+                // One request per 64 bytes: every other block starts a new line.
+                if b % 2 == 0 {
+                    _mm_prefetch::<_MM_HINT_T0>(block.wrapping_add(PREFETCH_AHEAD).cast());
+                }
+                let d = u16::from_le_bytes([*block, *block.add(1)]);
+                let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(d))));
+                let weights = _mm256_loadu_si256(block.add(2).cast());
+                let y = _mm256_loadu_si256(x.as_ptr().add(b * BLOCK).cast());
+                // Signed × signed bytes through the unsigned × signed instruction:
+                // |w| · (y · sign w).
+                let products = _mm256_maddubs_epi16(
+                    _mm256_sign_epi8(weights, weights),
+                    _mm256_sign_epi8(y, weights),
+                );
+                let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(products, ones));
+                acc = _mm256_fmadd_ps(sums, _mm256_set1_ps(d * x_scale), acc);
             }
-            let d = u16::from_le_bytes([*block, *block.add(1)]);
-            let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(d))));
-            let weights = _mm256_loadu_si256(block.add(2).cast());
-            let y = _mm256_loadu_si256(x.as_ptr().add(b * BLOCK).cast());
-            // Signed × signed bytes through the unsigned × signed instruction: |w| · (y · sign w).
-            let products = _mm256_maddubs_epi16(
-                _mm256_sign_epi8(weights, weights),
-                _mm256_sign_epi8(y, weights),
-            );
-            let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(products, ones));
-            acc = _mm256_fmadd_ps(sums, _mm256_set1_ps(d * x_scale), acc);
+            let halves = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+            let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
+            _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)))
         }
-        let halves = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-        let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
-        _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)))
     }
 }
 
@@ -138,7 +143,7 @@ mod tests {
     /// Against candle's own Q8_0 product on random data, with a ragged last task.
     #[test]
     fn agrees_with_candle() -> candle_core::Result<()> {
-        if !avx2_available() {
+        if isa() < Isa::Avx2 {
             eprintln!("skipped: no AVX2");
             return Ok(());
         }

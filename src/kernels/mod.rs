@@ -1,0 +1,88 @@
+//! The CPU kernels: the products of the linear layers (f32 and int8, [`packed_gemm`]) and of
+//! the GGML weight types ([`ggml`]), one-query attention ([`attention`]), the exponential of
+//! softmaxes ([`exp`]), work split over candle's thread pool ([`parallel`]), the cache's row
+//! gather ([`gather`]) and the mapping of weight files ([`mmap`]).
+//!
+//! All of tarjama's `unsafe` code is here, behind safe functions that check what the unsafe
+//! code relies on (the crate root denies `unsafe` everywhere else; `allocator` says why it keeps
+//! one call). Which vector instructions run is decided once, at the first kernel call: [`isa`].
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod attention;
+pub mod exp;
+pub mod gather;
+pub mod ggml;
+pub mod mmap;
+pub mod packed_gemm;
+pub mod parallel;
+
+use std::sync::OnceLock;
+
+/// The vector instructions the kernels run on, from least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    /// None of those below: the portable code (what the compiler vectorises for the target),
+    /// and candle's own kernels where tarjama has no portable one.
+    Portable,
+    /// x86-64 with AVX2, FMA and F16C (Intel Haswell, AMD Zen and later).
+    Avx2,
+    /// [`Isa::Avx2`] and AVX-512F: the f32 linear-layer product uses 16-lane registers.
+    Avx512,
+}
+
+/// The instructions of this CPU, detected once.
+pub fn isa() -> Isa {
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(detect)
+}
+
+fn detect() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("fma") && has!("f16c") {
+            return if has!("avx512f") {
+                Isa::Avx512
+            } else {
+                Isa::Avx2
+            };
+        }
+    }
+    Isa::Portable
+}
+
+/// A pointer into one buffer that parallel tasks write disjoint parts of. Each use says why
+/// the parts are disjoint and within the buffer.
+struct SendPtr<T>(*mut T);
+
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so that closures capture the whole `SendPtr`, not its field).
+    fn get(&self) -> *mut T {
+        self.0
+    }
+}
+
+// SAFETY: the pointer is only written through at places no other task writes, see each use.
+unsafe impl<T: Send> Sync for SendPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for SendPtr<T> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The decision is made once and agrees with the CPU's features.
+    #[test]
+    fn the_instruction_set_is_decided_once() {
+        assert_eq!(isa(), detect());
+        #[cfg(target_arch = "x86_64")]
+        if isa() >= Isa::Avx2 {
+            assert!(std::arch::is_x86_feature_detected!("avx2"));
+            assert!(std::arch::is_x86_feature_detected!("fma"));
+            assert!(std::arch::is_x86_feature_detected!("f16c"));
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        assert_eq!(isa(), Isa::Portable);
+    }
+}
