@@ -1,8 +1,10 @@
 //! Orchestration: documents in, translations and summaries out, with batching and progress.
 
 pub mod chat;
+mod checkpoint;
 mod progress;
 mod prompts;
+mod reply;
 mod summarize;
 mod translate;
 
