@@ -6,9 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Each top-level module's position in the list and the modules it may use.
+/// The modules each top-level module may use.
+#[derive(Debug)]
 struct Layers {
-    allowed: BTreeMap<String, (usize, BTreeSet<String>)>,
+    allowed: BTreeMap<String, BTreeSet<String>>,
     /// Names the crate root re-exports (`pub use error::{Error, Result}`), with their module.
     reexports: BTreeMap<String, String>,
 }
@@ -22,11 +23,11 @@ impl Layers {
             .lines()
             .skip_while(|l| l.trim() != "//! # Layers")
             .take_while(|l| l.starts_with("//!"));
-        for (row, line) in section.filter_map(|l| l.strip_prefix("//! - ")).enumerate() {
+        for line in section.filter_map(|l| l.strip_prefix("//! - ")) {
             let (modules, uses) = line
                 .split_once(':')
                 .ok_or_else(|| format!("no `:` in the layer line {line:?}"))?;
-            let uses = backticked(uses);
+            let uses: BTreeSet<String> = backticked(uses).into_iter().collect();
             for used in &uses {
                 if !allowed.contains_key(used) {
                     return Err(format!(
@@ -35,10 +36,7 @@ impl Layers {
                 }
             }
             for module in backticked(modules) {
-                if allowed
-                    .insert(module.clone(), (row, uses.clone()))
-                    .is_some()
-                {
+                if allowed.insert(module.clone(), uses.clone()).is_some() {
                     return Err(format!("`{module}` is listed twice"));
                 }
             }
@@ -76,7 +74,7 @@ impl Layers {
         let Some(top) = module.first() else {
             return Vec::new(); // lib.rs declares the modules; main.rs is the binary
         };
-        let Some((_, may_use)) = self.allowed.get(top) else {
+        let Some(may_use) = self.allowed.get(top) else {
             return vec![format!(
                 "{}: `{top}` is not in the layer list",
                 file.display()
@@ -324,7 +322,10 @@ fn root_uses(module: &[String], source: &str) -> Vec<(usize, String)> {
                     continue;
                 };
                 for path in use_tree(&tokens, start) {
-                    found.push((tokens[i].1, path[0].clone()));
+                    let used = (tokens[i].1, path[0].clone());
+                    if !found.contains(&used) {
+                        found.push(used);
+                    }
                 }
             }
             _ => {}
