@@ -13,7 +13,8 @@ pub struct ModelFiles {
     /// Where each file lives. Files from the Hub cache sit in a snapshot directory; local models
     /// in their own directory.
     pub dir: PathBuf,
-    /// The weights file found (safetensors preferred).
+    /// The weights file found (safetensors preferred), or the index of a sharded checkpoint;
+    /// [`ModelFiles::weight_files`] lists the files to open.
     pub weights: PathBuf,
     pub preset: Option<Preset>,
     /// `repo@revision` for Hub models, for provenance in structured output.

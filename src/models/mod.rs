@@ -1,4 +1,5 @@
-//! Model architectures, one module per family, and loading their weights.
+//! Model architectures, one module per family, the traits decoding runs them through
+//! ([`Seq2SeqModel`], [`CausalLm`]), and loading their weights from paths.
 
 pub mod attention;
 pub mod bart;

@@ -1,4 +1,4 @@
-//! What the decoding loops of [`crate::generate`] need from a model: [`Seq2SeqModel`] for the
+//! What the decoding loops (`generate`) need from a model: [`Seq2SeqModel`] for the
 //! encoder-decoders, [`CausalLm`] for the chat decoders. Defined here, with the models that
 //! implement them, so decoding depends on models and never the other way round.
 

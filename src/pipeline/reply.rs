@@ -1,6 +1,6 @@
 //! The text-level side of a chat generation: streaming the reply as it is written, stopping
 //! it once it has the sentences or words asked for, or when it repeats a sentence (the model
-//! started looping), and the text it amounts to. [`generate::llm`] decodes tokens and asks
+//! started looping), and the text it amounts to. [`crate::generate::llm`] decodes tokens and asks
 //! [`ReplyText`] after each one.
 
 use super::chat::SummaryLength;
