@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+pub const INTERRUPTED_EXIT_CODE: u8 = 130;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The command line asked for something impossible (bad flag combination, unknown value).
@@ -67,7 +70,7 @@ impl Error {
             Error::Input(_) | Error::Output { .. } => 1,
             Error::Usage(_) => 2,
             Error::Model(_) | Error::Candle(_) => 3,
-            Error::Interrupted => crate::interrupt::EXIT_CODE,
+            Error::Interrupted => INTERRUPTED_EXIT_CODE,
         }
     }
 
@@ -93,6 +96,18 @@ impl Error {
     /// can report it and go on with the others.
     pub fn is_per_input(&self) -> bool {
         matches!(self, Error::Input(_) | Error::Output { .. })
+    }
+}
+
+/// candle's errors carry a backtrace in their text when RUST_BACKTRACE is set, and contexts on
+/// lines of their own; a tarjama error is one line, so keep only the messages.
+pub(crate) fn candle_one_line(e: &candle_core::Error) -> String {
+    use candle_core::Error as E;
+    match e {
+        E::WithBacktrace { inner, .. } => candle_one_line(inner),
+        E::Context { inner, context } => format!("{context}: {}", candle_one_line(inner)),
+        E::WithPath { inner, path } => format!("{}: {}", path.display(), candle_one_line(inner)),
+        other => other.to_string().lines().collect::<Vec<_>>().join("; "),
     }
 }
 

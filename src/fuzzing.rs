@@ -11,7 +11,8 @@ use candle_core::quantized::{gguf_file, QTensor};
 use candle_core::{DType, Device, Tensor};
 
 use crate::document::{self, Document, Paragraph};
-use crate::models::gguf::{check_complete, validate_gguf, ChatModel};
+use crate::gguf_reader::{check_complete, validate_gguf};
+use crate::models::gguf::ChatModel;
 use crate::tokenizer::{GgufTokenizer, MarianTokenizer, SentencePiece};
 
 /// Text with Arabic, Latin, digits, spaces to escape and a spelled byte piece, for tokenizers

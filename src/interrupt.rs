@@ -8,7 +8,7 @@ use crate::{Error, Result};
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 
 /// Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
-pub const EXIT_CODE: u8 = 130;
+pub const EXIT_CODE: u8 = crate::error::INTERRUPTED_EXIT_CODE;
 
 /// Installs the handler. Without it (library use) Ctrl-C ends the process the default way.
 pub fn install() {

@@ -93,7 +93,7 @@ fn cache_state(preset: &Preset) -> CacheState {
         .find(|p| p.ends_with(hub::SHARD_INDEX))
         .cloned()
     {
-        for shard in crate::models::shard_names(&index).unwrap_or_default() {
+        for shard in hub::shard_names(&index).unwrap_or_default() {
             match in_snapshot(&shard) {
                 Some(p) => present.push(p),
                 None => missing.push(shard),

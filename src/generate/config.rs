@@ -151,6 +151,52 @@ fn first_id(value: Option<&Value>) -> Option<u32> {
     }
 }
 
+/// Generation keys that change transformers' output and that tarjama's encoder-decoder search
+/// does not implement, each with the values that leave the output as it is.
+const UNSUPPORTED_GENERATION: &[(&str, &[&str])] = &[
+    ("encoder_no_repeat_ngram_size", &["0"]),
+    ("encoder_repetition_penalty", &["1", "1.0"]),
+    ("exponential_decay_length_penalty", &[]),
+    ("suppress_tokens", &["[]"]),
+    ("begin_suppress_tokens", &["[]"]),
+    ("sequence_bias", &["{}", "[]"]),
+    ("guidance_scale", &["1", "1.0"]),
+    ("stop_strings", &["[]"]),
+    ("num_beam_groups", &["1"]),
+    ("diversity_penalty", &["0", "0.0"]),
+    ("constraints", &["[]"]),
+    ("force_words_ids", &["[]"]),
+    ("penalty_alpha", &[]),
+    ("dola_layers", &[]),
+];
+
+/// Refuses generation settings that transformers would follow and tarjama cannot: several end
+/// tokens (transformers stops at any of them, tarjama's searches at one) and the keys above.
+pub fn refuse_unsupported_generation(file: &str, json: &Value) -> crate::Result<()> {
+    if let Some(Value::Array(ids)) = json.get("eos_token_id") {
+        if ids.iter().any(|id| Some(id) != ids.first()) {
+            return Err(crate::Error::model(format!(
+                "{file} lists several end tokens (eos_token_id {}), and tarjama's \
+                 encoder-decoder search stops at one: keep only the one the model ends its \
+                 output with",
+                Value::Array(ids.clone())
+            )));
+        }
+    }
+    for (key, neutral) in UNSUPPORTED_GENERATION {
+        let Some(value) = json.get(*key).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        if !neutral.contains(&value.to_string().as_str()) {
+            return Err(crate::Error::model(format!(
+                "{file} sets {key} to {value}, which tarjama does not implement: remove the key \
+                 (or set it to null) to decode without it"
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

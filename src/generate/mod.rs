@@ -1,6 +1,6 @@
 //! Decoding for every encoder-decoder model: greedy and beam search with Hugging Face semantics.
 //!
-//! A model only has to implement [`Seq2SeqModel`]; the loops here own the decoder cache, reorder
+//! A model only has to implement [`Seq2SeqModel`] (defined in [`crate::models`]); the loops here own the decoder cache, reorder
 //! it for beam search and drop inputs that are finished, so every model family shares one
 //! implementation of search, scoring and stopping.
 
@@ -13,42 +13,10 @@ mod processors;
 
 use candle_core::{Device, Tensor};
 
-pub use config::{EarlyStopping, GenerationConfig};
+pub use config::{refuse_unsupported_generation, EarlyStopping, GenerationConfig};
 pub use processors::{argmax, log_softmax, Processors};
 
-use crate::models::kv_cache::DecoderCache;
-
-/// What the decoding loops need from an encoder-decoder model.
-pub trait Seq2SeqModel {
-    /// Encodes a right-padded batch: `input_ids` and `attention_mask` are `[batch, len]` `u32`.
-    fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor>;
-
-    /// Prepares the decoder for a batch: computes cross-attention keys/values once.
-    fn start_decoder(
-        &self,
-        encoder_hidden: &Tensor,
-        attention_mask: &Tensor,
-    ) -> candle_core::Result<DecoderCache>;
-
-    /// Runs the decoder over `ids` (`[rows, len]`) after the positions in `cache`, extends the
-    /// cache, and returns logits `[rows, len, vocab]` in f32.
-    fn decode(&self, ids: &Tensor, cache: &mut DecoderCache) -> candle_core::Result<Tensor>;
-
-    /// Feeds one token per row and returns next-token logits `[rows, vocab]` in f32.
-    fn decode_step(
-        &self,
-        tokens: &Tensor,
-        cache: &mut DecoderCache,
-    ) -> candle_core::Result<Tensor> {
-        let rows = tokens.dim(0)?;
-        self.decode(&tokens.reshape((rows, 1))?, cache)?.squeeze(1)
-    }
-
-    /// The longest source or target sequence the model has positions for.
-    fn max_positions(&self) -> usize;
-
-    fn device(&self) -> &Device;
-}
+pub use crate::models::{CausalLm, DecoderCache, Seq2SeqModel};
 
 /// Generates one token sequence per input of a padded batch. Each result excludes the decoder
 /// start token and includes the end-of-sequence token when one was generated.

@@ -1,4 +1,5 @@
-//! Model architectures, one module per family, and loading their weights.
+//! Model architectures, one module per family, the traits decoding runs them through
+//! ([`Seq2SeqModel`], [`CausalLm`]), and loading their weights from paths.
 
 pub mod attention;
 pub mod bart;
@@ -10,46 +11,46 @@ pub mod linear;
 pub mod masks;
 pub mod packing;
 pub mod t5;
+mod traits;
 
-use std::path::Path;
+pub use kv_cache::DecoderCache;
+pub use traits::{CausalLm, Seq2SeqModel};
+
+use std::path::{Path, PathBuf};
 
 use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
-use crate::generate::{GenerationConfig, Seq2SeqModel};
-use crate::hub::ModelFiles;
 use crate::{Error, Result};
 
-/// Opens a weights file: safetensors memory-mapped (one file, or the shards a
-/// `model.safetensors.index.json` names), or a legacy PyTorch `pytorch_model.bin`.
+/// Opens one weights file: safetensors memory-mapped, or a legacy PyTorch `pytorch_model.bin`.
 pub fn open_weights(path: &Path, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
+    open_weight_files(&[path.to_path_buf()], dtype, device)
+}
+
+/// Opens a checkpoint's weights: one file as [`open_weights`] does, or the safetensors shards
+/// of a checkpoint split over several files (all memory-mapped, as one). The caller finds the
+/// files (`hub::ModelFiles::weight_files` expands a shard index); errors name the first.
+pub fn open_weight_files(
+    paths: &[PathBuf],
+    dtype: DType,
+    device: &Device,
+) -> Result<VarBuilder<'static>> {
+    let Some(first) = paths.first() else {
+        return Err(Error::model("the model has no weights files"));
+    };
     let corrupt = |e: candle_core::Error| {
         Error::model(format!(
             "weights file {} is corrupt or incomplete ({e}): delete it and download the model again",
-            path.display()
+            first.display()
         ))
     };
-    if path.ends_with(crate::hub::SHARD_INDEX) {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let shards: Vec<std::path::PathBuf> = shard_names(path)?
-            .iter()
-            .map(|name| dir.join(name))
-            .collect();
-        if let Some(missing) = shards.iter().find(|p| !p.is_file()) {
-            return Err(Error::model(format!(
-                "{} names the shard {}, which is missing: download the complete model",
-                path.display(),
-                missing.display()
-            )));
-        }
-        return crate::kernels::mmap::safetensors(&shards, dtype, device).map_err(corrupt);
-    }
-    let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
-    if is_safetensors {
-        crate::kernels::mmap::safetensors(&[path], dtype, device).map_err(corrupt)
+    let is_safetensors = |p: &PathBuf| p.extension().is_some_and(|e| e == "safetensors");
+    if paths.len() > 1 || is_safetensors(first) {
+        crate::kernels::mmap::safetensors(paths, dtype, device).map_err(corrupt)
     } else {
-        VarBuilder::from_pth(path, dtype, device).map_err(corrupt)
+        VarBuilder::from_pth(first, dtype, device).map_err(corrupt)
     }
 }
 
@@ -106,128 +107,6 @@ pub fn load_seq2seq(
         bart::MODEL_TYPES.join(", "),
         T5_MODEL_TYPES.join(", ")
     )))
-}
-
-/// The shard files a `model.safetensors.index.json` maps tensors to, each once, in order.
-pub fn shard_names(index: &Path) -> Result<Vec<String>> {
-    let bad = |why: String| {
-        Error::model(format!(
-            "{} is not a valid shard index ({why}): download the model again",
-            index.display()
-        ))
-    };
-    let text = std::fs::read_to_string(index).map_err(|e| bad(e.to_string()))?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let map = json
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| bad("no weight_map".into()))?;
-    let mut names: Vec<String> = Vec::new();
-    for file in map.values() {
-        let file = file
-            .as_str()
-            .ok_or_else(|| bad("a shard name is not a string".into()))?;
-        // Shard names are plain file names; anything else could reach outside the model.
-        if file.contains('/') || file.contains('\\') || file.starts_with('.') {
-            return Err(bad(format!("shard name {file:?}")));
-        }
-        if !names.iter().any(|n| n == file) {
-            names.push(file.to_string());
-        }
-    }
-    if names.is_empty() {
-        return Err(bad("no shards".into()));
-    }
-    Ok(names)
-}
-
-/// Reads a JSON file of the model directory.
-pub fn read_json(files: &ModelFiles, name: &str) -> Result<serde_json::Value> {
-    let path = files.file(name);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        Error::model(format!(
-            "cannot read {} of model {}: {e}",
-            path.display(),
-            files.name
-        ))
-    })?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::model(format!(
-            "{} of model {} is not valid JSON ({e}): download the model again",
-            path.display(),
-            files.name
-        ))
-    })
-}
-
-/// The checkpoint's generation settings, as the reference builds them: `generation_config.json`
-/// when present, else the generation keys of `config.json`; then the preset's settings.
-pub fn generation_config(
-    files: &ModelFiles,
-    config: &serde_json::Value,
-    start: u32,
-    eos: u32,
-    pad: u32,
-) -> Result<GenerationConfig> {
-    let mut generation = GenerationConfig::new(start, eos, pad);
-    let (name, json) = if files.file("generation_config.json").is_file() {
-        let json = read_json(files, "generation_config.json")?;
-        ("generation_config.json", json)
-    } else {
-        ("config.json", config.clone())
-    };
-    refuse_unsupported_generation(name, &json)?;
-    generation.apply_json(&json);
-    if let Some(preset) = &files.preset {
-        generation.apply_json(&preset.generation_json());
-    }
-    Ok(generation)
-}
-
-/// Generation keys that change transformers' output and that tarjama's encoder-decoder search
-/// does not implement, each with the values that leave the output as it is.
-const UNSUPPORTED_GENERATION: &[(&str, &[&str])] = &[
-    ("encoder_no_repeat_ngram_size", &["0"]),
-    ("encoder_repetition_penalty", &["1", "1.0"]),
-    ("exponential_decay_length_penalty", &[]),
-    ("suppress_tokens", &["[]"]),
-    ("begin_suppress_tokens", &["[]"]),
-    ("sequence_bias", &["{}", "[]"]),
-    ("guidance_scale", &["1", "1.0"]),
-    ("stop_strings", &["[]"]),
-    ("num_beam_groups", &["1"]),
-    ("diversity_penalty", &["0", "0.0"]),
-    ("constraints", &["[]"]),
-    ("force_words_ids", &["[]"]),
-    ("penalty_alpha", &[]),
-    ("dola_layers", &[]),
-];
-
-/// Refuses generation settings that transformers would follow and tarjama cannot: several end
-/// tokens (transformers stops at any of them, tarjama's searches at one) and the keys above.
-fn refuse_unsupported_generation(file: &str, json: &serde_json::Value) -> Result<()> {
-    if let Some(serde_json::Value::Array(ids)) = json.get("eos_token_id") {
-        if ids.iter().any(|id| Some(id) != ids.first()) {
-            return Err(Error::model(format!(
-                "{file} lists several end tokens (eos_token_id {}), and tarjama's \
-                 encoder-decoder search stops at one: keep only the one the model ends its \
-                 output with",
-                serde_json::Value::Array(ids.clone())
-            )));
-        }
-    }
-    for (key, neutral) in UNSUPPORTED_GENERATION {
-        let Some(value) = json.get(*key).filter(|v| !v.is_null()) else {
-            continue;
-        };
-        if !neutral.contains(&value.to_string().as_str()) {
-            return Err(Error::model(format!(
-                "{file} sets {key} to {value}, which tarjama does not implement: remove the key \
-                 (or set it to null) to decode without it"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The largest absolute difference between two tensors of the same shape, for tests.

@@ -28,7 +28,7 @@ use super::kv_cache::{DecoderCache, LayerCache};
 use super::linear::Linear;
 use super::masks;
 use super::packing::{packed, padded, Packing};
-use crate::generate::Seq2SeqModel;
+use crate::models::Seq2SeqModel;
 
 /// The bucket of a relative position (`key - query`) as transformers'
 /// `_relative_position_bucket` computes it: bidirectional in the encoder, causal in the decoder.

@@ -8,7 +8,8 @@ use minijinja::{context, Environment, Error as JinjaError, ErrorKind};
 use serde::Serialize;
 
 use super::prompts;
-use crate::generate::llm::{self, Generation, LlmSettings};
+use super::reply::ReplyText;
+use crate::generate::llm::{self, Generation, LlmSettings, TurnTokens};
 use crate::models::gguf::{self, ChatModel};
 use crate::tokenizer::gguf::GgufTokenizer;
 use crate::{Error, Result};
@@ -123,19 +124,27 @@ impl ChatPipeline {
         &mut self,
         messages: &[Message],
         settings: &LlmSettings,
+        length: Option<SummaryLength>,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation> {
         let prompt = self.prompt_tokens(messages)?;
-        self.run_tokens(&prompt, settings, on_text)
+        self.run_tokens(&prompt, settings, length, on_text)
     }
 
+    /// Generates a reply to `prompt`, streamed to `on_text` and stopped once it has `length`.
     fn run_tokens(
         &mut self,
         prompt: &[u32],
         settings: &LlmSettings,
+        length: Option<SummaryLength>,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation> {
-        llm::generate(&mut self.model, &self.tokenizer, prompt, settings, on_text)
+        let tokens = TurnTokens {
+            stops: self.tokenizer.eos_ids(),
+            special: self.tokenizer.special_ids(),
+        };
+        let mut reply = ReplyText::new(&self.tokenizer, length, on_text);
+        llm::generate(&mut self.model, tokens, prompt, settings, &mut reply)
     }
 
     /// Summarises an article, in parts when it does not fit the context (map-reduce).
@@ -146,32 +155,37 @@ impl ChatPipeline {
         on_text: &mut dyn FnMut(&str),
         on_part: &mut dyn FnMut(usize, usize),
     ) -> Result<Generation> {
-        let mut settings = self.settings.clone();
-        match length {
-            SummaryLength::Sentences(n) => settings.max_sentences = Some(n),
-            SummaryLength::Words(n) => settings.max_words = Some(n),
-        }
+        let settings = self.settings.clone();
         let article = paragraphs.join("\n\n");
         let messages = prompts::summary(&article, length);
         let room = self.context_budget.saturating_sub(settings.max_new_tokens);
         let prompt = self.prompt_tokens(&messages)?;
         if prompt.len() <= room {
-            return self.run_tokens(&prompt, &settings, on_text);
+            return self.run_tokens(&prompt, &settings, Some(length), on_text);
         }
         // Map: summarise consecutive parts that fit; reduce: summarise the summaries.
         let parts = self.split_to_fit(paragraphs, room)?;
-        let mut part_settings = self.settings.clone();
-        part_settings.max_sentences = Some(3);
+        let part_length = Some(SummaryLength::Sentences(3));
         let mut summaries = Vec::new();
         let mut parts_total = Generation::default();
         for (i, part) in parts.iter().enumerate() {
             on_part(i, parts.len());
-            let g = self.run(&prompts::part_summary(part), &part_settings, &mut |_| {})?;
+            let g = self.run(
+                &prompts::part_summary(part),
+                &settings,
+                part_length,
+                &mut |_| {},
+            )?;
             parts_total.add_counts(&g);
             summaries.push(g.text);
         }
         on_part(parts.len(), parts.len());
-        let mut g = self.run(&prompts::combine(&summaries, length), &settings, on_text)?;
+        let mut g = self.run(
+            &prompts::combine(&summaries, length),
+            &settings,
+            Some(length),
+            on_text,
+        )?;
         g.add_counts(&parts_total);
         Ok(g)
     }
@@ -196,6 +210,6 @@ impl ChatPipeline {
             repetition_penalty: 1.0,
             ..self.settings.clone()
         };
-        self.run(&prompts::translation(paragraph), &settings, on_text)
+        self.run(&prompts::translation(paragraph), &settings, None, on_text)
     }
 }

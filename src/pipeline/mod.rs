@@ -1,10 +1,12 @@
 //! Orchestration: documents in, translations and summaries out, with batching and progress.
 
 pub mod chat;
+mod checkpoint;
 mod engine;
 mod progress;
 mod prompts;
 pub mod record;
+mod reply;
 mod summarize;
 mod translate;
 

@@ -2,6 +2,7 @@
 
 use candle_core::{Device, Tensor};
 
+use super::checkpoint;
 use super::Progress;
 use crate::device::Precision;
 use crate::document::{self, Document};
@@ -96,7 +97,7 @@ impl Seq2Seq {
         precision: impl Into<Precision>,
     ) -> Result<Self> {
         let precision = precision.into();
-        let config = models::read_json(files, "config.json")?;
+        let config = files.read_json("config.json")?;
         let model_type = config
             .get("model_type")
             .and_then(|v| v.as_str())
@@ -104,7 +105,7 @@ impl Seq2Seq {
             .to_string();
         let task = Task::of(files, &model_type);
         let mut tokenizer = Seq2SeqTokenizer::from_dir(&files.dir, &model_type, &config)?;
-        let vb = models::open_weights(&files.weights, precision.dtype, device)?;
+        let vb = checkpoint::open_weights(files, precision.dtype, device)?;
         let loaded = models::load_seq2seq(&model_type, &config, vb, precision.quantize).map_err(|e| match e {
             Error::Candle(e) => Error::model(format!(
                 "weights file {} does not match config.json ({e}): the download may be corrupt or incomplete",
@@ -131,7 +132,7 @@ impl Seq2Seq {
             .map(|v| v as u32);
         let start = loaded.decoder_start_token_id.or(bos).unwrap_or(pad);
         let mut generation =
-            models::generation_config(files, &config, start, tokenizer.eos_id(), pad)?;
+            checkpoint::generation_config(files, &config, start, tokenizer.eos_id(), pad)?;
         if let Some(code) = tokenizer.english_code() {
             generation.forced_bos_token_id = Some(code);
         }

@@ -40,7 +40,7 @@ use super::limits::{
 use super::linear::Linear;
 use super::masks;
 use super::packing::{packed, padded, Packing};
-use crate::generate::Seq2SeqModel;
+use crate::models::Seq2SeqModel;
 
 /// `model_type` values this module runs.
 pub const MODEL_TYPES: &[&str] = &["marian", "bart", "mbart", "m2m_100"];

@@ -21,7 +21,7 @@ use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::{PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
 
-use super::one_line;
+use crate::error::candle_one_line as one_line;
 use crate::{Error, Result};
 
 // Split regexes by `tokenizer.ggml.pre`, verbatim from transformers 5.24

@@ -27,6 +27,7 @@ use candle_core::quantized::gguf_file::{self, Value};
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, Tokenizer};
 
+use crate::error::candle_one_line as one_line;
 use crate::{Error, Result};
 
 // llama.cpp's `llama_token_type`, stored per token in `tokenizer.ggml.token_type`.
@@ -67,7 +68,7 @@ impl GgufTokenizer {
                 path.display()
             ))
         })?;
-        let content = crate::models::gguf::read_content(&mut std::io::BufReader::new(file), path)?;
+        let content = crate::gguf_reader::read_content(&mut std::io::BufReader::new(file), path)?;
         Self::from_content(&content)
     }
 
@@ -361,18 +362,6 @@ fn unsupported_model(kind: &str) -> Error {
          (byte-level BPE: Qwen2, Llama 3) and `llama` (SentencePiece: Llama 2, Mistral, Gemma, \
          Phi-3); load the model repo's tokenizer.json instead"
     ))
-}
-
-/// candle's errors carry a backtrace in their text when RUST_BACKTRACE is set, and contexts on
-/// lines of their own; a tarjama error is one line, so keep only the messages.
-pub(crate) fn one_line(e: &candle_core::Error) -> String {
-    use candle_core::Error as E;
-    match e {
-        E::WithBacktrace { inner, .. } => one_line(inner),
-        E::Context { inner, context } => format!("{context}: {}", one_line(inner)),
-        E::WithPath { inner, path } => format!("{}: {}", path.display(), one_line(inner)),
-        other => other.to_string().lines().collect::<Vec<_>>().join("; "),
-    }
 }
 
 pub(super) fn bad_meta(key: &str, e: impl std::fmt::Display) -> Error {

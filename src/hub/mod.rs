@@ -2,6 +2,8 @@
 //! name, or a Hub repo id (`owner/name[@revision]`) fetched into the standard Hugging Face cache,
 //! so files a user already downloaded with Python are reused.
 
+mod files;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -11,23 +13,25 @@ use serde::Deserialize;
 
 use crate::{Error, Result};
 
+pub use files::{shard_names, ModelFiles};
+
 /// The default translation model: the best published Arabic→English OPUS-MT figures.
 pub const DEFAULT_TRANSLATOR: &str = "opus-mt-tc-big-ar-en";
 
 /// Preset files, compiled in so the binary works from any directory.
 const PRESET_SOURCES: &[&str] = &[
-    include_str!("../models/opus-mt-ar-en.toml"),
-    include_str!("../models/opus-mt-tc-big-ar-en.toml"),
-    include_str!("../models/qwen2.5-0.5b-instruct.toml"),
-    include_str!("../models/qwen2.5-1.5b-instruct.toml"),
-    include_str!("../models/distilbart-cnn-12-6.toml"),
-    include_str!("../models/bart-large-cnn.toml"),
-    include_str!("../models/nllb-200-distilled-600m.toml"),
-    include_str!("../models/nllb-200-distilled-1.3b.toml"),
-    include_str!("../models/flan-t5-base.toml"),
-    include_str!("../models/flan-t5-large.toml"),
-    include_str!("../models/mt5-xlsum.toml"),
-    include_str!("../models/madlad400-3b.toml"),
+    include_str!("../../models/opus-mt-ar-en.toml"),
+    include_str!("../../models/opus-mt-tc-big-ar-en.toml"),
+    include_str!("../../models/qwen2.5-0.5b-instruct.toml"),
+    include_str!("../../models/qwen2.5-1.5b-instruct.toml"),
+    include_str!("../../models/distilbart-cnn-12-6.toml"),
+    include_str!("../../models/bart-large-cnn.toml"),
+    include_str!("../../models/nllb-200-distilled-600m.toml"),
+    include_str!("../../models/nllb-200-distilled-1.3b.toml"),
+    include_str!("../../models/flan-t5-base.toml"),
+    include_str!("../../models/flan-t5-large.toml"),
+    include_str!("../../models/mt5-xlsum.toml"),
+    include_str!("../../models/madlad400-3b.toml"),
 ];
 
 /// The default chat model for summaries.
@@ -131,44 +135,6 @@ impl HubOptions {
             offline: offline_flag || env_offline,
             progress,
         }
-    }
-}
-
-/// A model resolved to local files.
-#[derive(Debug, Clone)]
-pub struct ModelFiles {
-    /// A human-readable name: the preset, repo id or directory.
-    pub name: String,
-    /// Where each file lives. Files from the Hub cache sit in a snapshot directory; local models
-    /// in their own directory.
-    pub dir: PathBuf,
-    /// The weights file found (safetensors preferred).
-    pub weights: PathBuf,
-    pub preset: Option<Preset>,
-    /// `repo@revision` for Hub models, for provenance in structured output.
-    pub source: String,
-}
-
-impl ModelFiles {
-    pub fn file(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// The revision the files are from: the commit of the Hub cache's snapshot they sit in (so a
-    /// moving branch such as `main` is pinned down), else the revision asked for, else the local
-    /// path.
-    pub fn revision(&self) -> String {
-        let snapshot = self
-            .weights
-            .parent()
-            .filter(|dir| dir.parent().and_then(|p| p.file_name()) == Some("snapshots".as_ref()))
-            .and_then(|dir| dir.file_name())
-            .map(|name| name.to_string_lossy().to_string());
-        snapshot.unwrap_or_else(|| {
-            self.source
-                .split_once('@')
-                .map_or_else(|| self.source.clone(), |(_, rev)| rev.to_string())
-        })
     }
 }
 
@@ -384,7 +350,7 @@ fn fetch(
         }
     })?;
     if weights_path.ends_with(SHARD_INDEX) {
-        for shard in crate::models::shard_names(&weights_path)? {
+        for shard in shard_names(&weights_path)? {
             get(&shard).map_err(|e| {
                 if opts.offline {
                     Error::model(offline_hint(&shard))
