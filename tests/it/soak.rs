@@ -3,7 +3,7 @@
 //! mid-run and run again. Afterwards every good input has exactly one output, identical to what a
 //! lone run writes; the bad ones have none; no temporary or lock file remains; no input changed.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -1,8 +1,8 @@
 //! Parity with Hugging Face transformers on the tiny trained Marian fixture: encoder output and
 //! logits within 1e-4, generated ids identical for greedy and beam search, batched or not.
-//! Fixtures come from scripts/make-fixtures.py.
+//! Fixtures come from scripts/make-seq2seq-fixtures.py (its Marian family).
 
-mod common;
+use crate::common;
 
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;

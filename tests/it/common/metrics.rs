@@ -1,6 +1,5 @@
 //! Reading the metric fixtures (`tests/fixtures/metrics/*.json`, written by
 //! `scripts/make-metric-fixtures.py`), shared by the metric tests.
-#![allow(dead_code)] // each test binary uses a different subset
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -11,6 +11,8 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use crate::common;
+
 fn ntrex_words() -> Vec<String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ntrex/ar.txt");
     fs::read_to_string(path)
@@ -112,6 +114,9 @@ fn same_but_line_breaks(input: &Path, output: &Path) -> bool {
 /// pieces: before, the line was read whole and copied four times (283 MB).
 #[test]
 fn a_50_mb_line_is_read_in_bounded_memory() {
+    if !common::alone_in_a_process(module_path!(), "a_50_mb_line_is_read_in_bounded_memory") {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("line.txt");
     let words: Vec<String> = (0..5000)
@@ -177,11 +182,20 @@ fn translate_long_arabic_line(separator: &str) {
 /// sentence end: before, it was one sentence, translated onto one line.
 #[test]
 fn a_long_arabic_line_is_translated_in_pieces() {
+    if !common::alone_in_a_process(module_path!(), "a_long_arabic_line_is_translated_in_pieces") {
+        return;
+    }
     translate_long_arabic_line(" ");
 }
 
 /// The same without a single space: the pieces are cut between two letters.
 #[test]
 fn a_long_arabic_line_without_spaces_is_translated_in_pieces() {
+    if !common::alone_in_a_process(
+        module_path!(),
+        "a_long_arabic_line_without_spaces_is_translated_in_pieces",
+    ) {
+        return;
+    }
     translate_long_arabic_line("");
 }

@@ -7,7 +7,7 @@
 //! Debian's `qemu-user`), which raises SIGILL on any instruction that CPU lacks. `.ci/run`
 //! installs it; without it the test says it was skipped.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

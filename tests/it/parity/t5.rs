@@ -1,10 +1,10 @@
 //! What is particular to T5, on the tiny trained fixtures (`t5-tiny`: v1.0, ReLU, tied and
 //! rescaled head; `t5v11-tiny`: gated-GELU, untied head): relative-position buckets against
 //! transformers' tables, task prefixes, config errors, half precision and checkpoint layouts.
-//! Logits and generations are checked with the other families in tests/seq2seq_parity.rs.
+//! Logits and generations are checked with the other families in parity/seq2seq.rs.
 //! Fixtures come from scripts/make-seq2seq-fixtures.py (transformers 5.24, CPU, f32).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -14,8 +14,7 @@ use serde::Deserialize;
 use tarjama::eval::bleu::MAX_NGRAM_ORDER;
 use tarjama::eval::{corpus_bleu, sentence_bleu, tokenize_13a, BleuScore, BleuStats};
 
-#[path = "common/metrics.rs"]
-mod metrics;
+use crate::common::metrics;
 use metrics::{from_bits, Texts};
 
 /// Where the libm is glibc, as when the fixture was made, scores must match to the bit.

@@ -11,8 +11,7 @@ use serde::Deserialize;
 use tarjama::eval::rouge::{sentence_counts, tokenize, RougeCounts};
 use tarjama::eval::{corpus_rouge, sentence_rouge, RougeScore, RougeScores};
 
-#[path = "common/metrics.rs"]
-mod metrics;
+use crate::common::metrics;
 use metrics::{from_bits, Texts};
 
 #[derive(Deserialize)]

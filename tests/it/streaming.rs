@@ -5,6 +5,8 @@ use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::common;
+
 fn ntrex_line(file: &str, n: usize) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/ntrex")
@@ -19,6 +21,12 @@ fn ntrex_line(file: &str, n: usize) -> String {
 
 #[test]
 fn a_100_mb_input_is_streamed_in_bounded_memory() {
+    if !common::alone_in_a_process(
+        module_path!(),
+        "a_100_mb_input_is_streamed_in_bounded_memory",
+    ) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("archive.ar.txt");
     let output = tmp.path().join("archive.en.txt");

@@ -6,7 +6,7 @@
 //! `${TARJAMA_TEST_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/tarjama/test-models}`. Without it the
 //! model tests print why and pass, so a machine without the download still runs the rest.
 
-mod common;
+use crate::common;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};

@@ -2,9 +2,9 @@
 //! (tests/fixtures/<name>/, references in tests/fixtures/seq2seq-ref/<name>/, both made by
 //! scripts/make-seq2seq-fixtures.py): tokenizer ids and decodes exactly, encoder output and
 //! padded-batch logits within 1e-4, greedy and beam generations in padded batches identical.
-//! Marian has its own older fixture layout (tests/marian_parity.rs).
+//! Marian has its own older fixture layout (parity/marian.rs).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -1,12 +1,15 @@
-//! Helpers shared by the parity tests: where the fixtures are, tensor comparison, and the
-//! generation settings the fixture scripts record.
-#![allow(dead_code)] // each test binary uses a different subset
+//! Helpers shared by the integration tests: where the fixtures are, tensor comparison, the
+//! generation settings the fixture scripts record, and running a test in a process of its own.
+//! examples/gpu_check.rs includes this file too, without the submodules only tests use.
 
 use std::path::PathBuf;
 
 use candle_core::Tensor;
 use serde::Deserialize;
 use tarjama::generate::{EarlyStopping, GenerationConfig};
+
+#[cfg(test)]
+pub mod metrics;
 
 /// `TARJAMA_FIXTURES` points the tests at another fixture set (the GPU check copies them).
 pub fn fixtures() -> PathBuf {
@@ -23,7 +26,6 @@ pub fn shared_data() -> PathBuf {
 /// The largest difference over the real positions of `[rows, len, ..]` outputs: the first
 /// `mask` row's count of ones in each row (padding is at the end). Padded positions are never
 /// attended to, and tarjama computes them differently (or not at all).
-#[allow(dead_code)] // not every test binary compares padded outputs
 pub fn max_abs_diff_real(ours: &Tensor, theirs: &Tensor, mask: &Tensor) -> f32 {
     let rows: Vec<Vec<u32>> = mask
         .to_dtype(candle_core::DType::U32)
@@ -100,4 +102,39 @@ pub fn assert_added_tokens(tok: &tarjama::tokenizer::GgufTokenizer, added: &[(&s
     }
     let want: Vec<u32> = added.iter().filter(|a| a.2).map(|a| a.1).collect();
     assert_eq!(tok.special_ids(), want);
+}
+
+/// Whether the calling test should run its body here: `true` in a process of its own, `false`
+/// after it has run the test in one (and asserted that it passed).
+///
+/// A test that measures the peak memory of the processes it starts needs a process to itself:
+/// `RUSAGE_CHILDREN` is the largest of all the children a process has waited for, and a child's
+/// peak starts from its parent's, which the other tests of this one binary raise.
+/// `module` is `module_path!()` and `test` the test function's name.
+#[cfg(test)]
+pub fn alone_in_a_process(module: &str, test: &str) -> bool {
+    const ALONE: &str = "TARJAMA_TEST_ALONE";
+    if std::env::var_os(ALONE).is_some() {
+        return true;
+    }
+    // The harness names tests by their path below the crate root.
+    let module = module.split_once("::").map_or("", |(_, rest)| rest);
+    let name = format!("{module}::{test}");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .env(ALONE, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{name} failed in its own process:\n{stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "{name} did not run:\n{stdout}{stderr}"
+    );
+    eprint!("{stderr}");
+    false
 }

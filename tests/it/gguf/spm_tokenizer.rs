@@ -3,7 +3,7 @@
 //! scripts/make-gguf-spm-fixtures.py from a small vocabulary trained on NTREX. The three files
 //! differ only in `general.architecture`, which picks transformers' llama, Gemma or Phi-3 builder.
 
-mod common;
+use crate::common;
 
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 //! ones) these tiny models choose between near-equal logits (top-2 gaps down to ~1e-3), so any
 //! rounding of the weights flips some of them; that agreement is printed, not asserted.
 
-mod common;
+use crate::common;
 
 use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device};
@@ -64,7 +64,7 @@ fn input_sets(name: &str) -> Vec<InputSet> {
         std::fs::read_to_string(common::fixtures().join(dir).join("generate.json")).unwrap()
     };
     if name == "marian-tiny" {
-        // scripts/make-fixtures.py: ntrex lines 1–12 (training data) come first.
+        // scripts/fixtures_marian.py: ntrex lines 1–12 (training data) come first.
         let generate: MarianGenerate = serde_json::from_str(&reference("marian-tiny-ref")).unwrap();
         return vec![InputSet {
             prefix: String::new(),

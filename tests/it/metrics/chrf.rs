@@ -10,8 +10,7 @@ use serde::Deserialize;
 use tarjama::eval::chrf::{is_python_whitespace, CHAR_ORDER};
 use tarjama::eval::{corpus_chrf, sentence_chrf, ChrfStats};
 
-#[path = "common/metrics.rs"]
-mod metrics;
+use crate::common::metrics;
 use metrics::{from_bits, Texts};
 
 /// Looser than the bit-exact check, for the report only: the brief's requirement.

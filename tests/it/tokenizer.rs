@@ -1,5 +1,5 @@
 //! The tokenizer against references recorded with transformers' `MarianTokenizer`, sentencepiece
-//! and sacremoses (tests/fixtures/marian-tiny-ref, made by scripts/make-fixtures.py).
+//! and sacremoses (tests/fixtures/marian-tiny-ref, made by scripts/make-seq2seq-fixtures.py).
 //!
 //! `TARJAMA_TOKENIZER_MODEL` and `TARJAMA_TOKENIZER_REF` point the same checks at another model
 //! directory and its reference files, e.g. a downloaded OPUS-MT model.

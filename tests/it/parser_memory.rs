@@ -7,6 +7,8 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::common;
+
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -43,6 +45,12 @@ fn children_peak_mb() -> i64 {
 
 #[test]
 fn files_of_countless_tiny_entries_are_refused_in_bounded_memory() {
+    if !common::alone_in_a_process(
+        module_path!(),
+        "files_of_countless_tiny_entries_are_refused_in_bounded_memory",
+    ) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
 
