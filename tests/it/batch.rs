@@ -8,37 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn ntrex_lines(file: &str) -> Vec<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/ntrex")
-        .join(file);
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-fn tarjama(cache: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("tarjama").unwrap();
-    cmd.env("HF_HOME", cache)
-        .env_remove("HF_HUB_CACHE")
-        .env_remove("HF_HUB_OFFLINE");
-    cmd
-}
-
-fn translate_cmd(cache: &Path) -> Command {
-    let mut cmd = tarjama(cache);
-    cmd.args(["translate", "--quiet", "--beams", "1", "--model"])
-        .arg(fixtures().join("marian-tiny"));
-    cmd
-}
+use crate::common::{fixtures, ntrex_lines, stderr_of, tarjama, translate_cmd};
 
 /// An article of `n` NTREX sentences starting at line `from`, two sentences a paragraph.
 fn article(from: usize, n: usize) -> String {
@@ -60,10 +30,6 @@ fn single_run(cache: &Path, text: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
 }
 
 /// Files below `dir` and their contents.

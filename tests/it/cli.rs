@@ -6,40 +6,10 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+use crate::common::{fixtures, ntrex, stdout_of, tarjama, translate_cmd};
 
 fn model_dir() -> PathBuf {
     fixtures().join("marian-tiny")
-}
-
-fn ntrex(file: &str, line: usize) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/ntrex")
-        .join(file);
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .nth(line - 1)
-        .unwrap()
-        .to_string()
-}
-
-/// A `tarjama` command with an empty Hugging Face cache, so no test touches the user's.
-fn tarjama(cache: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("tarjama").unwrap();
-    cmd.env("HF_HOME", cache)
-        .env_remove("HF_HUB_CACHE")
-        .env_remove("HF_HUB_OFFLINE");
-    cmd
-}
-
-fn translate_cmd(cache: &Path) -> Command {
-    let mut cmd = tarjama(cache);
-    cmd.args(["translate", "--quiet", "--beams", "1", "--model"])
-        .arg(model_dir());
-    cmd
 }
 
 /// A copy of the fixture model in `tmp/model` without the file named `except`.
@@ -54,17 +24,6 @@ fn copy_model_dir(tmp: &Path, except: &str) -> PathBuf {
         }
     }
     dir
-}
-
-/// Runs a command that must succeed and returns its stdout.
-fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs a failing command and checks the shape of its error.

@@ -5,20 +5,12 @@ use std::path::PathBuf;
 
 use assert_cmd::Command;
 
+use crate::common::stdout_of as stdout;
+
 const SUBCOMMANDS: &[&str] = &["translate", "summarize", "models", "eval", "completions"];
 
 fn tarjama() -> Command {
     Command::cargo_bin("tarjama").unwrap()
-}
-
-fn stdout(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

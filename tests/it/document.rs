@@ -8,10 +8,10 @@ use tarjama::document::{
     split_sentences, ChunkReader, Document, Paragraph, CHUNK_BYTES, MAX_LINE_BYTES,
 };
 
+use crate::common;
+
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/document")
-        .join(name)
+    common::fixtures().join("document").join(name)
 }
 
 fn article() -> String {

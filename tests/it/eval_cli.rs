@@ -12,10 +12,7 @@ use serde_json::Value;
 use crate::common::metrics;
 
 fn fixture(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/metrics")
-        .join(name);
-    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+    metrics::load(name)
 }
 
 /// A case's hypotheses or references: a named text of the fixture, or inline lines.

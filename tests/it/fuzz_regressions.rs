@@ -6,14 +6,12 @@
 //! problem, and the real fixture models must still pass.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use tarjama::models::gguf::{read_header, validate_gguf};
 use tarjama::tokenizer::GgufTokenizer;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+use crate::common::fixtures;
 
 /// Runs every input of `target` through `body`, with its file name; the name of the one that
 /// fails is printed last.

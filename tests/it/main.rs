@@ -44,6 +44,7 @@ mod metrics {
 /// Chat models in GGUF files: the decoder and the tokenizers.
 mod gguf {
     mod decoder;
+    mod reference;
     mod spm_tokenizer;
     mod tokenizer;
 }

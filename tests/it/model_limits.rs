@@ -10,19 +10,14 @@ use assert_cmd::Command;
 use candle_core::quantized::gguf_file::Value;
 use tarjama::fuzzing::GgufParts;
 
-const ARABIC: &str = "قال الوزير إن الحكومة ستعمل على خفض الأسعار.\n";
+use crate::common::{self, fixtures};
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+const ARABIC: &str = "قال الوزير إن الحكومة ستعمل على خفض الأسعار.\n";
 
 /// `tarjama` offline, with an empty Hugging Face cache in `home`.
 fn tarjama(home: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("tarjama").unwrap();
-    cmd.env("HF_HOME", home)
-        .env_remove("HF_HUB_CACHE")
-        .env("HF_HUB_OFFLINE", "1")
-        .env("RUST_BACKTRACE", "0");
+    let mut cmd = common::tarjama(home);
+    cmd.env("HF_HUB_OFFLINE", "1").env("RUST_BACKTRACE", "0");
     cmd
 }
 

@@ -8,18 +8,19 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use sha1::Digest;
 
+use crate::common::{self, stdout_of as stdout};
+
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 const REPO_DIR: &str = "hub/models--Helsinki-NLP--opus-mt-ar-en";
 
 fn fixture_model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian-tiny")
+    common::fixtures().join("marian-tiny")
 }
 
+/// `tarjama` offline, with the Hugging Face cache in `home`.
 fn tarjama(home: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("tarjama").unwrap();
-    cmd.env("HF_HOME", home)
-        .env_remove("HF_HUB_CACHE")
-        .env("HF_HUB_OFFLINE", "1");
+    let mut cmd = common::tarjama(home);
+    cmd.env("HF_HUB_OFFLINE", "1");
     cmd
 }
 
@@ -58,16 +59,6 @@ fn cache_fixture_as_preset(home: &Path) -> u64 {
         .unwrap();
     }
     total
-}
-
-fn stdout(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn preset_row(list: &str) -> String {

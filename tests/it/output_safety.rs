@@ -14,22 +14,11 @@ use assert_cmd::Command;
 use candle_core::quantized::gguf_file;
 use candle_core::Device;
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn ntrex_lines() -> Vec<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ntrex/ar.txt");
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
+use crate::common::{self, fixtures, ntrex_lines, stderr_of};
 
 /// An article of `n` NTREX sentences from line `from`, one paragraph each.
 fn article(from: usize, n: usize) -> String {
-    ntrex_lines()[from..from + n].join("\n\n") + "\n"
+    ntrex_lines("ar.txt")[from..from + n].join("\n\n") + "\n"
 }
 
 /// An article whose bytes stop being UTF-8 past the first chunk the reader takes (256 KB), so
@@ -43,20 +32,17 @@ fn late_bad_utf8_article() -> Vec<u8> {
     bytes
 }
 
-/// A `tarjama` command with an empty Hugging Face cache, so no test touches the user's.
+/// `common::tarjama`, with a time limit.
 fn tarjama(cache: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("tarjama").unwrap();
-    cmd.env("HF_HOME", cache)
-        .env_remove("HF_HUB_CACHE")
-        .env_remove("HF_HUB_OFFLINE")
-        .timeout(Duration::from_secs(120));
+    let mut cmd = common::tarjama(cache);
+    cmd.timeout(Duration::from_secs(120));
     cmd
 }
 
+/// `common::translate_cmd`, with a time limit.
 fn translate_cmd(cache: &Path) -> Command {
-    let mut cmd = tarjama(cache);
-    cmd.args(["translate", "--quiet", "--beams", "1", "--model"])
-        .arg(fixtures().join("marian-tiny"));
+    let mut cmd = common::translate_cmd(cache);
+    cmd.timeout(Duration::from_secs(120));
     cmd
 }
 
@@ -67,10 +53,6 @@ fn summarize_cmd(cache: &Path) -> Command {
         .arg("--translator")
         .arg(fixtures().join("marian-tiny"));
     cmd
-}
-
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
 }
 
 /// The names in `dir`, hidden ones included.
@@ -470,7 +452,7 @@ fn a_second_run_writing_the_same_stream_is_refused_and_no_record_is_lost() {
         .spawn()
         .unwrap();
     let mut stdin = first.stdin.take().unwrap();
-    let lines = ntrex_lines();
+    let lines = ntrex_lines("ar.txt");
     for (i, text) in lines.iter().enumerate().take(3) {
         writeln!(stdin, "{}", serde_json::json!({"id": i, "text": text})).unwrap();
     }

@@ -5,13 +5,9 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::common;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+use crate::common::{self, fixtures};
 
 /// Runs `tarjama translate --model <model>` on a line of Arabic; it must fail with a model error
 /// that says `what`.

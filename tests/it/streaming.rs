@@ -5,19 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::common;
-
-fn ntrex_line(file: &str, n: usize) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/ntrex")
-        .join(file);
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .nth(n - 1)
-        .unwrap()
-        .to_string()
-}
+use crate::common::{self, ntrex as ntrex_line};
 
 #[test]
 fn a_100_mb_input_is_streamed_in_bounded_memory() {

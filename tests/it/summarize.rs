@@ -8,25 +8,13 @@ use assert_cmd::Command;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
-const TEST_MODEL: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+use crate::common::{shared, test_model_path};
 
-fn shared(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(path)
-}
+const TEST_MODEL: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 
 /// The real test model, or `None` after saying why its tests are skipped.
 fn test_model() -> Option<PathBuf> {
-    let dir = std::env::var_os("TARJAMA_TEST_MODELS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-            Some(cache.join("tarjama/test-models"))
-        })?;
-    let path = dir.join(TEST_MODEL);
+    let path = test_model_path();
     if path.is_file() {
         Some(path)
     } else {

@@ -3,23 +3,17 @@
 //! translate), the long-document path over a whole ntrex article, and the errors of mixing up
 //! translators and summarizers.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use candle_core::{DType, Device};
 use tarjama::hub::{self, HubOptions};
 use tarjama::pipeline::{Seq2Seq, Summarizer, SummaryLength};
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+use crate::common::{fixtures, shared, stdout_of};
 
-fn shared(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(path)
+fn fixture(name: &str) -> PathBuf {
+    fixtures().join(name)
 }
 
 /// The ntrex article with the most sentences, one paragraph per sentence.
@@ -50,16 +44,6 @@ fn tarjama() -> Command {
         .arg("summarize")
         .arg("--quiet");
     cmd
-}
-
-fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

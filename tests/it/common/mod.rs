@@ -9,7 +9,12 @@ use serde::Deserialize;
 use tarjama::generate::{EarlyStopping, GenerationConfig};
 
 #[cfg(test)]
+mod cli;
+#[cfg(test)]
 pub mod metrics;
+
+#[cfg(test)]
+pub use cli::{ntrex, ntrex_lines, stderr_of, stdout_of, tarjama, translate_cmd};
 
 /// `TARJAMA_FIXTURES` points the tests at another fixture set (the GPU check copies them).
 pub fn fixtures() -> PathBuf {
@@ -21,6 +26,27 @@ pub fn fixtures() -> PathBuf {
 /// The shared data directory (NTREX, the example article) next to the repository.
 pub fn shared_data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+}
+
+/// `path` in the shared data directory.
+pub fn shared(path: &str) -> PathBuf {
+    shared_data().join(path)
+}
+
+/// Where the real test model is (Qwen2.5-Coder-0.5B-Instruct Q4_K_M), present or not: the same
+/// lookup as scripts/fetch-test-model, where an empty variable counts as unset, as `:-` does.
+pub fn test_model_path() -> PathBuf {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = var("TARJAMA_TEST_MODELS").unwrap_or_else(|| {
+        let cache =
+            var("XDG_CACHE_HOME").unwrap_or_else(|| var("HOME").unwrap_or_default().join(".cache"));
+        cache.join("tarjama/test-models")
+    });
+    dir.join("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
 }
 
 /// The largest difference over the real positions of `[rows, len, ..]` outputs: the first

@@ -11,6 +11,8 @@ use serde::Deserialize;
 use tarjama::fuzzing::{gemma3_gguf, GgufParts};
 use tarjama::models::gguf::{read_header, ChatModel};
 
+use crate::common;
+
 const TOLERANCE: f32 = 1e-4;
 
 #[derive(Deserialize)]
@@ -56,7 +58,7 @@ struct Greedy {
 }
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf-tiny")
+    common::fixtures().join("gguf-tiny")
 }
 
 fn cases(arch: &str) -> ModelCases {

@@ -3,10 +3,11 @@
 //! scripts/make-gguf-spm-fixtures.py from a small vocabulary trained on NTREX. The three files
 //! differ only in `general.architecture`, which picks transformers' llama, Gemma or Phi-3 builder.
 
+use super::reference::{model_error, Added, Partial};
 use crate::common;
 
 use std::fmt::Debug;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use candle_core::quantized::gguf_file::{self, Value};
 use serde::Deserialize;
@@ -38,13 +39,6 @@ struct Special {
 }
 
 #[derive(Deserialize)]
-struct Added {
-    id: u32,
-    content: String,
-    special: bool,
-}
-
-#[derive(Deserialize)]
 struct Case {
     name: String,
     text: String,
@@ -58,16 +52,8 @@ struct Case {
     no_prefix_ids: Option<Vec<u32>>,
 }
 
-#[derive(Deserialize)]
-struct Partial {
-    ids: Vec<u32>,
-    decoded: String,
-}
-
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/llama-gguf")
-        .join(name)
+    common::fixtures().join("llama-gguf").join(name)
 }
 
 fn reference(arch: &str) -> Reference {
@@ -276,17 +262,6 @@ fn merges_from_the_file_are_used() {
         msg.contains("tokenizer.ggml.merges") && msg.contains("`a b c`"),
         "{msg}"
     );
-}
-
-fn model_error(result: Result<GgufTokenizer, Error>) -> String {
-    match result {
-        Err(Error::Model(msg)) => {
-            assert!(!msg.contains('\n'), "one line: {msg}");
-            msg
-        }
-        Err(other) => panic!("expected a model error, got {other:?}"),
-        Ok(_) => panic!("expected a model error, got a tokenizer"),
-    }
 }
 
 fn with(arch: &str, key: &str, value: Option<Value>) -> Result<GgufTokenizer, Error> {

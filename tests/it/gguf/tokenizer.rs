@@ -6,33 +6,16 @@
 //! `${TARJAMA_TEST_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/tarjama/test-models}`. Without it the
 //! model tests print why and pass, so a machine without the download still runs the rest.
 
-use crate::common;
+use super::reference::{model_error, Added, Partial};
+use crate::common::{self, test_model_path as model_path};
 
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use candle_core::quantized::gguf_file::{self, Value};
 use serde::Deserialize;
 use tarjama::tokenizer::GgufTokenizer;
 use tarjama::Error;
-
-const MODEL_NAME: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
-
-/// The same lookup as scripts/fetch-test-model; an empty variable counts as unset, as `:-` does.
-fn model_path() -> PathBuf {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let dir = var("TARJAMA_TEST_MODELS").unwrap_or_else(|| {
-        let cache =
-            var("XDG_CACHE_HOME").unwrap_or_else(|| var("HOME").unwrap_or_default().join(".cache"));
-        cache.join("tarjama/test-models")
-    });
-    dir.join(MODEL_NAME)
-}
 
 /// Loaded once for all tests of this binary: reading the metadata takes about a second.
 fn real() -> Option<&'static GgufTokenizer> {
@@ -68,13 +51,6 @@ struct Special {
 }
 
 #[derive(Deserialize)]
-struct Added {
-    id: u32,
-    content: String,
-    special: bool,
-}
-
-#[derive(Deserialize)]
 struct Case {
     name: String,
     text: String,
@@ -84,15 +60,8 @@ struct Case {
     decoded_skip_special: String,
 }
 
-#[derive(Deserialize)]
-struct Partial {
-    ids: Vec<u32>,
-    decoded: String,
-}
-
 fn reference() -> Reference {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qwen-gguf/tokenizer.json");
+    let path = common::fixtures().join("qwen-gguf/tokenizer.json");
     let text = std::fs::read_to_string(&path).expect("the qwen-gguf reference is readable");
     serde_json::from_str(&text).expect("the qwen-gguf reference parses")
 }
@@ -226,17 +195,6 @@ fn real_model_tokenizer_json_round_trip() {
     assert_eq!((loaded.bos_id(), loaded.eos_id()), (None, Some(151645)));
     assert_eq!(loaded.eos_ids(), [151645, 151643]);
     assert_eq!(loaded.special_ids(), tok.special_ids());
-}
-
-fn model_error(result: Result<GgufTokenizer, Error>) -> String {
-    match result {
-        Err(Error::Model(msg)) => {
-            assert!(!msg.contains('\n'), "one line: {msg}");
-            msg
-        }
-        Err(other) => panic!("expected a model error, got {other:?}"),
-        Ok(_) => panic!("expected a model error, got a tokenizer"),
-    }
 }
 
 #[test]
