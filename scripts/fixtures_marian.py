@@ -1,9 +1,7 @@
-#!/usr/bin/env python3
-"""Generate the committed Marian fixtures for tarjama's parity tests.
+"""The Marian family of the fixture pipeline, scripts/make-seq2seq-fixtures.py: the committed
+Marian fixtures for tarjama's parity tests. Not a script of its own; run from the repository root:
 
-Run from the repository root:
-
-    /work/venv/fx/bin/python scripts/make-fixtures.py [--shared ../shared/data] [--stage all]
+    /work/venv/fx/bin/python scripts/make-seq2seq-fixtures.py --only marian [--shared ../shared/data] [--stage all]
 
 Pinned versions (see scripts/requirements-fixtures.txt; the script refuses to
 run with other versions unless --any-version is given):
@@ -30,7 +28,8 @@ Outputs (everything is rebuilt from ../shared/data; nothing is downloaded):
 Stages: `tokenizer` (spm training, vocab, tokenizer.json, moses.json),
 `model` (training, save), `refs` (forward.safetensors, generate.json,
 meta.json). `all` runs the three in order. `model` and `refs` need the output
-of the earlier stages in tests/fixtures.
+of the earlier stages in tests/fixtures. About 11 minutes on one thread of a
+busy 2-core machine.
 
 Things worth knowing about transformers 5.24 (checked in its source):
   * MarianTokenizer builds sacremoses' MosesPunctNormalizer but tok(text) never
@@ -47,7 +46,6 @@ identical files; other CPUs may give slightly different weights (float
 reductions), which is fine: the fixtures are whatever is committed.
 """
 
-import argparse
 import json
 import random
 import sys
@@ -974,43 +972,19 @@ def stage_refs(shared):
 
 
 # --------------------------------------------------------------------------
-# main
+# the family's part of the pipeline
 # --------------------------------------------------------------------------
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument(
-        "--shared",
-        default=str(REPO / "../shared/data"),
-        help="the shared data dir (holding ntrex/ and article-ar.txt), or its parent",
-    )
-    ap.add_argument("--stage", default="all", choices=["all", "tokenizer", "model", "refs"])
-    ap.add_argument("--any-version", action="store_true")
-    ap.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads (default 1: on a 2-core machine shared with a compiler, "
-        "2 OpenMP threads were 3-5x slower than 1; the committed fixtures were made with 1 "
-        "and float results can depend on it)",
-    )
-    args = ap.parse_args()
-    shared = Path(args.shared)
-    if (shared / "data").is_dir():
-        shared = shared / "data"
-    assert (shared / "ntrex/ar.txt").is_file(), "no ntrex data under %s" % shared
-    fixture_common.check_versions(PINNED, args.any_version)
-    fixture_common.seed_everything(SEED, args.threads)
+def run(shared, stage, threads):
+    """Runs `stage` (all, tokenizer, model or refs) from a fresh seed, as a process of its own
+    would: the pipeline has checked the versions."""
+    fixture_common.seed_everything(SEED, threads)
     t0 = time.time()
-    if args.stage in ("all", "tokenizer"):
+    if stage in ("all", "tokenizer"):
         stage_tokenizer(shared)
-    if args.stage in ("all", "model"):
+    if stage in ("all", "model"):
         stage_model(shared)
-    if args.stage in ("all", "refs"):
+    if stage in ("all", "refs"):
         stage_refs(shared)
-    print("done in %.1fs" % (time.time() - t0))
-
-
-if __name__ == "__main__":
-    main()
+    print("marian: done in %.1fs" % (time.time() - t0))
