@@ -2,8 +2,9 @@
 //! whole archive flattened onto one line, or text with no spaces at all) is read in pieces that
 //! go through as lines of their own, and no text is lost.
 //!
-//! Peak memory is the child's own (`wait4`), so the tests here may run in parallel; the test
-//! process itself stays small, since a spawned child's peak starts from its parent's.
+//! Peak memory is the child's own (`wait4`), so the tests here may run in parallel; each runs in
+//! a test process of its own that stays small (`common::alone_in_a_process`), since a spawned
+//! child's peak starts from its parent's.
 #![cfg(target_os = "linux")]
 
 use std::fs;

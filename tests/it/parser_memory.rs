@@ -1,7 +1,8 @@
 //! Model files made of many tiny entries are refused before they are decoded (issue 17, row 8):
 //! a 20 MB SentencePiece model of empty pieces made the binary hold 1.1 GB, a 50 MB GGUF file of
-//! 2.5 million metadata keys 486 MB. One test in its own binary, since the peak memory of child
-//! processes (`RUSAGE_CHILDREN`) is the largest of all the children a test process has waited for.
+//! 2.5 million metadata keys 486 MB. The test runs in a process of its own
+//! (`common::alone_in_a_process`), since the peak memory of child processes (`RUSAGE_CHILDREN`)
+//! is the largest of all the children a test process has waited for.
 
 use std::fs;
 use std::io::Write;

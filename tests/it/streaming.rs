@@ -1,5 +1,6 @@
 //! A 100 MB input is translated in bounded memory: read, translated and written a chunk of lines
-//! at a time. (Alone in its test binary: the peak memory of child processes is per process tree.)
+//! at a time. (In a process of its own, `common::alone_in_a_process`: the peak memory of child
+//! processes is per process tree.)
 
 use std::fs;
 use std::io::Write;
