@@ -23,7 +23,8 @@ use tarjama::pipeline::Seq2Seq;
 
 #[path = "support/bench.rs"]
 mod bench;
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
+#[allow(dead_code)] // the example uses the fixture paths and the generation settings only
 mod common;
 
 fn main() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the hand-made GGUF files of tests/fixtures/fuzz/gguf_metadata/: two small valid
 tokenizer files (also the fuzzer's seeds) and one malformed file per problem that
-`validate_gguf` must reject. tests/fuzz_regressions.rs checks each one's error."""
+`validate_gguf` must reject. tests/it/fuzz_regressions.rs checks each one's error."""
 
 import struct
 from pathlib import Path

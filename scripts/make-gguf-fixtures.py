@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Record the reference tokenization of the real GGUF test model for tests/gguf_tokenizer.rs.
+"""Record the reference tokenization of the real GGUF test model for tests/it/gguf/tokenizer.rs.
 
 Run from the repository root, after scripts/fetch-test-model:
 
@@ -29,11 +29,12 @@ Ids are recorded with add_special_tokens=False; the script checks that True give
 """
 
 import argparse
-import hashlib
-import json
 import os
 import pathlib
 import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import fixture_common  # noqa: E402  (scripts/fixture_common.py)
 
 PINNED = {"transformers": "5.24.0", "tokenizers": "0.23.3", "torch": "2.15.0"}
 MODEL_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
@@ -42,7 +43,7 @@ OUT = REPO / "tests/fixtures/qwen-gguf/tokenizer.json"
 
 
 def default_model() -> pathlib.Path:
-    # Same lookup as scripts/fetch-test-model and tests/gguf_tokenizer.rs.
+    # Same lookup as scripts/fetch-test-model and tests/it/gguf/tokenizer.rs.
     base = os.environ.get("TARJAMA_TEST_MODELS")
     if not base:
         cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -50,20 +51,7 @@ def default_model() -> pathlib.Path:
     return pathlib.Path(base) / MODEL_NAME
 
 
-def check_versions(any_version: bool) -> None:
-    import tokenizers
-    import torch
-    import transformers
-
-    found = {"transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
-             "torch": torch.__version__.split("+")[0]}
-    wrong = {k: v for k, v in found.items() if v != PINNED[k]}
-    if wrong and not any_version:
-        sys.exit(f"versions differ from the pinned ones {PINNED}: {wrong}; pass --any-version to go on")
-
-
-def nonempty_lines(path: pathlib.Path) -> list[str]:
-    return [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+nonempty_lines = fixture_common.nonempty_lines
 
 
 def texts(shared: pathlib.Path) -> list[tuple[str, str]]:
@@ -143,7 +131,7 @@ def main() -> None:
     parser.add_argument("--shared", type=pathlib.Path, default=REPO.parent / "shared/data")
     parser.add_argument("--any-version", action="store_true")
     args = parser.parse_args()
-    check_versions(args.any_version)
+    fixture_common.check_versions(PINNED, args.any_version)
     if not args.model.is_file():
         sys.exit(f"{args.model} not found; run scripts/fetch-test-model first")
 
@@ -174,7 +162,7 @@ def main() -> None:
 
     added = sorted(tok.added_tokens_decoder.items())
     ref = {
-        "model": {"file": args.model.name, "sha256": sha256(args.model)},
+        "model": {"file": args.model.name, "sha256": fixture_common.sha256(args.model)},
         "chat_template": tok.chat_template,
         "special": {
             "bos_token_id": tok.bos_token_id,
@@ -188,16 +176,8 @@ def main() -> None:
         "partial_decode": partial,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(ref, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    fixture_common.write_text(OUT, fixture_common.dumps_indented(ref))
     print(f"wrote {OUT.relative_to(REPO)}: {len(encode)} encode cases, {len(partial)} partial decodes")
-
-
-def sha256(path: pathlib.Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 if __name__ == "__main__":

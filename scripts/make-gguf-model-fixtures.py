@@ -70,13 +70,14 @@ training is deterministic. Reruns on the same machine give identical files.
 
 import argparse
 import copy
-import hashlib
-import importlib.metadata
 import json
 import os
 import pathlib
 import sys
 import tempfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import fixture_common  # noqa: E402  (scripts/fixture_common.py)
 
 PINNED = {"torch": "2.15.0", "transformers": "5.24.0", "tokenizers": "0.23.3", "gguf": "0.19.0", "numpy": "2.4.6",
           "accelerate": "1.15.0"}
@@ -150,13 +151,6 @@ GGUF_TENSOR = {  # HF name inside a layer -> GGUF name inside blk.N
     "mlp.up_proj.weight": "ffn_up.weight",
     "mlp.down_proj.weight": "ffn_down.weight",
 }
-
-
-def check_versions(any_version: bool) -> None:
-    found = {name: importlib.metadata.version(name).split("+")[0] for name in PINNED}
-    wrong = {k: v for k, v in found.items() if v != PINNED[k]}
-    if wrong and not any_version:
-        sys.exit(f"versions differ from the pinned ones {PINNED}: {wrong}; pass --any-version to go on")
 
 
 # --------------------------------------------------------------------------
@@ -564,50 +558,21 @@ def tokenizer_sample(path: pathlib.Path, text: str) -> dict:
 # --------------------------------------------------------------------------
 
 
-def dumps(obj) -> str:
-    """Indented JSON with each list of numbers on one line."""
-    flat = {}
-
-    def walk(x):
-        if isinstance(x, dict):
-            return {k: walk(v) for k, v in x.items()}
-        if isinstance(x, list):
-            if x and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x):
-                key = f"@@{len(flat)}@@"
-                flat[key] = json.dumps(x, separators=(",", ":"))
-                return key
-            return [walk(v) for v in x]
-        return x
-
-    text = json.dumps(walk(obj), indent=1, ensure_ascii=False)
-    for key, value in flat.items():
-        text = text.replace(f'"{key}"', value, 1)
-    return text + "\n"
-
-
-def sha256(path: pathlib.Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", type=pathlib.Path, default=REPO.parent / "shared/data")
     parser.add_argument("--any-version", action="store_true")
     args = parser.parse_args()
-    check_versions(args.any_version)
+    versions = fixture_common.check_versions(PINNED, args.any_version)
 
     import numpy as np
-    import torch
     import transformers
 
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
+    fixture_common.seed_everything(SEED, 1)
     transformers.logging.set_verbosity_error()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     OUT.mkdir(parents=True, exist_ok=True)
 
-    versions = {name: importlib.metadata.version(name) for name in PINNED}
-    versions["python"] = sys.version.split()[0]
     ref = {
         "generator": {"script": "scripts/make-gguf-model-fixtures.py", "seed": SEED, "versions": versions},
         "models": {},
@@ -656,7 +621,7 @@ def main() -> None:
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         ref["models"][arch] = {
             "file": path.name,
-            "sha256": sha256(path),
+            "sha256": fixture_common.sha256(path),
             "hf_class": spec["hf_class"],
             "config": {
                 "architecture": arch,
@@ -700,7 +665,7 @@ def main() -> None:
               f"({note}); incremental vs full {checks['incremental_vs_full']:.3g}; "
               f"greedy {cases['greedy']['generated_ids']}; {ref['models'][arch]['checks']}")
 
-    (OUT / "reference.json").write_text(dumps(ref), encoding="utf-8")
+    fixture_common.write_text(OUT / "reference.json", fixture_common.dumps_indented(ref, numbers_inline=True))
     total = sum(p.stat().st_size for p in OUT.iterdir() if p.is_file())
     print(f"wrote {OUT.relative_to(REPO)}: {total} bytes in all")
 

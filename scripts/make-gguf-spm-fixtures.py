@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build small SentencePiece-vocabulary GGUF files and record transformers' tokenizer of them.
 
-For tests/gguf_spm_tokenizer.rs. Run from the repository root (nothing is downloaded):
+For tests/it/gguf/spm_tokenizer.rs. Run from the repository root (nothing is downloaded):
 
     /work/venv/fx/bin/python scripts/make-gguf-spm-fixtures.py [--shared ../shared/data]
 
@@ -57,11 +57,13 @@ vocabulary and the copied lines are derived from it under the same license.
 """
 
 import argparse
-import hashlib
 import json
 import pathlib
 import sys
 import tempfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import fixture_common  # noqa: E402  (scripts/fixture_common.py)
 
 PINNED = {"transformers": "5.24.0", "tokenizers": "0.23.3", "torch": "2.15.0",
           "sentencepiece": "0.2.3", "gguf": "0.19.0"}
@@ -85,17 +87,7 @@ WHITESPACE_LINES = [
 ]
 
 
-def check_versions(any_version: bool) -> None:
-    from importlib.metadata import version
-
-    found = {name: version(name).split("+")[0] for name in PINNED}
-    wrong = {k: v for k, v in found.items() if v != PINNED[k]}
-    if wrong and not any_version:
-        sys.exit(f"versions differ from the pinned ones {PINNED}: {wrong}; pass --any-version to go on")
-
-
-def nonempty_lines(path: pathlib.Path) -> list[str]:
-    return [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+nonempty_lines = fixture_common.nonempty_lines
 
 
 def train(shared: pathlib.Path, tmp: pathlib.Path):
@@ -300,7 +292,7 @@ def record(path: pathlib.Path, shared: pathlib.Path, sp, no_prefix_sp=None) -> d
     backend = json.loads(tok.backend_tokenizer.to_str())
     added = sorted(tok.added_tokens_decoder.items())
     return {
-        "model": {"file": path.name, "sha256": sha256(path)},
+        "model": {"file": path.name, "sha256": fixture_common.sha256(path)},
         "chat_template": tok.chat_template,
         "special": {
             "bos_token_id": tok.bos_token_id,
@@ -333,7 +325,7 @@ def main() -> None:
     parser.add_argument("--shared", type=pathlib.Path, default=REPO.parent / "shared/data")
     parser.add_argument("--any-version", action="store_true")
     args = parser.parse_args()
-    check_versions(args.any_version)
+    fixture_common.check_versions(PINNED, args.any_version)
 
     import sentencepiece as spm
 
@@ -351,27 +343,9 @@ def main() -> None:
         spm_reference = no_prefix if arch == "gemma3" else sp
         ref = record(path, args.shared, spm_reference, no_prefix if arch == "llama" else None)
         out = OUT / f"{arch}.json"
-        out.write_text(dump(ref), encoding="utf-8")
+        fixture_common.write_text(out, fixture_common.dumps_item_per_line(ref))
         print(f"wrote {path.relative_to(REPO)} ({path.stat().st_size} bytes) and {out.relative_to(REPO)}: "
               f"{len(ref['encode'])} encode cases, {len(ref['merges'])} merges")
-
-
-def dump(ref: dict) -> str:
-    """JSON with one case, merge or added token a line: reviewable in a diff, a third the size."""
-    def lines(value, indent):
-        pad = " " * indent
-        if isinstance(value, dict) and indent < 2:
-            items = [f'{pad} {json.dumps(k)}: {lines(v, indent + 1).lstrip()}' for k, v in value.items()]
-            return pad + "{\n" + ",\n".join(items) + "\n" + pad + "}"
-        if isinstance(value, list) and value:
-            items = [pad + " " + json.dumps(v, ensure_ascii=False) for v in value]
-            return pad + "[\n" + ",\n".join(items) + "\n" + pad + "]"
-        return pad + json.dumps(value, ensure_ascii=False)
-    return lines(ref, 0) + "\n"
-
-
-def sha256(path: pathlib.Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 if __name__ == "__main__":

@@ -37,12 +37,14 @@ seed, and hand-written edge cases. Nothing is downloaded.
 """
 
 import argparse
-import json
 import random
 import re
 import struct
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fixture_common  # noqa: E402  (scripts/fixture_common.py)
 
 PINNED = {"sacrebleu": "2.6.0", "rouge-score": "0.1.2"}
 PINNED_PYTHON = "3.11.7"
@@ -51,24 +53,8 @@ N_LINES = 30
 OUT_DIR = Path("tests/fixtures/metrics")
 
 
-def check_versions(allow_any):
-    from importlib.metadata import version
-
-    have = {k: version(k) for k in PINNED}
-    have["python"] = "%d.%d.%d" % sys.version_info[:3]
-    want = dict(PINNED, python=PINNED_PYTHON)
-    bad = {k: (have[k], w) for k, w in want.items() if have[k] != w}
-    if bad:
-        msg = "version mismatch (have, pinned): %r" % bad
-        if not allow_any:
-            sys.exit(msg + "\nrerun with --any-version to ignore")
-        print("WARNING:", msg, file=sys.stderr)
-    return have
-
-
 def read_lines(path, n):
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f][:n]
+    return fixture_common.read_lines(path)[:n]
 
 
 # --------------------------------------------------------------------------
@@ -536,17 +522,8 @@ def make_rouge(en, ar, texts, named):
 def write_json(name, out, record_key):
     """Writes one fixture; `record_key` matches the first key of the objects kept on one line."""
     path = OUT_DIR / name
-    text = json.dumps(out, ensure_ascii=False, indent=1)
     # One line per list of numbers and per score record keeps the file small and diffable.
-    text = re.sub(r"\[[-0-9.,e\s]*\]", lambda m: re.sub(r"\s+", "", m.group(0)), text)
-    one_line = lambda m: "{" + re.sub(r"\n\s*", " ", m.group(1)) + "}"
-    text = re.sub(r"\{\s*(\"%s\"[^{}]*?)\s*\}" % record_key, one_line, text)
-    hex_list = r'\[(\s*"[0-9a-f]{16}",?)+\s*\]'
-    text = re.sub(hex_list, lambda m: re.sub(r"\s+", "", m.group(0)), text)
-    # The reformatting must not have touched any value (a string such as "[ 1 ]" could look
-    # like a list).
-    assert json.loads(text) == out, name
-    path.write_text(text + "\n", encoding="utf-8")
+    fixture_common.write_text(path, fixture_common.dumps_records(out, record_key))
     cases = out["cases"]
     n_sent = sum(len(c["sentences"]) for c in cases)
     print(f"wrote {path}: {len(cases)} corpora, {n_sent} sentences, {path.stat().st_size} bytes")
@@ -557,7 +534,7 @@ def main():
     ap.add_argument("--shared", default="../shared/data", help="folder with ntrex/")
     ap.add_argument("--any-version", action="store_true", help="run with unpinned versions")
     args = ap.parse_args()
-    have = check_versions(args.any_version)
+    have = fixture_common.check_versions(PINNED, args.any_version, python=PINNED_PYTHON)
 
     ntrex = Path(args.shared) / "ntrex"
     en = read_lines(ntrex / "en.txt", N_LINES)

@@ -8,7 +8,7 @@ it does not read (BART's `normalize_before`), and writes untied BART with separa
 decoder embedding tables. The other fixture scripts rewrite config.json into the Hub's form; this
 one never edits what transformers wrote.
 
-Run from the repository root, after scripts/make-fixtures.py and make-seq2seq-fixtures.py (it
+Run from the repository root, after scripts/make-seq2seq-fixtures.py (it
 starts from their trained tiny models; nothing is trained here):
 
     /work/venv/fx/bin/python scripts/make-saved-fixtures.py

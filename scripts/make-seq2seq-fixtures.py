@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Generate the committed BART / NLLB (M2M100) / T5 / mBART-50 fixtures for tarjama's parity tests.
+"""The fixture pipeline of the encoder-decoder models: the committed Marian / BART / NLLB (M2M100) /
+T5 / mBART-50 fixtures for tarjama's parity tests, one family after another. Marian's part is
+scripts/fixtures_marian.py (its own layout, tokenizer and training); the others are here.
 
 Run from the repository root:
 
     /work/venv/fx/bin/python scripts/make-seq2seq-fixtures.py [--shared ../shared/data]
-        [--stage all|tokenizer|model|refs] [--only bart,nllb,t5,t5v11,mbart]
+        [--stage all|tokenizer|model|refs] [--only marian,bart,nllb,t5,t5v11,mbart]
 
 Pinned versions (see scripts/requirements-fixtures.txt; the script refuses to
 run with other versions unless --any-version is given):
@@ -14,12 +16,14 @@ run with other versions unless --any-version is given):
     transformers  5.24.0
     tokenizers    0.23.3
     sentencepiece 0.2.3
+    sacremoses    0.2.0 (Marian only)
     safetensors   0.8.0
     numpy         2.4.6
     protobuf      7.36.2
 
 Outputs (everything is rebuilt from ../shared/data; nothing is downloaded):
 
+    tests/fixtures/marian-tiny/, marian-tiny-ref/   see scripts/fixtures_marian.py
     tests/fixtures/bart-tiny/     BartForConditionalGeneration, byte-level BPE (BartTokenizer),
                                   English paragraph -> its first sentence ("lead-1 summary")
     tests/fixtures/nllb-tiny/     M2M100ForConditionalGeneration shaped like NLLB-200
@@ -42,8 +46,11 @@ Outputs (everything is rebuilt from ../shared/data; nothing is downloaded):
 
 Stages: `tokenizer` (SentencePiece / BPE training, tokenizer.json), `model`
 (training, save), `refs` (reference outputs). `all` runs the three in order;
-`--only` restricts every stage to some families. About 6-8 minutes in all on
-one thread of a busy 2-core machine (mbart alone: 2).
+`--only` restricts every stage to some families. Marian runs first, all its
+stages from its own seed as when it had a script of its own (about 11
+minutes), then the other families stage by stage from this script's seed
+(about 6-8 minutes in all, mbart alone 2), on one thread of a busy 2-core
+machine.
 
 Things worth knowing about transformers 5.24 (checked in its source):
   * There is one tokenizer implementation per model (the "fast" one). Classes
@@ -108,6 +115,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fixture_common  # noqa: E402  (scripts/fixture_common.py)
+import fixtures_marian  # noqa: E402  (the Marian family)
 
 # the tokenizers BPE trainer and rayon: one thread, so that merges are deterministic
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
@@ -128,7 +136,7 @@ SEED = 20261130
 REPO = Path.cwd()
 FIX = REPO / "tests/fixtures"
 REF = FIX / "seq2seq-ref"
-FAMILIES = ["bart", "nllb", "t5", "t5v11", "mbart"]
+FAMILIES = ["marian", "bart", "nllb", "t5", "t5v11", "mbart"]
 DIRNAME = {"bart": "bart-tiny", "nllb": "nllb-tiny", "t5": "t5-tiny", "t5v11": "t5v11-tiny", "mbart": "mbart-tiny"}
 
 # model shapes (all families)
@@ -159,7 +167,7 @@ def out_ref(fam):
 
 
 # --------------------------------------------------------------------------
-# helpers (same conventions as scripts/make-fixtures.py)
+# helpers (same conventions as the Marian family, scripts/fixtures_marian.py)
 # --------------------------------------------------------------------------
 
 
@@ -1046,7 +1054,7 @@ def stage_model(data, fams):
 GEN_BATCH = 8
 
 # name, overrides of the family's defaults (generation_config.json + FAMILY_BASE below).
-# Every effective setting is passed to generate() explicitly, as in make-fixtures.py.
+# Every effective setting is passed to generate() explicitly, as the Marian family does.
 COMMON_CASES = [
     ("defaults", {}),
     ("greedy", dict(num_beams=1)),
@@ -1653,7 +1661,14 @@ def main():
     ap.add_argument("--stage", default="all", choices=["all", "tokenizer", "model", "refs"])
     ap.add_argument("--only", default=",".join(FAMILIES), help="comma-separated subset of " + ",".join(FAMILIES))
     ap.add_argument("--any-version", action="store_true")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (the fixtures were made with 1)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: on a 2-core machine shared with a compiler, "
+        "2 OpenMP threads were 3-5x slower than 1; the committed fixtures were made with 1 "
+        "and float results can depend on it)",
+    )
     args = ap.parse_args()
     shared = Path(args.shared)
     if (shared / "data").is_dir():
@@ -1661,10 +1676,17 @@ def main():
     assert (shared / "ntrex/ar.txt").is_file(), "no ntrex data under %s" % shared
     fams = [f for f in args.only.split(",") if f]
     assert all(f in FAMILIES for f in fams), fams
-    fixture_common.check_versions(PINNED, args.any_version)
+    pinned = dict(PINNED, **fixtures_marian.PINNED) if "marian" in fams else PINNED
+    fixture_common.check_versions(pinned, args.any_version)
+    t0 = time.time()
+    if "marian" in fams:
+        fixtures_marian.run(shared, args.stage, args.threads)
+    fams = [f for f in fams if f != "marian"]
+    if not fams:
+        print("done in %.1fs" % (time.time() - t0))
+        return
     fixture_common.seed_everything(SEED, args.threads)
     data = Data(shared)
-    t0 = time.time()
     if args.stage in ("all", "tokenizer"):
         stage_tokenizer(data, fams)
     if args.stage in ("all", "model"):

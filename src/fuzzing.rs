@@ -1,5 +1,5 @@
 //! The bodies of the fuzz targets in `fuzz/`, kept in the library so that
-//! `tests/fuzz_regressions.rs` replays the inputs the fuzzers found through exactly the same
+//! `tests/it/fuzz_regressions.rs` replays the inputs the fuzzers found through exactly the same
 //! code. Each takes arbitrary bytes, must not panic, and asserts the invariants its code keeps
 //! by design; a failed assertion is a bug, as a panic is.
 

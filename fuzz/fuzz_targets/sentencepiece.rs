@@ -1,4 +1,4 @@
-//! See `tarjama::fuzzing::sentencepiece`: the body is shared with tests/fuzz_regressions.rs.
+//! See `tarjama::fuzzing::sentencepiece`: the body is shared with tests/it/fuzz_regressions.rs.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| tarjama::fuzzing::sentencepiece(data));

@@ -26,7 +26,7 @@ use crate::{Error, Result};
 
 // Split regexes by `tokenizer.ggml.pre`, verbatim from transformers 5.24
 // (integrations/gguf/gguf_tokenizer_mapping.py), which ports llama.cpp's. Only qwen2 is checked
-// against a real model (tests/gguf_tokenizer.rs); the others are as transformers has them.
+// against a real model (tests/it/gguf/tokenizer.rs); the others are as transformers has them.
 const SPLIT_QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const SPLIT_QWEN35: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const SPLIT_LLAMA3: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";

@@ -1,0 +1,50 @@
+//! The integration tests, in one binary: every test file used to be a binary of its own, each
+//! linking candle, and linking took much of a test run. One module per area; run one with
+//! `cargo test --release --test it <module>::` (for example `parity::`, `cli::`, `metrics::bleu::`).
+//!
+//! The tests read the committed fixtures in `tests/fixtures/` and the shared corpus in
+//! `../shared/data`. Tests that measure the memory of the processes they start run themselves in
+//! a process of their own (`common::alone_in_a_process`).
+
+mod common;
+
+mod batch;
+mod cli;
+mod conventions;
+mod document;
+mod eval_cli;
+mod fuzz_regressions;
+mod long_lines;
+mod model_limits;
+mod models_cli;
+mod output_safety;
+mod parser_memory;
+mod portable;
+mod quantize;
+mod soak;
+mod streaming;
+mod summarize;
+mod summarize_seq2seq;
+mod tokenizer;
+
+/// Reference parity with transformers, per model family.
+mod parity {
+    mod marian;
+    mod seq2seq;
+    mod t5;
+}
+
+/// chrF, BLEU and ROUGE against sacrebleu and rouge-score.
+mod metrics {
+    mod bleu;
+    mod chrf;
+    mod rouge;
+}
+
+/// Chat models in GGUF files: the decoder and the tokenizers.
+mod gguf {
+    mod decoder;
+    mod reference;
+    mod spm_tokenizer;
+    mod tokenizer;
+}
