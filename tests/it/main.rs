@@ -12,6 +12,7 @@ mod batch;
 mod cli;
 mod conventions;
 mod document;
+mod engine_flags;
 mod eval_cli;
 mod fuzz_regressions;
 mod long_lines;

@@ -2,29 +2,15 @@
 //! Qwen2.5-Coder-0.5B-Instruct Q4_K_M (fetched by scripts/fetch-test-model; skipped when absent).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
-use crate::common::{shared, test_model_path};
+use crate::common::{real_test_model as test_model, shared};
 
 const TEST_MODEL: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
-
-/// The real test model, or `None` after saying why its tests are skipped.
-fn test_model() -> Option<PathBuf> {
-    let path = test_model_path();
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipped: real test model not found at {}; run scripts/fetch-test-model",
-            path.display()
-        );
-        None
-    }
-}
 
 fn tarjama() -> Command {
     let mut cmd = Command::cargo_bin("tarjama").unwrap();

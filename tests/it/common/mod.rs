@@ -49,6 +49,21 @@ pub fn test_model_path() -> PathBuf {
     dir.join("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
 }
 
+/// The real test model, or `None` after saying why the calling test is skipped.
+#[cfg(test)]
+pub fn real_test_model() -> Option<PathBuf> {
+    let path = test_model_path();
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!(
+            "skipped: real test model not found at {}; run scripts/fetch-test-model",
+            path.display()
+        );
+        None
+    }
+}
+
 /// The largest difference over the real positions of `[rows, len, ..]` outputs: the first
 /// `mask` row's count of ones in each row (padding is at the end). Padded positions are never
 /// attended to, and tarjama computes them differently (or not at all).

@@ -6,15 +6,16 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+use crate::common::{fixtures, ntrex_lines, real_test_model};
+
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    fixtures().join(name)
 }
 
+/// Offline, so that a refusal that came too late would fail on the network, not pass.
 fn tarjama(cache: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("tarjama").unwrap();
-    cmd.env("HF_HOME", cache).env("HF_HUB_OFFLINE", "1");
+    let mut cmd = crate::common::tarjama(cache);
+    cmd.env("HF_HUB_OFFLINE", "1");
     cmd
 }
 
@@ -137,10 +138,9 @@ fn eval_scores_a_chat_models_translations() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let ntrex = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ntrex");
     let take = |file: &str| -> String {
-        let text = std::fs::read_to_string(ntrex.join(file)).unwrap();
-        text.lines().take(3).map(|l| format!("{l}\n")).collect()
+        let lines = ntrex_lines(file);
+        lines.iter().take(3).map(|l| format!("{l}\n")).collect()
     };
     let (src, reference) = (tmp.path().join("src.ar"), tmp.path().join("ref.en"));
     std::fs::write(&src, take("ar.txt")).unwrap();
@@ -188,25 +188,4 @@ fn eval_scores_a_chat_models_translations() {
         hyps,
         "eval and translate share one engine"
     );
-}
-
-fn real_test_model() -> Option<PathBuf> {
-    let dir = std::env::var_os("TARJAMA_TEST_MODELS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-            Some(cache.join("tarjama/test-models"))
-        })?;
-    let path = dir.join("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipped: real test model not found at {}; run scripts/fetch-test-model",
-            path.display()
-        );
-        None
-    }
 }
