@@ -130,7 +130,7 @@ fn list_info_verify_translate_and_remove_a_cached_preset() {
     );
     let record: serde_json::Value = serde_json::from_str(record.trim()).unwrap();
     assert_eq!(record["model"], "opus-mt-ar-en");
-    assert_eq!(record["revision"], COMMIT);
+    assert_eq!(record["model_revision"], COMMIT);
 
     // A flipped byte in a blob is found.
     let snapshot_weights = home
