@@ -3,18 +3,9 @@ Marian fixtures for tarjama's parity tests. Not a script of its own; run from th
 
     /work/venv/fx/bin/python scripts/make-seq2seq-fixtures.py --only marian [--shared ../shared/data] [--stage all]
 
-Pinned versions (see scripts/requirements-fixtures.txt; the script refuses to
-run with other versions unless --any-version is given):
-
-    python        3.11.7
-    torch         2.15.0 (CPU only; 1 thread by default, see --threads)
-    transformers  5.24.0
-    tokenizers    0.23.3
-    sentencepiece 0.2.3
-    sacremoses    0.2.0
-    safetensors   0.8.0
-    numpy         2.4.6
-    protobuf      7.36.2
+Pinned versions: those of the pipeline (its docstring, fixture_common.SEQ2SEQ_PINNED), sacremoses
+included. What this family shares with the others (data, SentencePiece training, the training
+step, generation cases, reference records) is in scripts/fixture_common.py.
 
 Outputs (everything is rebuilt from ../shared/data; nothing is downloaded):
 
@@ -46,7 +37,6 @@ identical files; other CPUs may give slightly different weights (float
 reductions), which is fine: the fixtures are whatever is committed.
 """
 
-import json
 import random
 import sys
 import tempfile
@@ -56,16 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fixture_common  # noqa: E402  (scripts/fixture_common.py)
 
-PINNED = {
-    "torch": "2.15.0",
-    "transformers": "5.24.0",
-    "tokenizers": "0.23.3",
-    "sentencepiece": "0.2.3",
-    "sacremoses": "0.2.0",
-    "safetensors": "0.8.0",
-    "numpy": "2.4.6",
-    "protobuf": "7.36.2",
-}
+PINNED = fixture_common.seq2seq_pinned(sacremoses=True)
 
 SEED = 20261129
 
@@ -83,7 +64,6 @@ def versions():
     return fixture_common.versions(PINNED)
 
 
-read_lines = fixture_common.read_lines
 write_json = fixture_common.write_json
 
 
@@ -99,33 +79,10 @@ def load_tokenizer():
 
 
 def train_spm(input_path, prefix, coverage):
-    import sentencepiece as spm
-
-    spm.set_random_generator_seed(SEED)
-    spm.SentencePieceTrainer.train(
-        input=str(input_path),
-        model_prefix=str(prefix),
-        vocab_size=2000,
-        model_type="unigram",
-        normalization_rule_name="nmt_nfkc",
-        character_coverage=coverage,
-        num_threads=1,
-        input_sentence_size=0,  # use every sentence, no sampling
-        shuffle_input_sentence=False,
-        minloglevel=2,
+    """source.spm / target.spm: a unigram model of 2000 pieces on one side of NTREX, nmt_nfkc."""
+    return fixture_common.train_spm(
+        input_path, prefix, SEED, "ntrex/" + Path(input_path).name, 2000, "unigram", coverage
     )
-    # The model proto records the input path and the (temporary) output
-    # prefix; pin them so that reruns give byte-identical .spm files.
-    from sentencepiece import sentencepiece_model_pb2 as pb
-
-    out = Path(str(prefix) + ".model")
-    m = pb.ModelProto()
-    m.ParseFromString(out.read_bytes())
-    del m.trainer_spec.input[:]
-    m.trainer_spec.input.append("ntrex/" + Path(input_path).name)
-    m.trainer_spec.model_prefix = Path(prefix).name
-    out.write_bytes(m.SerializeToString())
-    return out
 
 
 def build_vocab(src_model, tgt_model):
@@ -287,14 +244,11 @@ def moses_tricky():
     ]
 
 
-def stage_tokenizer(shared):
+def stage_tokenizer(data, shared):
     import sentencepiece as spm  # noqa: F401
     from transformers import MarianTokenizer
 
-    ar = read_lines(shared / "ntrex/ar.txt")
-    en = read_lines(shared / "ntrex/en.txt")
-    assert len(ar) == len(en) == 1997
-
+    ar, en = data.ar, data.en
     OUT_MODEL.mkdir(parents=True, exist_ok=True)
     OUT_REF.mkdir(parents=True, exist_ok=True)
 
@@ -308,15 +262,10 @@ def stage_tokenizer(shared):
         tok = MarianTokenizer(
             str(src), str(tgt), str(vocab_path), source_lang="ar", target_lang="en"
         )
-        for f in OUT_MODEL.glob("*"):
-            if f.name in (
-                "source.spm",
-                "target.spm",
-                "vocab.json",
-                "tokenizer_config.json",
-                "special_tokens_map.json",
-            ):
-                f.unlink()
+        fixture_common.clean_dir(
+            OUT_MODEL,
+            ["source.spm", "target.spm", "vocab.json", "tokenizer_config.json", "special_tokens_map.json"],
+        )
         tok.save_pretrained(str(OUT_MODEL))
 
     tok = load_tokenizer()
@@ -409,17 +358,10 @@ def stage_tokenizer(shared):
         id_seqs.append(tok(text_target="a " + chars + " b")["input_ids"])
     decode = []
     for ids in id_seqs:
-        decode.append(
-            {
-                "ids": ids,
-                "text": tok.decode(ids, skip_special_tokens=True),
-                "text_keep_special": tok.decode(ids, skip_special_tokens=False),
-                "text_target_spm": tok.decode(
-                    ids, skip_special_tokens=True, use_source_tokenizer=False
-                ),
-                "tokens": tok.convert_ids_to_tokens(ids),
-            }
-        )
+        rec = fixture_common.decode_record(tok, ids)
+        rec["text_target_spm"] = tok.decode(ids, skip_special_tokens=True, use_source_tokenizer=False)
+        rec["tokens"] = tok.convert_ids_to_tokens(ids)
+        decode.append(rec)
 
     write_json(
         OUT_REF / "tokenizer.json",
@@ -506,13 +448,7 @@ def make_config(tok):
     return MarianConfig(
         vocab_size=V,
         decoder_vocab_size=V,
-        d_model=D_MODEL,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=4,
-        decoder_attention_heads=4,
-        encoder_ffn_dim=256,
-        decoder_ffn_dim=256,
+        **fixture_common.bart_shape(D_MODEL, 2, 4, 256),
         activation_function="swish",
         scale_embedding=True,
         static_position_embeddings=True,
@@ -548,32 +484,6 @@ def make_generation_config(tok):
     )
 
 
-def batches_for_epoch(src, tgt, order_rng, extra=()):
-    """Length-bucketed batches (less padding = faster on CPU), random order."""
-    idx = list(range(len(src))) + list(extra)
-    order_rng.shuffle(idx)
-    # sort by length inside chunks of 50 batches, then shuffle the batches
-    chunk = BATCH * 50
-    batches = []
-    for c in range(0, len(idx), chunk):
-        part = sorted(idx[c : c + chunk], key=lambda i: len(src[i]) + len(tgt[i]))
-        batches += [part[b : b + BATCH] for b in range(0, len(part), BATCH)]
-    order_rng.shuffle(batches)
-    return batches
-
-
-def collate(rows, pad, fill):
-    import torch
-
-    n = max(len(r) for r in rows)
-    out = torch.full((len(rows), n), fill, dtype=torch.long)
-    mask = torch.zeros((len(rows), n), dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r)
-        mask[i, : len(r)] = 1
-    return out, mask
-
-
 def greedy_texts(model, tok, texts, bs=16):
     import torch
 
@@ -601,12 +511,11 @@ def half_state_dict(model):
     return out
 
 
-def stage_model(shared):
+def stage_model(data):
     import torch
     from transformers import MarianMTModel
 
-    ar = read_lines(shared / "ntrex/ar.txt")
-    en = read_lines(shared / "ntrex/en.txt")
+    ar, en = data.ar, data.en
     tok = load_tokenizer()
     pad = tok.pad_token_id
     src = [tok(a)["input_ids"] for a in ar[:TRAIN_LINES]]
@@ -616,31 +525,24 @@ def stage_model(shared):
     torch.manual_seed(SEED)
     model = MarianMTModel(make_config(tok))
     model.generation_config = make_generation_config(tok)
-    # final_logits_bias is a (non-trained) buffer; make it non-zero so that
-    # implementations that forget it fail the parity tests. Set before
-    # training so that the model learns around it.
-    g = torch.Generator().manual_seed(SEED + 1)
-    with torch.no_grad():
-        model.final_logits_bias.copy_(torch.randn(model.final_logits_bias.shape, generator=g) * 0.1)
+    # set before training, so that the model learns around it
+    fixture_common.nonzero_final_logits_bias(model, SEED + 1)
 
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0)
+    opt = fixture_common.adamw(model, LR)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / WARMUP))
 
     def run_epoch(ep, extra=()):
+        """One pass over the training lines (and `extra`), in length-bucketed batches (chunks of
+        50 batches) in an order of the epoch's own seed."""
         model.train()
         rng = random.Random(SEED * 1000 + ep)
         tot_loss, tot_tok = 0.0, 0
-        for bidx in batches_for_epoch(src, tgt, rng, extra):
-            input_ids, attn = collate([src[i] for i in bidx], pad, pad)
-            labels, _ = collate([tgt[i] for i in bidx], pad, -100)
-            out = model(input_ids=input_ids, attention_mask=attn, labels=labels)
-            opt.zero_grad(set_to_none=True)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            ntok = int((labels != -100).sum())
-            tot_loss += float(out.loss.detach()) * ntok
+        size = lambda i: len(src[i]) + len(tgt[i])
+        for bidx in fixture_common.length_bucketed_batches(len(src), size, rng, BATCH, 50, extra):
+            loss, ntok = fixture_common.train_step(
+                model, opt, sched, [src[i] for i in bidx], [tgt[i] for i in bidx], pad
+            )
+            tot_loss += loss * ntok
             tot_tok += ntok
         return tot_loss / tot_tok
 
@@ -665,20 +567,9 @@ def stage_model(shared):
     model.eval()
 
     # loss of the final model in eval mode (no dropout) over the whole set
-    with torch.no_grad():
-        tot, nt = 0.0, 0
-        for b in range(0, len(src), 64):
-            input_ids, attn = collate(src[b : b + 64], pad, pad)
-            labels, _ = collate(tgt[b : b + 64], pad, -100)
-            l = model(input_ids=input_ids, attention_mask=attn, labels=labels).loss
-            n = int((labels != -100).sum())
-            tot += float(l) * n
-            nt += n
-    eval_loss = tot / nt
+    eval_loss = fixture_common.eval_loss(model, src, tgt, pad)
 
-    for f in ("model.safetensors", "config.json", "generation_config.json"):
-        if (OUT_MODEL / f).exists():
-            (OUT_MODEL / f).unlink()
+    fixture_common.clean_dir(OUT_MODEL, ["model.safetensors", "config.json", "generation_config.json"])
     model.save_pretrained(str(OUT_MODEL))
     torch.save(half_state_dict(model), OUT_REF / "pytorch_model.bin")
     write_json(
@@ -705,58 +596,31 @@ def stage_model(shared):
 # stage 3: references
 # --------------------------------------------------------------------------
 
-GEN_BATCH = 8
-
-# name, overrides of the defaults below (defaults = generation_config.json,
-# except num_beams which every case sets explicitly)
-GEN_CASES = [
-    ("greedy", dict(num_beams=1)),
-    ("beam4", dict(num_beams=4, length_penalty=1.0)),
-    ("beam4_lp0.6", dict(num_beams=4, length_penalty=0.6)),
-    ("beam4_lp2.0", dict(num_beams=4, length_penalty=2.0)),
-    ("beam4_early_stopping", dict(num_beams=4, early_stopping=True)),
-    ("beam4_early_stopping_never", dict(num_beams=4, early_stopping="never")),
-    ("greedy_no_repeat3", dict(num_beams=1, no_repeat_ngram_size=3)),
-    ("beam4_no_repeat3", dict(num_beams=4, no_repeat_ngram_size=3)),
-    ("greedy_repetition1.3", dict(num_beams=1, repetition_penalty=1.3)),
-    ("beam4_repetition1.3", dict(num_beams=4, repetition_penalty=1.3)),
-    ("beam4_min_length12", dict(num_beams=4, min_length=12)),
-    ("greedy_max_length10", dict(num_beams=1, max_length=10)),
-    ("beam4_max_length10", dict(num_beams=4, max_length=10)),
-    ("beam4_no_renormalize", dict(num_beams=4, renormalize_logits=False)),
-    ("beam2_lp0.6", dict(num_beams=2, length_penalty=0.6)),
+# fixture_common.GEN_CASES run here, in this order (defaults = generation_config.json;
+# every case sets num_beams explicitly)
+CASES = [
+    "greedy",
+    "beam4",
+    "beam4_lp0.6",
+    "beam4_lp2.0",
+    "beam4_early_stopping",
+    "beam4_early_stopping_never",
+    "greedy_no_repeat3",
+    "beam4_no_repeat3",
+    "greedy_repetition1.3",
+    "beam4_repetition1.3",
+    "beam4_min_length12",
+    "greedy_max_length10",
+    "beam4_max_length10",
+    "beam4_no_renormalize",
+    "beam2_lp0.6",
 ]
+# settings generate.json's params do not record here (nor pass): none of the cases sets them
+PARAMS_OMITTED = ("forced_bos_token_id", "max_new_tokens")
 
 
-def gen_params(gc, over):
-    # transformers 5.x GenerationConfig leaves unset fields as None and fills
-    # in the defaults inside generate(); record the effective values.
-    d = lambda v, default: default if v is None else v
-    p = dict(
-        num_beams=d(gc.num_beams, 1),
-        length_penalty=float(d(gc.length_penalty, 1.0)),
-        early_stopping=d(gc.early_stopping, False),
-        no_repeat_ngram_size=int(d(gc.no_repeat_ngram_size, 0)),
-        repetition_penalty=float(d(gc.repetition_penalty, 1.0)),
-        max_length=d(gc.max_length, 20),
-        min_length=int(d(gc.min_length, 0)),
-        batch_size=GEN_BATCH,
-        renormalize_logits=bool(d(gc.renormalize_logits, False)),
-        forced_eos_token_id=gc.forced_eos_token_id,
-        bad_words_ids=gc.bad_words_ids,
-    )
-    p.update(over)
-    return p
-
-
-def gen_kwargs(params):
-    kw = {k: v for k, v in params.items() if k != "batch_size"}
-    kw.update(do_sample=False, num_return_sequences=1)
-    return kw
-
-
-def gen_inputs(ar, shared):
-    art = [l.strip() for l in read_lines(shared / "article-ar.txt") if l.strip()]
+def gen_inputs(data):
+    ar, art = data.ar, data.article
     longest = max(range(len(ar)), key=lambda i: len(ar[i]))
     inputs = [ar[i] for i in range(12)]  # lines 1..12 (training data)
     inputs += [ar[i - 1] for i in (50, 200, 401, 777, 1000, 1500, 1990)]
@@ -779,25 +643,18 @@ def gen_inputs(ar, shared):
     return inputs
 
 
-def strip_trailing_pad(row, pad):
-    row = list(row)
-    while len(row) > 1 and row[-1] == pad:
-        row.pop()
-    return row
-
-
-def stage_refs(shared):
+def stage_refs(data):
     import torch
     from safetensors.torch import save_file
     from transformers import MarianMTModel
 
-    ar = read_lines(shared / "ntrex/ar.txt")
-    en = read_lines(shared / "ntrex/en.txt")
+    ar, en = data.ar, data.en
     tok = load_tokenizer()
     pad, eos, unk = tok.pad_token_id, tok.eos_token_id, tok.unk_token_id
     model = MarianMTModel.from_pretrained(str(OUT_MODEL), attn_implementation="eager")
     model.eval()
     gc = model.generation_config
+    start = model.config.decoder_start_token_id
     assert gc.bad_words_ids == [[pad]] and gc.num_beams == 4 and gc.max_length == 128, gc
 
     # the legacy-format copy must hold the same weights, rounded to f16
@@ -825,20 +682,8 @@ def stage_refs(shared):
     labels = enc["labels"]
     from transformers.models.marian.modeling_marian import shift_tokens_right
 
-    dec_in = shift_tokens_right(labels, pad, model.config.decoder_start_token_id)
-    with torch.no_grad():
-        out = model(
-            input_ids=enc["input_ids"],
-            attention_mask=enc["attention_mask"],
-            decoder_input_ids=dec_in,
-        )
-    fwd = {
-        "input_ids": enc["input_ids"].to(torch.int64).contiguous(),
-        "attention_mask": enc["attention_mask"].to(torch.int64).contiguous(),
-        "decoder_input_ids": dec_in.to(torch.int64).contiguous(),
-        "encoder_hidden_states": out.encoder_last_hidden_state.float().contiguous(),
-        "logits": out.logits.float().contiguous(),
-    }
+    dec_in = shift_tokens_right(labels, pad, start)
+    fwd = fixture_common.forward_tensors(model, enc["input_ids"], enc["attention_mask"], dec_in)
     save_file(
         fwd,
         str(OUT_REF / "forward.safetensors"),
@@ -854,28 +699,12 @@ def stage_refs(shared):
     print("forward: lines", [i + 1 for i in picks], "S", fwd["input_ids"].shape, "T", dec_in.shape)
 
     # ---- generate -----------------------------------------------------------
-    inputs = gen_inputs(ar, shared)
+    inputs = gen_inputs(data)
     cases, unbatched_equal = [], {}
-    for name, over in GEN_CASES:
-        params = gen_params(gc, over)
-        kw = gen_kwargs(params)
-        out_ids, texts, seq_scores = [], [], []
-        with torch.no_grad():
-            for b in range(0, len(inputs), GEN_BATCH):
-                batch = inputs[b : b + GEN_BATCH]
-                enc = tok(batch, return_tensors="pt", padding=True)
-                res = model.generate(**enc, **kw, return_dict_in_generate=True, output_scores=True)
-                gen = res.sequences
-                out_ids += gen.tolist()
-                texts += tok.batch_decode(gen, skip_special_tokens=True)
-                if params["num_beams"] > 1:
-                    seq_scores += res.sequences_scores.tolist()
-            same = True
-            for x, row in zip(inputs, out_ids):
-                one = model.generate(**tok([x], return_tensors="pt"), **kw)[0].tolist()
-                if strip_trailing_pad(one, pad) != strip_trailing_pad(row, pad):
-                    same = False
-                    print("  batched != unbatched in %s: %r" % (name, x[:40]))
+    for name in CASES:
+        params = fixture_common.gen_params(gc, fixture_common.GEN_CASES[name], omit=PARAMS_OMITTED)
+        out_ids, texts, seq_scores, _ = fixture_common.generate_case(model, tok, inputs, params)
+        same = fixture_common.batched_equals_unbatched(model, tok, inputs, out_ids, params, eos, name)
         if name == "greedy":
             assert same, "greedy: batched and unbatched outputs differ"
         unbatched_equal[name] = same
@@ -893,21 +722,13 @@ def stage_refs(shared):
             # beam search only: HF's sequences_scores (sum of processed log-probs
             # / gen_len ** length_penalty), for debugging; compare with a tolerance
             cases[-1]["sequence_scores"] = seq_scores
-        lens = [len(strip_trailing_pad(r, pad)) for r in out_ids]
+        lens = [len(fixture_common.trim(r, eos)) for r in out_ids]
         print("  %-28s lens %s" % (name, lens))
 
     by = {c["name"]: c for c in cases}
-    # how close to a tie the greedy paths come: smallest top1 - top2 logit gap
-    # (pad excluded) over all steps of the "greedy" case. Float noise between
-    # implementations (~1e-5) must stay well below this for exact parity.
-    min_gap = float("inf")
-    with torch.no_grad():
-        for x, row in zip(inputs, by["greedy"]["output_ids"]):
-            row = strip_trailing_pad(row, pad)
-            lg = model(**tok([x], return_tensors="pt"), decoder_input_ids=torch.tensor([row[:-1]])).logits[0]
-            lg[:, pad] = -float("inf")
-            top = lg.topk(2, dim=-1).values
-            min_gap = min(min_gap, float((top[:, 0] - top[:, 1]).min()))
+    min_gap = fixture_common.min_top2_gap(
+        model, tok, inputs, by["greedy"]["output_ids"], by["greedy"]["params"], start, eos
+    )
     print("greedy: smallest top-2 logit gap %.4f" % min_gap)
     assert min_gap > 1e-3, min_gap
     greedy_vs_beam = sum(
@@ -916,7 +737,7 @@ def stage_refs(shared):
     assert greedy_vs_beam > 0, "greedy and beam4 agree on every input"
     assert len(set(by["greedy"]["texts"])) > len(inputs) // 2, "outputs do not vary with the input"
     ends = [r for r in by["greedy"]["output_ids"] if eos in r]
-    assert len(set(len(strip_trailing_pad(r, pad)) for r in ends)) > 5, "lengths do not vary"
+    assert len(set(len(fixture_common.trim(r, eos)) for r in ends)) > 5, "lengths do not vary"
     write_json(
         OUT_REF / "generate.json",
         {
@@ -932,7 +753,7 @@ def stage_refs(shared):
                 "sequence_scores (beam cases only): HF's sequences_scores, f32, for debugging."
                 % versions()["transformers"]
             ),
-            "ids": {"eos": eos, "unk": unk, "pad": pad, "decoder_start": model.config.decoder_start_token_id},
+            "ids": {"eos": eos, "unk": unk, "pad": pad, "decoder_start": start},
             "cases": cases,
         },
     )
@@ -943,14 +764,13 @@ def stage_refs(shared):
     reproduced = [i + 1 for i in range(n) if greedy[i] == en[i]]
     with torch.no_grad():
         beam = []
-        for b in range(0, n, GEN_BATCH):
-            g = model.generate(**tok(ar[b : b + GEN_BATCH], return_tensors="pt", padding=True))
+        for b in range(0, n, fixture_common.GEN_BATCH):
+            g = model.generate(**tok(ar[b : b + fixture_common.GEN_BATCH], return_tensors="pt", padding=True))
             beam += tok.batch_decode(g, skip_special_tokens=True)
     reproduced_beam = [i + 1 for i in range(n) if beam[i] == en[i]]
     assert 3 in reproduced, "greedy does not reproduce line 3"
-    meta_path = OUT_REF / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    meta.update(
+    fixture_common.update_meta(
+        OUT_REF / "meta.json",
         {
             "versions": versions(),
             "seed": SEED,
@@ -964,9 +784,8 @@ def stage_refs(shared):
             "forward_ntrex_lines": [i + 1 for i in picks],
             "model_safetensors_keys": saved_keys,
             "pytorch_model_bin_keys": sorted(legacy.keys()),
-        }
+        },
     )
-    write_json(meta_path, meta)
     print("greedy reproduces lines", reproduced)
     print("beam4 reproduces lines", reproduced_beam)
 
@@ -981,10 +800,11 @@ def run(shared, stage, threads):
     would: the pipeline has checked the versions."""
     fixture_common.seed_everything(SEED, threads)
     t0 = time.time()
-    if stage in ("all", "tokenizer"):
-        stage_tokenizer(shared)
-    if stage in ("all", "model"):
-        stage_model(shared)
-    if stage in ("all", "refs"):
-        stage_refs(shared)
+    data = fixture_common.Data(shared)
+    fixture_common.run_stages(
+        stage,
+        tokenizer=lambda: stage_tokenizer(data, shared),
+        model=lambda: stage_model(data),
+        refs=lambda: stage_refs(data),
+    )
     print("marian: done in %.1fs" % (time.time() - t0))

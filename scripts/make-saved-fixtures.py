@@ -61,8 +61,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fixture_common  # noqa: E402
 import importlib.util  # noqa: E402
 
-# the pinned versions, and the generation settings recorded and passed exactly as
-# make-seq2seq-fixtures.py does
+# the pinned versions of make-seq2seq-fixtures.py; the generation cases and settings are
+# fixture_common's, recorded and passed exactly as that script does
 _spec = importlib.util.spec_from_file_location("seq2seq_fixtures", Path(__file__).resolve().parent / "make-seq2seq-fixtures.py")
 seq2seq_fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(seq2seq_fixtures)
@@ -87,13 +87,8 @@ VARIANTS = {
     "nllb": ("nllb-tiny", "seq2seq-ref/nllb-tiny", False),
     "marian": ("marian-tiny", "marian-tiny-ref", False),
 }
-CASES = [
-    ("defaults", {}),
-    ("greedy", dict(num_beams=1)),
-    ("beam4", dict(num_beams=4, length_penalty=1.0, early_stopping=False)),
-    ("beam4_lp2.0", dict(num_beams=4, length_penalty=2.0, early_stopping=False)),
-]
-BATCH = seq2seq_fixtures.GEN_BATCH
+CASES = [(n, fixture_common.GEN_CASES[n]) for n in ("defaults", "greedy", "beam4", "beam4_lp2.0")]
+BATCH = fixture_common.GEN_BATCH
 
 
 def build(name, src):
@@ -230,8 +225,8 @@ def refs(name, model, tok, refdir, rd, with_forward):
     eos = model.config.eos_token_id
     cases = []
     for case, over in CASES:
-        p = seq2seq_fixtures.gen_params(gc, base, over, case)
-        kw = seq2seq_fixtures.gen_kwargs(p)
+        p = fixture_common.gen_params(gc, over, base, case)
+        kw = fixture_common.gen_kwargs(p)
         out_ids, texts, masks = [], [], []
         with torch.no_grad():
             for b in range(0, len(inputs), BATCH):

@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """The fixture pipeline of the encoder-decoder models: the committed Marian / BART / NLLB (M2M100) /
 T5 / mBART-50 fixtures for tarjama's parity tests, one family after another. Marian's part is
-scripts/fixtures_marian.py (its own layout, tokenizer and training); the others are here.
+scripts/fixtures_marian.py (its own tokenizer and vocab, reference layout, epoch-based training
+and generation cases); the others are here. What both parts share is written once in
+scripts/fixture_common.py: the data, SentencePiece training, collation, length-bucketed batches,
+the training step and eval loss, the table of generation cases, gen_params / gen_kwargs, the
+batched generation, the batched-vs-unbatched check, the smallest top-2 logit gap, the forward
+tensors, decode records and the meta.json update.
 
 Run from the repository root:
 
     /work/venv/fx/bin/python scripts/make-seq2seq-fixtures.py [--shared ../shared/data]
         [--stage all|tokenizer|model|refs] [--only marian,bart,nllb,t5,t5v11,mbart]
 
-Pinned versions (see scripts/requirements-fixtures.txt; the script refuses to
-run with other versions unless --any-version is given):
+Pinned versions (fixture_common.SEQ2SEQ_PINNED, and scripts/requirements-fixtures.txt; the script
+refuses to run with other versions unless --any-version is given):
 
     python        3.11.7
     torch         2.15.0 (CPU only; 1 thread by default, see --threads)
@@ -121,15 +126,7 @@ import fixtures_marian  # noqa: E402  (the Marian family)
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-PINNED = {
-    "torch": "2.15.0",
-    "transformers": "5.24.0",
-    "tokenizers": "0.23.3",
-    "sentencepiece": "0.2.3",
-    "safetensors": "0.8.0",
-    "numpy": "2.4.6",
-    "protobuf": "7.36.2",
-}
+PINNED = fixture_common.seq2seq_pinned(sacremoses=False)
 
 SEED = 20261130
 
@@ -167,7 +164,7 @@ def out_ref(fam):
 
 
 # --------------------------------------------------------------------------
-# helpers (same conventions as the Marian family, scripts/fixtures_marian.py)
+# helpers (what the Marian family shares with these is in scripts/fixture_common.py)
 # --------------------------------------------------------------------------
 
 
@@ -175,8 +172,10 @@ def versions():
     return fixture_common.versions(PINNED)
 
 
-read_lines = fixture_common.read_lines
 write_json = fixture_common.write_json
+clean_dir = fixture_common.clean_dir
+collate = fixture_common.collate
+trim = fixture_common.trim
 
 
 def rewrite_json(path, fn):
@@ -191,40 +190,6 @@ def load_tokenizer(fam):
 
     return AutoTokenizer.from_pretrained(str(out_model(fam)))
 
-
-def clean_dir(d, names):
-    d.mkdir(parents=True, exist_ok=True)
-    for n in names:
-        if (d / n).exists():
-            (d / n).unlink()
-
-
-# --------------------------------------------------------------------------
-# data
-# --------------------------------------------------------------------------
-
-
-class Data:
-    def __init__(self, shared):
-        self.ar = read_lines(shared / "ntrex/ar.txt")
-        self.en = read_lines(shared / "ntrex/en.txt")
-        self.doc = read_lines(shared / "ntrex/doc_ids.txt")
-        assert len(self.ar) == len(self.en) == len(self.doc) == 1997
-        art = [l.strip() for l in read_lines(shared / "article-ar.txt") if l.strip()]
-        self.article = art
-
-    def paragraphs(self):
-        """(i, paragraph, first sentence): lines i, i+1 (and i+2 for even i) of one document."""
-        out = []
-        en, doc = self.en, self.doc
-        for i in range(len(en) - 1):
-            if doc[i] != doc[i + 1]:
-                continue
-            sents = [en[i], en[i + 1]]
-            if i % 2 == 0 and i + 2 < len(en) and doc[i + 2] == doc[i]:
-                sents.append(en[i + 2])
-            out.append((i, " ".join(sents), en[i]))
-        return out
 
 
 # --------------------------------------------------------------------------
@@ -271,32 +236,8 @@ def write_rules(path):
 
 
 def train_spm(input_path, prefix, model_type, rules, **ids):
-    import sentencepiece as spm
-    from sentencepiece import sentencepiece_model_pb2 as pb
-
-    spm.set_random_generator_seed(SEED)
-    spm.SentencePieceTrainer.train(
-        input=str(input_path),
-        model_prefix=str(prefix),
-        vocab_size=VOCAB,
-        model_type=model_type,
-        normalization_rule_tsv=str(rules),
-        character_coverage=0.9995,
-        num_threads=1,
-        input_sentence_size=0,
-        shuffle_input_sentence=False,
-        minloglevel=2,
-        **ids,
-    )
-    out = Path(str(prefix) + ".model")
-    m = pb.ModelProto()
-    m.ParseFromString(out.read_bytes())
-    del m.trainer_spec.input[:]
-    m.trainer_spec.input.append("ntrex/ar+en")
-    m.trainer_spec.model_prefix = Path(prefix).name
-    m.normalizer_spec.normalization_rule_tsv = "rules.tsv"
-    out.write_bytes(m.SerializeToString())
-    return out
+    """A SentencePiece model of VOCAB pieces on NTREX ar + en, normalized by the `rules` TSV."""
+    return fixture_common.train_spm(input_path, prefix, SEED, "ntrex/ar+en", VOCAB, model_type, 0.9995, rules, **ids)
 
 
 def tokenizer_bart(data, td):
@@ -542,15 +483,7 @@ def write_spiece_refs(data):
                 sorted(rng.sample(range(3, VOCAB), 12)),
                 rng.sample(range(3, VOCAB), 12),
             ]
-            decode = []
-            for ids in seqs:
-                decode.append(
-                    {
-                        "ids": ids,
-                        "text": tok.decode(ids, skip_special_tokens=True),
-                        "text_keep_special": tok.decode(ids, skip_special_tokens=False),
-                    }
-                )
+            decode = [fixture_common.decode_record(tok, ids) for ids in seqs]
             spm_size = VOCAB  # pieces in spiece.model
             settings[name] = {
                 "load": how,
@@ -715,13 +648,7 @@ def make_model(fam, tok):
         # shaped like facebook/bart-large-cnn (config.json + generation_config.json)
         cfg = BartConfig(
             vocab_size=len(tok),
-            d_model=D_MODEL,
-            encoder_layers=LAYERS,
-            decoder_layers=LAYERS,
-            encoder_attention_heads=HEADS,
-            decoder_attention_heads=HEADS,
-            encoder_ffn_dim=FFN,
-            decoder_ffn_dim=FFN,
+            **fixture_common.bart_shape(D_MODEL, LAYERS, HEADS, FFN),
             max_position_embeddings=128,
             activation_function="gelu",
             scale_embedding=False,
@@ -752,23 +679,13 @@ def make_model(fam, tok):
             no_repeat_ngram_size=3,
             num_beams=4,
         )
-        # final_logits_bias is a (non-trained) buffer, zero in facebook/bart-*;
-        # make it non-zero so that implementations that forget it fail.
-        g = torch.Generator().manual_seed(SEED + 1)
-        with torch.no_grad():
-            model.final_logits_bias.copy_(torch.randn(model.final_logits_bias.shape, generator=g) * 0.1)
+        fixture_common.nonzero_final_logits_bias(model, SEED + 1)
     elif fam == "nllb":
         # shaped like facebook/nllb-200-distilled-600M: pre-norm, scaled embeddings,
         # sinusoidal positions (offset 2 = pad + 1), final layer norms, relu
         cfg = M2M100Config(
             vocab_size=len(tok) + 2,  # like NLLB-200: 256206 rows for 256204 tokens
-            d_model=D_MODEL,
-            encoder_layers=LAYERS,
-            decoder_layers=LAYERS,
-            encoder_attention_heads=HEADS,
-            decoder_attention_heads=HEADS,
-            encoder_ffn_dim=FFN,
-            decoder_ffn_dim=FFN,
+            **fixture_common.bart_shape(D_MODEL, LAYERS, HEADS, FFN),
             max_position_embeddings=128,
             activation_function="relu",
             scale_embedding=True,
@@ -793,13 +710,7 @@ def make_model(fam, tok):
         # layer norms (MBart always has them), scaled embeddings, learned positions (offset 2), relu
         cfg = MBartConfig(
             vocab_size=len(tok),  # like mBART-50: 250054 rows = len(tokenizer)
-            d_model=D_MODEL,
-            encoder_layers=LAYERS,
-            decoder_layers=LAYERS,
-            encoder_attention_heads=HEADS,
-            decoder_attention_heads=HEADS,
-            encoder_ffn_dim=FFN,
-            decoder_ffn_dim=FFN,
+            **fixture_common.bart_shape(D_MODEL, LAYERS, HEADS, FFN),
             max_position_embeddings=128,
             activation_function="relu",
             scale_embedding=True,
@@ -830,10 +741,7 @@ def make_model(fam, tok):
             max_length=48,
             num_beams=5,
         )
-        # final_logits_bias: a zero buffer in facebook/mbart-*; non-zero here, as for bart-tiny
-        g = torch.Generator().manual_seed(SEED + 3)
-        with torch.no_grad():
-            model.final_logits_bias.copy_(torch.randn(model.final_logits_bias.shape, generator=g) * 0.1)
+        fixture_common.nonzero_final_logits_bias(model, SEED + 3)
     else:
         v11 = fam == "t5v11"
         tsp = {
@@ -947,18 +855,6 @@ def fix_config_json(fam, d):
         rewrite_json(d / "config.json", edit)
 
 
-def collate(rows, fill):
-    import torch
-
-    n = max(len(r) for r in rows)
-    out = torch.full((len(rows), n), fill, dtype=torch.long)
-    mask = torch.zeros((len(rows), n), dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r)
-        mask[i, : len(r)] = 1
-    return out, mask
-
-
 def stage_model(data, fams):
     import torch
 
@@ -969,7 +865,7 @@ def stage_model(data, fams):
         pad = tok.pad_token_id
         torch.manual_seed(SEED)
         model = make_model(fam, tok)
-        opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0)
+        opt = fixture_common.adamw(model, LR)
         steps = STEPS[fam]
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: min((s + 1) / WARMUP, max(0.1, 1.0 - (s - WARMUP) / (steps - WARMUP) * 0.9))
@@ -980,28 +876,17 @@ def stage_model(data, fams):
         history = []
         model.train()
         run_loss, run_tok = 0.0, 0
+        size = lambda i: len(ex[i][3]) + len(ex[i][4])
         for step in range(steps):
             if len(order) < BATCH:
-                # sort by length inside chunks of 16 batches (less padding), keep the chunk order random
-                idx = list(range(len(ex)))
-                rng.shuffle(idx)
-                chunks = []
-                for c in range(0, len(idx), BATCH * 16):
-                    part = sorted(idx[c : c + BATCH * 16], key=lambda i: len(ex[i][3]) + len(ex[i][4]))
-                    chunks += [part[b : b + BATCH] for b in range(0, len(part), BATCH)]
-                rng.shuffle(chunks)
-                order += [i for ch in chunks for i in ch]
+                # a pass over the examples in length-bucketed batches (chunks of 16 batches)
+                batches = fixture_common.length_bucketed_batches(len(ex), size, rng, BATCH, 16)
+                order += [i for b in batches for i in b]
             bidx, order = order[:BATCH], order[BATCH:]
-            input_ids, attn = collate([ex[i][3] for i in bidx], pad)
-            labels, _ = collate([ex[i][4] for i in bidx], -100)
-            out = model(input_ids=input_ids, attention_mask=attn, labels=labels)
-            opt.zero_grad(set_to_none=True)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            ntok = int((labels != -100).sum())
-            run_loss += float(out.loss.detach()) * ntok
+            loss, ntok = fixture_common.train_step(
+                model, opt, sched, [ex[i][3] for i in bidx], [ex[i][4] for i in bidx], pad
+            )
+            run_loss += loss * ntok
             run_tok += ntok
             if (step + 1) % 100 == 0:
                 history.append(round(run_loss / run_tok, 4))
@@ -1009,16 +894,7 @@ def stage_model(data, fams):
                 print("%s step %d loss %.4f  %.0fs" % (fam, step + 1, history[-1], time.time() - t0), flush=True)
         train_time = time.time() - t0
         model.eval()
-        with torch.no_grad():
-            tot, nt = 0.0, 0
-            for b in range(0, len(ex), 64):
-                input_ids, attn = collate([e[3] for e in ex[b : b + 64]], pad)
-                labels, _ = collate([e[4] for e in ex[b : b + 64]], -100)
-                l = model(input_ids=input_ids, attention_mask=attn, labels=labels).loss
-                n = int((labels != -100).sum())
-                tot += float(l) * n
-                nt += n
-        eval_loss = tot / nt
+        eval_loss = fixture_common.eval_loss(model, [e[3] for e in ex], [e[4] for e in ex], pad)
 
         d = out_model(fam)
         clean_dir(d, ["model.safetensors", "config.json", "generation_config.json"])
@@ -1051,33 +927,34 @@ def stage_model(data, fams):
 # --------------------------------------------------------------------------
 
 
-GEN_BATCH = 8
-
-# name, overrides of the family's defaults (generation_config.json + FAMILY_BASE below).
-# Every effective setting is passed to generate() explicitly, as the Marian family does.
+# fixture_common.GEN_CASES every family here runs, in this order (overrides of the family's
+# defaults: generation_config.json + family_base() below). Every effective setting is passed to
+# generate() explicitly.
 COMMON_CASES = [
-    ("defaults", {}),
-    ("greedy", dict(num_beams=1)),
-    ("beam4", dict(num_beams=4, length_penalty=1.0, early_stopping=False)),
-    ("beam4_lp2.0", dict(num_beams=4, length_penalty=2.0, early_stopping=False)),
-    ("beam4_lp0.5", dict(num_beams=4, length_penalty=0.5, early_stopping=False)),
-    ("beam4_early_stopping", dict(num_beams=4, length_penalty=1.0, early_stopping=True)),
-    ("beam4_early_stopping_never", dict(num_beams=4, length_penalty=1.0, early_stopping="never")),
-    ("greedy_no_repeat3", dict(num_beams=1, no_repeat_ngram_size=3)),
-    ("beam4_no_repeat3", dict(num_beams=4, no_repeat_ngram_size=3)),
-    ("beam4_repetition1.3", dict(num_beams=4, repetition_penalty=1.3)),
-    ("greedy_min_length12", dict(num_beams=1, min_length=12)),
-    ("beam4_min_length16", dict(num_beams=4, min_length=16)),
-    ("greedy_max_new_tokens8", dict(num_beams=1, max_new_tokens=8)),
-    ("beam4_max_length12", dict(num_beams=4, max_length=12)),
-    ("beam2_lp0.5", dict(num_beams=2, length_penalty=0.5)),
+    "defaults",
+    "greedy",
+    "beam4",
+    "beam4_lp2.0",
+    "beam4_lp0.5",
+    "beam4_early_stopping",
+    "beam4_early_stopping_never",
+    "greedy_no_repeat3",
+    "beam4_no_repeat3",
+    "beam4_repetition1.3",
+    "greedy_min_length12",
+    "beam4_min_length16",
+    "greedy_max_new_tokens8",
+    "beam4_max_length12",
+    "beam2_lp0.5",
 ]
+# the cases whose batched rows are checked against generating each input alone
+UNBATCHED_CHECKED = ("defaults", "greedy", "beam4", "greedy_plain", "beam4_no_repeat3", "beam4_lp2.0")
 
 
 def family_cases(fam, tok, cfg):
     """(name, input set, overrides) for one family."""
     main_set = "en_para" if fam == "bart" else "ar"
-    cases = [(n, main_set, o) for n, o in COMMON_CASES]
+    cases = [(n, main_set, fixture_common.GEN_CASES[n]) for n in COMMON_CASES]
     if fam == "bart":
         plain = dict(no_repeat_ngram_size=0, min_length=0, length_penalty=1.0, early_stopping=False)
         cases += [
@@ -1130,49 +1007,6 @@ def family_base(fam, tok):
     return {}
 
 
-def gen_params(gc, base, over, name):
-    # transformers 5.x GenerationConfig leaves unset fields as None and fills
-    # in the defaults inside generate(); record the effective values.
-    d = lambda v, default: default if v is None else v
-    p = dict(
-        num_beams=d(gc.num_beams, 1),
-        length_penalty=float(d(gc.length_penalty, 1.0)),
-        early_stopping=d(gc.early_stopping, False),
-        no_repeat_ngram_size=int(d(gc.no_repeat_ngram_size, 0)),
-        repetition_penalty=float(d(gc.repetition_penalty, 1.0)),
-        max_length=d(gc.max_length, 20),
-        min_length=int(d(gc.min_length, 0)),
-        batch_size=GEN_BATCH,
-        renormalize_logits=bool(d(gc.renormalize_logits, False)),
-        forced_bos_token_id=gc.forced_bos_token_id,
-        forced_eos_token_id=gc.forced_eos_token_id,
-        bad_words_ids=gc.bad_words_ids or [],
-        max_new_tokens=None,
-    )
-    if not (name == "defaults" and "max_length" in base):
-        p.update(base)
-    else:
-        p.update({k: v for k, v in base.items() if k != "max_length"})
-    p.update(over)
-    if p["max_new_tokens"] is not None:
-        # encoder-decoder: max_length = decoder start + max_new_tokens
-        p["max_length"] = 1 + p["max_new_tokens"]
-    p["length_penalty"] = float(p["length_penalty"])
-    p["repetition_penalty"] = float(p["repetition_penalty"])
-    return p
-
-
-def gen_kwargs(p):
-    kw = {k: v for k, v in p.items() if k not in ("batch_size", "max_new_tokens", "bad_words_ids")}
-    if p["bad_words_ids"]:
-        kw["bad_words_ids"] = p["bad_words_ids"]
-    if p["max_new_tokens"] is not None:
-        del kw["max_length"]
-        kw["max_new_tokens"] = p["max_new_tokens"]
-    kw.update(do_sample=False, num_return_sequences=1)
-    return kw
-
-
 def drop_word(text, k):
     w = text.split()
     return " ".join(w[:k] + w[k + 1 :]) if len(w) > k + 1 else text
@@ -1206,14 +1040,6 @@ def input_sets(fam, task, data):
         assert len(raw) == 20
         sets[name] = (T5_PREFIX_TR if (fam.startswith("t5") and kind == "tr") else T5_PREFIX_SUM if fam == "t5" else "", raw)
     return sets
-
-
-def trim(row, eos):
-    """The generated tokens of an HF output row: after the decoder start, up to and including the
-    first </s>. (Beam search fills finished rows with `pad_token_id or eos_token_id`: with T5's
-    pad id 0 that is </s>, so stripping trailing pads is not enough.)"""
-    row = list(row)[1:]
-    return row[: row.index(eos) + 1] if eos in row else row
 
 
 # ---- tokenizer reference cases ----------------------------------------------
@@ -1348,16 +1174,11 @@ def tokenizer_refs(fam, tok, data, raw):
     decode = []
     mismatch = []
     for ids in seqs:
-        text = tok.decode(ids, skip_special_tokens=True)
-        rec = {
-            "ids": ids,
-            "text": text,
-            "text_keep_special": tok.decode(ids, skip_special_tokens=False),
-            "tokens": tok.convert_ids_to_tokens([i for i in ids if i < n]),
-        }
+        rec = fixture_common.decode_record(tok, ids)
+        rec["tokens"] = tok.convert_ids_to_tokens([i for i in ids if i < n])
         # the tokenizers library (what tokenizer.json users get) also drops ids past the vocab
         if (raw.decode(ids, skip_special_tokens=True), raw.decode(ids, skip_special_tokens=False)) != (
-            text,
+            rec["text"],
             rec["text_keep_special"],
         ):
             mismatch.append(len(decode))
@@ -1465,16 +1286,7 @@ def refs_one(fam, data):
         dec_in = model._shift_right(labels)
     else:
         dec_in = shift_tokens_right(labels, pad, start)
-    with torch.no_grad():
-        out = model(input_ids=src, attention_mask=attn, decoder_input_ids=dec_in)
-    fwd = {
-        "input_ids": src.to(torch.int64).contiguous(),
-        "attention_mask": attn.to(torch.int64).contiguous(),
-        "decoder_input_ids": dec_in.to(torch.int64).contiguous(),
-        "decoder_attention_mask": dmask.to(torch.int64).contiguous(),
-        "encoder_hidden_states": out.encoder_last_hidden_state.float().contiguous(),
-        "logits": out.logits.float().contiguous(),
-    }
+    fwd = fixture_common.forward_tensors(model, src, attn, dec_in, decoder_attention_mask=dmask)
     note = ""
     if fam.startswith("t5"):
         from transformers.models.t5.modeling_t5 import T5Attention
@@ -1507,33 +1319,19 @@ def refs_one(fam, data):
     cases, unbatched_equal, eos_stats, set_records = [], {}, {}, {}
     for name, set_name, over in family_cases(fam, tok, cfg):
         prefix, inputs = sets[set_name]
-        params = gen_params(gc, base, over, name)
-        kw = gen_kwargs(params)
-        out_ids, texts, seq_scores, masks = [], [], [], []
+        params = fixture_common.gen_params(gc, over, base, name)
+        kw = fixture_common.gen_kwargs(params)
         set_records.setdefault(set_name, {
             "prefix": prefix,
             "inputs": inputs,
             "input_ids": [tok(prefix + x)["input_ids"] for x in inputs],
         })
-        with torch.no_grad():
-            for b in range(0, len(inputs), GEN_BATCH):
-                batch = [prefix + x for x in inputs[b : b + GEN_BATCH]]
-                enc = tok(batch, return_tensors="pt", padding=True)
-                masks += enc["attention_mask"].tolist()
-                res = model.generate(**enc, **kw, return_dict_in_generate=True, output_scores=True)
-                gen = res.sequences
-                out_ids += gen.tolist()
-                texts += tok.batch_decode(gen, skip_special_tokens=True)
-                if params["num_beams"] > 1:
-                    seq_scores += res.sequences_scores.tolist()
-            if name in ("defaults", "greedy", "beam4", "greedy_plain", "beam4_no_repeat3", "beam4_lp2.0"):
-                same = True
-                for x, row in zip(inputs, out_ids):
-                    one = model.generate(**tok([prefix + x], return_tensors="pt"), **kw)[0].tolist()
-                    if trim(one, eos) != trim(row, eos):
-                        same = False
-                        print("  batched != unbatched in %s: %r" % (name, x[:40]))
-                unbatched_equal[name] = same
+        texts_in = [prefix + x for x in inputs]
+        out_ids, texts, seq_scores, masks = fixture_common.generate_case(model, tok, texts_in, params)
+        if name in UNBATCHED_CHECKED:
+            unbatched_equal[name] = fixture_common.batched_equals_unbatched(
+                model, tok, texts_in, out_ids, params, eos, name
+            )
         set_records[set_name]["attention_mask"] = masks
         rows = [trim(r, eos) for r in out_ids]
         # len(r) + 1 = length with the decoder start, what max_length counts
@@ -1555,28 +1353,15 @@ def refs_one(fam, data):
 
     by = {c["name"]: c for c in cases}
     plain = "greedy_plain" if fam == "bart" else "greedy"
-    # how close to a tie the greedy paths come: smallest top1 - top2 logit gap over the
-    # unforced steps of the processor-free greedy case
-    min_gap = float("inf")
-    forced_first = by[plain]["params"]["forced_bos_token_id"] is not None
-    with torch.no_grad():
-        for x, row in zip(set_records[by[plain]["input_set"]]["inputs"], by[plain]["output_ids"]):
-            row = [start] + trim(row, eos)
-            p = set_records[by[plain]["input_set"]]["prefix"]
-            lg = model(**tok([p + x], return_tensors="pt"), decoder_input_ids=torch.tensor([row[:-1]])).logits[0]
-            if forced_first:
-                lg = lg[1:]
-            if by[plain]["params"]["forced_eos_token_id"] is not None and len(row) >= by[plain]["params"]["max_length"]:
-                lg = lg[:-1]
-            if lg.shape[0] == 0:
-                continue
-            top = lg.topk(2, dim=-1).values
-            min_gap = min(min_gap, float((top[:, 0] - top[:, 1]).min()))
+    # the processor-free greedy case
+    g = by[plain]
+    gs = set_records[g["input_set"]]
+    min_gap = fixture_common.min_top2_gap(
+        model, tok, [gs["prefix"] + x for x in gs["inputs"]], g["output_ids"], g["params"], start, eos
+    )
     print("%s greedy: smallest top-2 logit gap %.4f" % (fam, min_gap))
     train_src = {e[1] for e in task.examples}
     train_tgt = {e[1]: e[2] for e in task.examples}
-    g = by[plain]
-    gs = set_records[g["input_set"]]
     reproduced = sum(
         1 for x, t in zip(gs["inputs"], g["texts"]) if gs["prefix"] + x in train_src and train_tgt[gs["prefix"] + x] == t
     )
@@ -1610,9 +1395,8 @@ def refs_one(fam, data):
         },
     )
 
-    meta_path = rd / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    meta.update(
+    return fixture_common.update_meta(
+        rd / "meta.json",
         {
             "versions": versions(),
             "seed": SEED,
@@ -1637,13 +1421,11 @@ def refs_one(fam, data):
                 / sum(v["rows"] for v in eos_stats.values()), 4),
             "forward_ntrex_lines": [e[5] + 1 for e in picks],
             "model_safetensors_keys": saved_keys,
-        }
+        },
     )
-    write_json(meta_path, meta)
-    return meta
 
 
-def stage_refs(data, fams, shared):
+def stage_refs(data, fams):
     for fam in fams:
         out_ref(fam).mkdir(parents=True, exist_ok=True)
         m = refs_one(fam, data)
@@ -1686,13 +1468,13 @@ def main():
         print("done in %.1fs" % (time.time() - t0))
         return
     fixture_common.seed_everything(SEED, args.threads)
-    data = Data(shared)
-    if args.stage in ("all", "tokenizer"):
-        stage_tokenizer(data, fams)
-    if args.stage in ("all", "model"):
-        stage_model(data, fams)
-    if args.stage in ("all", "refs"):
-        stage_refs(data, fams, shared)
+    data = fixture_common.Data(shared)
+    fixture_common.run_stages(
+        args.stage,
+        tokenizer=lambda: stage_tokenizer(data, fams),
+        model=lambda: stage_model(data, fams),
+        refs=lambda: stage_refs(data, fams),
+    )
     print("done in %.1fs" % (time.time() - t0))
 
 
