@@ -187,3 +187,55 @@ fn a_second_sigterm_stops_at_once() {
     assert_eq!(out.status.code(), Some(143), "{}", stderr_of(&out));
     assert_eq!(names(tmp.path()), ["in.jsonl"], "nothing was finished");
 }
+
+#[cfg(unix)]
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).unwrap().ino()
+}
+
+#[test]
+fn a_killed_stream_keeps_its_records_and_a_rerun_appends_without_rewriting_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = records(tmp.path(), 80);
+    let output = tmp.path().join("out.jsonl");
+    let mut child = spawn(tmp.path(), &input, &output, 2);
+    wait_for_records(tmp.path(), 10, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The records are in the output itself, synced a window at a time.
+    let mut killed = fs::read(&output).unwrap();
+    let whole = killed.len() - killed.iter().rev().take_while(|&&b| b != b'\n').count();
+    assert!(killed[..whole].iter().filter(|&&b| b == b'\n').count() >= 10);
+    // A record cut off mid-line, as a kill during its write leaves it.
+    killed.truncate(whole);
+    let next = fs::read_to_string(&output).unwrap().lines().count();
+    let cut = serde_json::json!({"id": next, "english": ["cut off"]}).to_string();
+    killed.extend_from_slice(&cut.as_bytes()[..cut.len() / 2]);
+    fs::write(&output, &killed).unwrap();
+    let before = inode(&output);
+    // A temporary file another killed run left, of any output kind.
+    fs::write(tmp.path().join(".tarjama-4194305-stale.tmp"), "left").unwrap();
+
+    let out = translate_cmd(tmp.path())
+        .args(["--input-format", "jsonl", "--format", "jsonl"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("cut off by a killed run"), "{stderr}");
+    let after = fs::read(&output).unwrap();
+    assert_eq!(inode(&output), before, "appended in place, not replaced");
+    assert_eq!(
+        after[..whole],
+        killed[..whole],
+        "the earlier records are not rewritten"
+    );
+    assert_eq!(names(tmp.path()), ["in.jsonl", "out.jsonl"]);
+    let records = by_id(&output);
+    assert_eq!(records.len(), 80, "every id once, no cut line");
+    assert_finished_records(&records, 80);
+}
