@@ -92,6 +92,8 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
             let summary = match summarize_one() {
                 Ok(s) => s,
                 Err(e) if e.is_per_input() => {
+                    // Standard input that ended early because of a signal is no bad input.
+                    interrupt::check()?;
                     log.failed(&record.name, e, &progress)?;
                     continue;
                 }
@@ -126,7 +128,8 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
                 Err(e) => log.failed(&record.name, e, &progress)?,
             }
         }
-        Ok(())
+        // A pipe's input ends early when a signal came while waiting on its writer.
+        interrupt::check()
     })();
     progress.finish();
     let closed = sink.close(result.is_ok());

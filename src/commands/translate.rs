@@ -158,7 +158,9 @@ impl Run<'_> {
                 }
             }
         }
-        self.flush()
+        self.flush()?;
+        // A pipe's input ends early when a signal came while waiting on its writer.
+        interrupt::check()
     }
 
     /// Reads a record's chunks into the window, translating whenever the window is full.
@@ -214,6 +216,8 @@ impl Run<'_> {
                     break;
                 }
                 Err(e) => {
+                    // Standard input that ended early because of a signal is no bad input.
+                    interrupt::check()?;
                     let open = self.record_mut(index);
                     open.failed = true;
                     open.complete = true;

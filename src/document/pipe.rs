@@ -7,12 +7,27 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// How long a reader waits for more input before translating what it has: long enough that a
 /// writer sending records one `write` at a time gets them batched together, short against the
 /// time a batch takes.
 pub const PIPE_LATENCY: Duration = Duration::from_millis(3);
+
+/// How often a reader waiting on a silent writer checks [`stop_reading_when`]'s condition.
+const STOP_CHECK: Duration = Duration::from_millis(50);
+
+/// The condition under which a reader waiting on a pipe stops waiting (see
+/// [`stop_reading_when`]).
+static STOP: OnceLock<fn() -> bool> = OnceLock::new();
+
+/// Makes a reader waiting on a pipe's writer take the input as ended once `stop` holds: the
+/// commands pass "a stopping signal came", so that SIGTERM to a co-process that is idle between
+/// records ends it at once, with every answer already written, rather than at its next record.
+pub fn stop_reading_when(stop: fn() -> bool) {
+    let _ = STOP.set(stop);
+}
 
 /// Blocks read from a pipe at once: what one `read` returns.
 const BLOCK_BYTES: usize = 64 * 1024;
@@ -162,10 +177,11 @@ impl Pipe {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        if self.at == self.block.len() && !self.over {
-            match self.blocks.recv() {
+        while self.at == self.block.len() && !self.over {
+            match self.blocks.recv_timeout(STOP_CHECK) {
                 Ok(block) => self.take(block),
-                Err(_) => self.over = true,
+                Err(RecvTimeoutError::Timeout) => self.over = STOP.get().is_some_and(|stop| stop()),
+                Err(RecvTimeoutError::Disconnected) => self.over = true,
             }
             if let Some(e) = self.error.take() {
                 return Err(e);

@@ -197,3 +197,29 @@ fn bad_records_in_a_stream_are_reported_one_line_each_and_the_run_goes_on() {
         .collect();
     assert_eq!(ids, [0, 1, 2].map(serde_json::Value::from));
 }
+
+#[test]
+fn sigterm_ends_a_co_process_waiting_for_its_next_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [vec![], vec!["--input-format", "jsonl", "--format", "jsonl"]] {
+        let mut child = spawn(&args, tmp.path());
+        let mut stdin = child.stdin.take().unwrap();
+        let answers = lines_of(&mut child);
+        let line = &ntrex_lines("ar.txt")[0];
+        let input = match args.len() {
+            0 => line.clone(),
+            _ => serde_json::json!({"id": 0, "text": line}).to_string(),
+        };
+        writeln!(stdin, "{input}").unwrap();
+        stdin.flush().unwrap();
+        answers.recv_timeout(Duration::from_secs(60)).unwrap();
+        // The writer keeps the pipe open and sends nothing more, as an idle co-process's does.
+        super::signal(&child, libc::SIGTERM);
+        let out = wait_at_most(child, Duration::from_secs(10));
+        let stderr = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(143), "{args:?}: {stderr}");
+        assert!(stderr.contains("SIGTERM"), "{stderr}");
+        assert!(!stderr.contains("empty"), "{stderr}");
+        drop(stdin);
+    }
+}
