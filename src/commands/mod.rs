@@ -16,6 +16,7 @@ use crate::{device, hub, Result};
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
     crate::device::configure_threads(cli.threads.map(usize::from))?;
+    crate::document::stop_reading_when(crate::interrupt::requested);
     match cli.command {
         Command::Translate(args) => translate::run(args),
         Command::Summarize(args) => summarize::run(args),

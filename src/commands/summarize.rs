@@ -92,6 +92,8 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
             let summary = match summarize_one() {
                 Ok(s) => s,
                 Err(e) if e.is_per_input() => {
+                    // Standard input that ended early because of a signal is no bad input.
+                    interrupt::check()?;
                     log.failed(&record.name, e, &progress)?;
                     continue;
                 }
@@ -121,12 +123,13 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
                     None => sink.take_single().finish(&out),
                 }
             };
-            match written {
+            match written.and_then(|()| sink.sync()) {
                 Ok(()) => log.done(&progress),
                 Err(e) => log.failed(&record.name, e, &progress)?,
             }
         }
-        Ok(())
+        // A pipe's input ends early when a signal came while waiting on its writer.
+        interrupt::check()
     })();
     progress.finish();
     let closed = sink.close(result.is_ok());

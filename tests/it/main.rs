@@ -24,6 +24,7 @@ mod portable;
 mod quantize;
 mod soak;
 mod streaming;
+mod streams;
 mod summarize;
 mod summarize_seq2seq;
 mod tokenizer;
