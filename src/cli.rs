@@ -429,13 +429,30 @@ pub struct RuntimeArgs {
     #[arg(long, value_name = "FORMAT")]
     pub quantize: Option<QuantizeChoice>,
 
-    /// No progress output.
+    /// No progress output (the same as --progress none), and no summary of a run over many
+    /// inputs unless some failed.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// How progress is shown on stderr: auto (a bar on a terminal, else plain), bar, plain (a
+    /// line every 10 s: done, rate, ETA, for logs), json (an object a line every 10 s, for log
+    /// collectors) or none.
+    #[arg(long, value_enum, default_value_t = ProgressChoice::Auto, value_name = "MODE")]
+    pub progress: ProgressChoice,
 
     /// Report the device, model and timings (load, encode, decode) on stderr.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// What `--progress` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressChoice {
+    Auto,
+    Bar,
+    Plain,
+    Json,
+    None,
 }
 
 #[derive(Debug, Args)]

@@ -5,10 +5,10 @@ use std::io::IsTerminal;
 use std::time::Instant;
 
 use super::batch::{self, Destination, Next, Outcome, Plan, RunLog, Sink};
-use crate::cli::{OutputFormat, SummarizeArgs};
+use crate::cli::{OutputFormat, ProgressChoice, SummarizeArgs};
 use crate::document::{self, Document};
 use crate::pipeline::{
-    Engine, EngineSpec, OutputRecord, Progress, Purpose, Summary, SummaryLength,
+    Engine, EngineSpec, OutputRecord, Progress, ProgressMode, Purpose, Summary, SummaryLength,
 };
 use crate::{interrupt, Error, Result};
 
@@ -55,7 +55,12 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
         plan.inputs.len(),
         plan.total_bytes(),
         "summarizing",
-        rt.quiet || !plan.many,
+        // One article streams its summary instead, unless the logs were asked for.
+        if plan.many || !matches!(rt.progress, ProgressChoice::Auto | ProgressChoice::Bar) {
+            super::progress_mode(rt)
+        } else {
+            ProgressMode::Hidden
+        },
     );
     let json = plan.format == OutputFormat::Jsonl;
     // One article to a terminal: print the summary's sentences as they are written.

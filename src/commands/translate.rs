@@ -73,7 +73,7 @@ pub fn run(args: TranslateArgs) -> Result<Outcome> {
         plan.inputs.len(),
         plan.total_bytes(),
         "translating",
-        rt.quiet,
+        super::progress_mode(rt),
     );
     let started = Instant::now();
     let mut run = Run {

@@ -21,6 +21,7 @@ mod models_cli;
 mod output_safety;
 mod parser_memory;
 mod portable;
+mod progress;
 mod quantize;
 mod shards;
 mod soak;
