@@ -23,6 +23,7 @@ mod parser_memory;
 mod portable;
 mod progress;
 mod quantize;
+mod recipes;
 mod shards;
 mod soak;
 mod streaming;
