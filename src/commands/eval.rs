@@ -101,7 +101,7 @@ fn translate_lines(args: &EvalArgs, src: &Path, expected: usize) -> Result<Vec<S
         );
     }
     let started = Instant::now();
-    let progress = Progress::sentences(doc.sentences().count(), rt.quiet);
+    let progress = Progress::sentences(doc.sentences().count(), super::progress_mode(rt));
     let english = engine.translate_document(&doc, &progress)?;
     progress.finish();
     if rt.verbose {

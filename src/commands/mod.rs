@@ -3,14 +3,15 @@
 pub mod batch;
 mod eval;
 mod models;
+mod shard;
 mod sink;
 mod summarize;
 mod translate;
 
 pub use batch::Outcome;
 
-use crate::cli::{ChatArgs, Cli, Command, GenerationArgs, ModelArgs, RuntimeArgs};
-use crate::pipeline::{ChatOptions, EngineOptions, GenerationOverrides, Runtime};
+use crate::cli::{ChatArgs, Cli, Command, GenerationArgs, ModelArgs, ProgressChoice, RuntimeArgs};
+use crate::pipeline::{ChatOptions, EngineOptions, GenerationOverrides, ProgressMode, Runtime};
 use crate::{device, hub, Result};
 
 /// Runs a parsed command line.
@@ -38,6 +39,18 @@ fn runtime(args: &RuntimeArgs) -> Result<Runtime> {
         quantize: args.quantize,
         hub: hub::HubOptions::from_env(args.offline, !args.quiet),
     })
+}
+
+/// How progress is shown: `--quiet` means none, whatever `--progress` says.
+fn progress_mode(args: &RuntimeArgs) -> ProgressMode {
+    match args.progress {
+        _ if args.quiet => ProgressMode::Hidden,
+        ProgressChoice::Auto => ProgressMode::auto(false),
+        ProgressChoice::Bar => ProgressMode::Bar,
+        ProgressChoice::Plain => ProgressMode::Plain,
+        ProgressChoice::Json => ProgressMode::Json,
+        ProgressChoice::None => ProgressMode::Hidden,
+    }
 }
 
 /// The settings given on the command line, for the engine to apply or refuse.

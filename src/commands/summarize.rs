@@ -5,10 +5,10 @@ use std::io::IsTerminal;
 use std::time::Instant;
 
 use super::batch::{self, Destination, Next, Outcome, Plan, RunLog, Sink};
-use crate::cli::{OutputFormat, SummarizeArgs};
+use crate::cli::{OutputFormat, ProgressChoice, SummarizeArgs};
 use crate::document::{self, Document};
 use crate::pipeline::{
-    Engine, EngineSpec, OutputRecord, Progress, Purpose, Summary, SummaryLength,
+    Engine, EngineSpec, OutputRecord, Progress, ProgressMode, Purpose, Summary, SummaryLength,
 };
 use crate::{interrupt, Error, Result};
 
@@ -27,6 +27,11 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
     let mut records = batch::Records::new(&plan, &args.batch, &done_ids);
     let first = batch::read_single_ahead(&plan, &mut records)?;
     let rt = &args.runtime;
+    if plan.inputs.is_empty() {
+        // A shard given none of the files: nothing to load a model for.
+        sink.close(true)?;
+        return Ok(RunLog::new(&plan).finish("summarized", rt.quiet));
+    }
     let started = Instant::now();
     let spec = EngineSpec {
         model: args.model.clone(),
@@ -50,7 +55,12 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
         plan.inputs.len(),
         plan.total_bytes(),
         "summarizing",
-        rt.quiet || !plan.many,
+        // One article streams its summary instead, unless the logs were asked for.
+        if plan.many || !matches!(rt.progress, ProgressChoice::Auto | ProgressChoice::Bar) {
+            super::progress_mode(rt)
+        } else {
+            ProgressMode::Hidden
+        },
     );
     let json = plan.format == OutputFormat::Jsonl;
     // One article to a terminal: print the summary's sentences as they are written.
@@ -58,7 +68,7 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
         && !plan.many
         && plan.destination == Destination::Stdout
         && (args.stream || (!args.no_stream && std::io::stdout().is_terminal()));
-    let mut log = RunLog::new(plan.many);
+    let mut log = RunLog::new(&plan);
     let started = Instant::now();
     let result = (|| -> Result<()> {
         for next in first.into_iter().chain(records) {
@@ -66,6 +76,10 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
             let mut record = match next {
                 Next::Done(_) => {
                     log.skipped(&progress);
+                    continue;
+                }
+                Next::OtherShard(bytes) => {
+                    log.other_shard(bytes, &progress);
                     continue;
                 }
                 Next::Failed(name, e) => {

@@ -14,7 +14,7 @@ pub use chat::{ChatPipeline, SummaryLength};
 pub use engine::{
     ChatOptions, Engine, EngineOptions, EngineSpec, Purpose, Runtime, Summary, Translated, Usage,
 };
-pub use progress::Progress;
+pub use progress::{Progress, ProgressMode};
 pub use record::OutputRecord;
 pub use summarize::{trim_to_length, ArticleSummary, Summarizer};
 pub use translate::{GenerationOverrides, Seq2Seq, Task, Translator};

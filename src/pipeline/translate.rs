@@ -338,7 +338,7 @@ impl Translator {
     /// Translates a document sentence by sentence and rebuilds its paragraphs.
     pub fn translate_document(&self, doc: &Document, quiet: bool) -> Result<String> {
         let sentences: Vec<&str> = doc.sentences().collect();
-        let progress = Progress::sentences(sentences.len(), quiet);
+        let progress = Progress::sentences(sentences.len(), super::ProgressMode::auto(quiet));
         let translated = self.translate_sentences(&sentences, &progress)?;
         progress.finish();
         Ok(doc.reassemble(&translated))
