@@ -13,8 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "integrations" / "ray"))
@@ -43,7 +43,9 @@ def main() -> None:
     def pipe_mode() -> list[Path]:
         # stdin and stdout are pipes, as for a co-process: each record is flushed when done.
         out = work / "pipe.jsonl"
-        line = f"cat {shlex.quote(str(source))} | {shlex.join(base)} | cat > {shlex.quote(str(out))}"
+        line = (
+            f"cat {shlex.quote(str(source))} | {shlex.join(base)} | cat > {shlex.quote(str(out))}"
+        )
         subprocess.run(["bash", "-o", "pipefail", "-c", line], check=True, env=env)
         return [out]
 
@@ -63,7 +65,6 @@ def main() -> None:
 
     def ray_data() -> list[Path]:
         import ray
-
         from tarjama_ray import translate_dataset
 
         if not ray.is_initialized():
@@ -113,7 +114,7 @@ def main() -> None:
         t = statistics.median(ts)
         print(f"{name:<48} {t:7.2f} {count / t:10.1f} {f'{(t / single - 1) * 100:+.1f}% time':>15}")
     pipe_ratio = statistics.median(
-        f / p for f, p in zip(times["one process, file"], times["one process, pipe"])
+        f / p for f, p in zip(times["one process, file"], times["one process, pipe"], strict=True)
     )
     print(f"pipe / file throughput: {pipe_ratio:.3f} (median of the per-round ratios)")
     if "init_s" in ray_state:

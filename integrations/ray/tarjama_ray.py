@@ -42,9 +42,13 @@ import os
 import queue
 import subprocess
 import threading
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import ray.data
 
 __all__ = ["TarjamaTranslator", "TarjamaError", "translate_dataset"]
 
@@ -175,8 +179,12 @@ class TarjamaTranslator:
         )
         # Both output pipes are drained by threads, so tarjama never blocks writing while this
         # side is still writing a batch into its stdin.
-        threading.Thread(target=self._read_stdout, args=(self._proc, self._lines), daemon=True).start()
-        threading.Thread(target=self._read_stderr, args=(self._proc, self._stderr), daemon=True).start()
+        threading.Thread(
+            target=self._read_stdout, args=(self._proc, self._lines), daemon=True
+        ).start()
+        threading.Thread(
+            target=self._read_stderr, args=(self._proc, self._stderr), daemon=True
+        ).start()
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None
@@ -269,7 +277,7 @@ def _ray_gave_gpus() -> bool:
 
 
 def translate_dataset(
-    ds: "ray.data.Dataset",  # noqa: F821 (ray is imported by the caller)
+    ds: ray.data.Dataset,
     model: str | None = None,
     *,
     concurrency: int = 1,
@@ -277,7 +285,7 @@ def translate_dataset(
     batch_size: int | None = 64,
     translator: type[TarjamaTranslator] = TarjamaTranslator,
     **translator_kwargs: Any,
-) -> "ray.data.Dataset":  # noqa: F821
+) -> ray.data.Dataset:
     """``ds.map_batches`` with :class:`TarjamaTranslator` (or ``translator``, a subclass) on
     ``concurrency`` actors.
 

@@ -33,7 +33,8 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pyspark import RDD
 

@@ -53,25 +53,49 @@ def records() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def reference(
-    binary: str, model: str, records: list[dict[str, Any]], tarjama_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    binary: str,
+    model: str,
+    records: list[dict[str, Any]],
+    tarjama_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, dict[str, Any]]:
     """One `tarjama translate` run over a file of all the records, by id."""
     work = tmp_path_factory.mktemp("reference")
     source, out = work / "in.jsonl", work / "out.jsonl"
-    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    source.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    )
     subprocess.run(
-        [binary, "translate", "--quiet", "--model", model, *ARGS, "--input-format", "jsonl",
-         "--format", "jsonl", str(source), "-o", str(out)],
-        check=True, env={**os.environ, **tarjama_env},
+        [
+            binary,
+            "translate",
+            "--quiet",
+            "--model",
+            model,
+            *ARGS,
+            "--input-format",
+            "jsonl",
+            "--format",
+            "jsonl",
+            str(source),
+            "-o",
+            str(out),
+        ],
+        check=True,
+        env={**os.environ, **tarjama_env},
     )
     refs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     by_id = {r["id"]: r for r in refs}
     assert len(refs) == len(by_id) == RECORDS, "the reference run must hold each id once"
-    assert all(r["english"] and r["english"][0] for r in refs), "the reference has empty translations"
+    assert all(r["english"] and r["english"][0] for r in refs), (
+        "the reference has empty translations"
+    )
     return by_id
 
 
-def check_same_as_reference(rows: list[dict[str, Any]], reference: dict[str, dict[str, Any]]) -> None:
+def check_same_as_reference(
+    rows: list[dict[str, Any]], reference: dict[str, dict[str, Any]]
+) -> None:
     """Every id exactly once, each record equal to the single run's."""
     ids = [row["id"] for row in rows]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pytest
 import ray
-
 from conftest import ARGS, REPO, check_same_as_reference
 from tarjama_ray import TarjamaTranslator, translate_dataset
 
@@ -82,7 +82,14 @@ class DiesOnce(Recorded):
             os._exit(1)
 
 
-def run(translator: type, tmp_path: Path, binary: str, model: str, env: dict[str, str], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def run(
+    translator: type,
+    tmp_path: Path,
+    binary: str,
+    model: str,
+    env: dict[str, str],
+    records: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
     ds = ray.data.from_items(records, override_num_blocks=BLOCKS)
     assert ds.materialize().num_blocks() == BLOCKS
     out = translate_dataset(
@@ -109,7 +116,9 @@ def without_pid(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if k != "actor_pid"} for row in rows]
 
 
-def test_two_actors_translate_every_record_once_as_a_single_run_does(tmp_path, binary, model, tarjama_env, records, reference):
+def test_two_actors_translate_every_record_once_as_a_single_run_does(
+    tmp_path, binary, model, tarjama_env, records, reference
+):
     rows = run(Recorded, tmp_path, binary, model, tarjama_env, records)
     check_same_as_reference(without_pid(rows), reference)
     assert len({row["actor_pid"] for row in rows}) == 2, "both actors should have translated"
@@ -117,7 +126,9 @@ def test_two_actors_translate_every_record_once_as_a_single_run_does(tmp_path, b
     assert len(starts(tmp_path)) == 2, starts(tmp_path)
 
 
-def test_a_killed_tarjama_is_restarted_and_its_batch_redone(tmp_path, binary, model, tarjama_env, records, reference):
+def test_a_killed_tarjama_is_restarted_and_its_batch_redone(
+    tmp_path, binary, model, tarjama_env, records, reference
+):
     rows = run(KillsItsTarjama, tmp_path, binary, model, tarjama_env, records)
     assert (tmp_path / "killed-tarjama").exists(), "no tarjama process was killed"
     check_same_as_reference(without_pid(rows), reference)
@@ -125,7 +136,9 @@ def test_a_killed_tarjama_is_restarted_and_its_batch_redone(tmp_path, binary, mo
     assert any(batch == 2 for _, batch in starts(tmp_path)), starts(tmp_path)
 
 
-def test_an_actor_that_dies_mid_batch_is_restarted_and_the_batch_retried(tmp_path, binary, model, tarjama_env, records, reference):
+def test_an_actor_that_dies_mid_batch_is_restarted_and_the_batch_retried(
+    tmp_path, binary, model, tarjama_env, records, reference
+):
     rows = run(DiesOnce, tmp_path, binary, model, tarjama_env, records)
     assert (tmp_path / "actor-died").exists(), "no actor died"
     check_same_as_reference(without_pid(rows), reference)

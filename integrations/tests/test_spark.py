@@ -3,12 +3,12 @@ tarjama (one process per partition), and the result must be the single run's, id
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from pyspark.sql import SparkSession
-
 from conftest import ARGS, check_same_as_reference
+from pyspark.sql import SparkSession
 from tarjama_spark import translate_rdd
 
 
@@ -40,11 +40,17 @@ def test_rdd_pipe_translates_every_record_once_as_a_single_run_does(
 
 
 def test_a_failing_tarjama_fails_the_job_instead_of_dropping_records(
-    spark: SparkSession, binary: str, model: str, tarjama_env: dict[str, str], records: list[dict[str, Any]]
+    spark: SparkSession,
+    binary: str,
+    model: str,
+    tarjama_env: dict[str, str],
+    records: list[dict[str, Any]],
 ) -> None:
     # A record with a field tarjama writes is refused (exit 1): checkCode turns that into a
     # failed task, so the job fails rather than return the partition without it.
     bad = [*records[:10], {"id": "bad", "text": records[0]["text"], "english": "x"}]
-    out = translate_rdd(spark.sparkContext.parallelize(bad, 1), model, binary=binary, args=ARGS, env=tarjama_env)
+    out = translate_rdd(
+        spark.sparkContext.parallelize(bad, 1), model, binary=binary, args=ARGS, env=tarjama_env
+    )
     with pytest.raises(Exception, match="PIPE_FUNCTION_EXITED|exited"):
         out.collect()
