@@ -20,6 +20,7 @@ Usage::
 
 or, to choose every ``map_batches`` option yourself::
 
+    ray.cloudpickle.register_pickle_by_value(tarjama_ray)  # or runtime_env={"py_modules": ...}
     ds.map_batches(TarjamaTranslator, fn_constructor_kwargs={"model": "opus-mt-ar-en"},
                    batch_format="pyarrow", concurrency=4, max_restarts=-1, max_task_retries=-1)
 
@@ -41,6 +42,7 @@ import json
 import os
 import queue
 import subprocess
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -295,6 +297,11 @@ def translate_dataset(
     ``max_task_retries`` unlimited). ``translator_kwargs`` go to :class:`TarjamaTranslator`
     (``binary``, ``args``, ``text_field``, ``id_field``, ``device``, ``env``, ...).
     """
+    import ray.cloudpickle
+
+    # The actors need this module too: shipped with the class, it does not have to be installed
+    # or on the workers' path (a subclass from elsewhere still does).
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     return ds.map_batches(
         translator,
         fn_constructor_args=(model,),
