@@ -41,6 +41,7 @@ pub enum Command {
   tarjama translate archive/ -o english/          # mirrors the tree: a.ar.txt -> a.en.txt
   tarjama translate --format jsonl archive/ > translations.jsonl
   tarjama translate --input-format jsonl --text-field body --id-field url scraped.jsonl -o out.jsonl
+  tarjama translate --shard auto archive/ -o english/   # one part per Slurm array task
 
 Files already translated are skipped (rerun an interrupted run to resume; --force redoes them).
 A file that cannot be read is reported and skipped; the run goes on and exits with 1.
@@ -202,6 +203,50 @@ pub struct BatchArgs {
     /// Output names end with this [default: .en.txt for translate, .summary.txt for summarize].
     #[arg(long, value_name = "SUFFIX")]
     pub output_suffix: Option<String>,
+
+    /// Do only part I of N of the inputs (files, or records with --input-format jsonl), counted
+    /// from 0 as SLURM_ARRAY_TASK_ID and JOB_COMPLETION_INDEX are: the N parts are disjoint,
+    /// together they are the whole input, and a rerun picks the same part. `auto` takes I and N
+    /// from a Slurm job array, or I from a Kubernetes Indexed Job and N from --shards.
+    #[arg(long, value_name = "I/N|auto", value_parser = shard_arg)]
+    pub shard: Option<ShardArg>,
+
+    /// With --shard auto in a Kubernetes Indexed Job: the number of shards (the Job's
+    /// completions), which Kubernetes does not put in the environment.
+    #[arg(long, value_name = "N", requires = "shard",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: Option<u32>,
+}
+
+/// What `--shard` says: a part, or where to find it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardArg {
+    /// From the scheduler's environment.
+    Auto,
+    /// Part `index` (from 0) of `count`.
+    Part { index: u32, count: u32 },
+}
+
+fn shard_arg(s: &str) -> Result<ShardArg, String> {
+    if s == "auto" {
+        return Ok(ShardArg::Auto);
+    }
+    let why = "must be I/N, part I of N counted from 0 (such as 0/4 .. 3/4), or auto";
+    let (i, n) = s.split_once('/').ok_or(why)?;
+    let (index, count) = match (i.trim().parse::<u32>(), n.trim().parse::<u32>()) {
+        (Ok(i), Ok(n)) => (i, n),
+        _ => return Err(why.to_string()),
+    };
+    if count == 0 {
+        return Err("has 0 parts: N must be at least 1".to_string());
+    }
+    if index >= count {
+        return Err(format!(
+            "asks for part {index} of {count}, but parts count from 0: the last is {}/{count}",
+            count - 1
+        ));
+    }
+    Ok(ShardArg::Part { index, count })
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::{BatchArgs, InputFormat, OutputFormat};
 use crate::document::ChunkReader;
 
+use super::shard::{self, Shard};
 pub use super::sink::{existing_records, Sink};
 use super::sink::{input_at, input_files, same_file};
 use crate::pipeline::{record, Progress};
@@ -48,12 +49,19 @@ pub struct Plan {
     pub destination: Destination,
     pub format: OutputFormat,
     pub input_format: InputFormat,
-    /// Whether the run reports per input and a summary (several inputs, or records).
+    /// Whether the run reports per input and a summary (several inputs, or records, or a
+    /// shard).
     pub many: bool,
+    /// The part of the inputs this run does (`--shard`): `inputs` holds only its files already;
+    /// records are sorted as they are read.
+    pub shard: Option<Shard>,
+    /// Input files left to the other shards.
+    pub elsewhere: usize,
 }
 
 impl Plan {
     pub fn new(args: &BatchArgs, default_output_suffix: &str) -> Result<Plan> {
+        let shard = Shard::resolve(args.shard, args.shards, &|name| std::env::var(name).ok())?;
         let input_suffix = args.input_suffix.as_deref().unwrap_or(".ar.txt");
         let output_suffix = args
             .output_suffix
@@ -234,12 +242,22 @@ impl Plan {
                 input.output = None;
             }
         }
+        // Every shard works out the same plan (outputs, checks) from the whole input, and then
+        // keeps its part, so that the parts fit together.
+        let mut elsewhere = 0;
+        if let (Some(shard), InputFormat::Text) = (&shard, args.input_format) {
+            let before = inputs.len();
+            inputs.retain(|input| shard.keeps(&input.id));
+            elsewhere = before - inputs.len();
+        }
         Ok(Plan {
             inputs,
             destination,
             format,
             input_format: args.input_format,
-            many,
+            many: many || shard.is_some(),
+            shard,
+            elsewhere,
         })
     }
 
@@ -340,6 +358,8 @@ pub enum Next {
     Done(String),
     /// It cannot be read; the run goes on with the others.
     Failed(String, Error),
+    /// A record of another shard, this many bytes long.
+    OtherShard(usize),
 }
 
 /// The records of a plan in input order, opened one at a time.
@@ -400,6 +420,11 @@ impl<'a> Records<'a> {
             .get(&self.args.id_field)
             .cloned()
             .unwrap_or_else(|| serde_json::Value::String(where_.clone()));
+        if let Some(shard) = &self.plan.shard {
+            if !shard.keeps(&shard::record_key(&id)) {
+                return Some(Next::OtherShard(line.len()));
+            }
+        }
         if self.done_ids.contains(&id.to_string()) {
             return Some(Next::Done(where_));
         }
@@ -512,16 +537,28 @@ pub struct RunLog {
     done: usize,
     skipped: usize,
     failed: Vec<String>,
+    shard: Option<Shard>,
+    /// Inputs (files or records) left to the other shards.
+    elsewhere: usize,
 }
 
 impl RunLog {
-    pub fn new(many: bool) -> Self {
+    pub fn new(plan: &Plan) -> Self {
         Self {
-            many,
+            many: plan.many,
             done: 0,
             skipped: 0,
             failed: Vec::new(),
+            shard: plan.shard.clone(),
+            elsewhere: plan.elsewhere,
         }
+    }
+
+    /// A record of another shard passed over; `bytes` count as read, so that the progress's
+    /// rate and ETA, over bytes of all shards alike, stay right.
+    pub fn other_shard(&mut self, bytes: usize, progress: &Progress) {
+        self.elsewhere += 1;
+        progress.advance_bytes(bytes);
     }
 
     pub fn done(&mut self, progress: &Progress) {
@@ -553,6 +590,16 @@ impl RunLog {
     pub fn finish(self, verb: &str, quiet: bool) -> Outcome {
         if self.many && (!quiet || !self.failed.is_empty()) {
             let total = self.done + self.skipped + self.failed.len();
+            if let Some(shard) = &self.shard {
+                eprintln!(
+                    "tarjama: shard {}/{} ({}): kept {total} of {} inputs, {} left to the other shards",
+                    shard.index,
+                    shard.count,
+                    shard.source,
+                    total + self.elsewhere,
+                    self.elsewhere
+                );
+            }
             let mut summary = format!("tarjama: {total} inputs: {} {verb}", self.done);
             if self.skipped > 0 {
                 summary += &format!(

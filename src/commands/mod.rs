@@ -3,6 +3,7 @@
 pub mod batch;
 mod eval;
 mod models;
+mod shard;
 mod sink;
 mod summarize;
 mod translate;

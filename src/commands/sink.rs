@@ -69,7 +69,16 @@ impl Sink {
         // Locked before the earlier records are read, so no other run changes them between that
         // read and this run's commit.
         let lock = match &plan.destination {
-            Destination::File(path) => Some(OutputLock::acquire(path)?),
+            Destination::File(path) => Some(OutputLock::acquire(path).map_err(|e| {
+                match (&plan.shard, e) {
+                    // Shards run side by side: each needs an output of its own.
+                    (Some(_), Error::Usage(msg)) => Error::usage(format!(
+                        "{msg}; with --shard, give each shard its own file, such as \
+                         -o out-$SLURM_ARRAY_TASK_ID.jsonl"
+                    )),
+                    (_, e) => e,
+                }
+            })?),
             _ => None,
         };
         let mut outputs = Sink {

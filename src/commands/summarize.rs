@@ -27,6 +27,11 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
     let mut records = batch::Records::new(&plan, &args.batch, &done_ids);
     let first = batch::read_single_ahead(&plan, &mut records)?;
     let rt = &args.runtime;
+    if plan.inputs.is_empty() {
+        // A shard given none of the files: nothing to load a model for.
+        sink.close(true)?;
+        return Ok(RunLog::new(&plan).finish("summarized", rt.quiet));
+    }
     let started = Instant::now();
     let spec = EngineSpec {
         model: args.model.clone(),
@@ -58,7 +63,7 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
         && !plan.many
         && plan.destination == Destination::Stdout
         && (args.stream || (!args.no_stream && std::io::stdout().is_terminal()));
-    let mut log = RunLog::new(plan.many);
+    let mut log = RunLog::new(&plan);
     let started = Instant::now();
     let result = (|| -> Result<()> {
         for next in first.into_iter().chain(records) {
@@ -66,6 +71,10 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
             let mut record = match next {
                 Next::Done(_) => {
                     log.skipped(&progress);
+                    continue;
+                }
+                Next::OtherShard(bytes) => {
+                    log.other_shard(bytes, &progress);
                     continue;
                 }
                 Next::Failed(name, e) => {

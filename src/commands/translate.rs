@@ -32,7 +32,12 @@ pub fn run(args: TranslateArgs) -> Result<Outcome> {
     let (mut sink, done_ids) = Sink::open(&plan, args.batch.force)?;
     let mut records = batch::Records::new(&plan, &args.batch, &done_ids);
     let first = batch::read_single_ahead(&plan, &mut records)?;
-    let mut log = RunLog::new(plan.many);
+    let mut log = RunLog::new(&plan);
+    if plan.inputs.is_empty() {
+        // A shard given none of the files: nothing to load a model for.
+        sink.close(true)?;
+        return Ok(log.finish("translated", rt.quiet));
+    }
     if plan.destination == Destination::PerInput && !args.batch.force {
         let pending = plan
             .inputs
@@ -141,6 +146,7 @@ impl Run<'_> {
             interrupt::check()?;
             match next {
                 Next::Done(_) => self.log.skipped(self.progress),
+                Next::OtherShard(bytes) => self.log.other_shard(bytes, self.progress),
                 Next::Failed(name, e) => self.log.failed(&name, e, self.progress)?,
                 Next::Record(record) => {
                     self.read(opened, record)?;

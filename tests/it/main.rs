@@ -22,6 +22,7 @@ mod output_safety;
 mod parser_memory;
 mod portable;
 mod quantize;
+mod shards;
 mod soak;
 mod streaming;
 mod summarize;
