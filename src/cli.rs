@@ -10,7 +10,8 @@ use crate::hub::{DEFAULT_SUMMARIZER, DEFAULT_TRANSLATOR};
 /// Printed under every command's `--help`.
 pub const EXIT_CODES: &str =
     "Exit codes: 0 ok, 1 some inputs failed (the others were written), 2 usage error, \
-3 model error, 130 interrupted (finished outputs are kept; rerun to resume).";
+3 model error, 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (finished outputs are \
+kept; rerun to resume).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,7 +46,7 @@ pub enum Command {
 
 Files already translated are skipped (rerun an interrupted run to resume; --force redoes them).
 A file that cannot be read is reported and skipped; the run goes on and exits with 1.
-Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model error, 130 interrupted.")]
+Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model error, 130 interrupted (143 SIGTERM, 129 SIGHUP).")]
     Translate(TranslateArgs),
 
     /// Write a short English summary of an Arabic article: with a chat model (GGUF), or with an
@@ -59,7 +60,7 @@ Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model error, 130 interr
   tarjama summarize archive/ -o summaries/         # a.ar.txt -> a.summary.txt
   tarjama summarize --format jsonl archive/ > summaries.jsonl
 
-Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model error, 130 interrupted.")]
+Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model error, 130 interrupted (143 SIGTERM, 129 SIGHUP).")]
     Summarize(SummarizeArgs),
 
     /// List, download, inspect, verify and remove the preset models in the Hugging Face cache.

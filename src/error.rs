@@ -30,11 +30,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// The user pressed Ctrl-C.
+    /// Ctrl-C, SIGTERM or SIGHUP stopped the run; the exit status is 128 + the signal's number.
     #[error(
         "interrupted: outputs already finished are kept; run the same command again to resume"
     )]
-    Interrupted,
+    Interrupted(u8),
 
     /// A tensor operation failed; this is a bug or an unsupported model shape.
     #[error("model computation failed: {0}")]
@@ -63,14 +63,14 @@ impl Error {
         Error::Model(msg.into())
     }
 
-    /// Exit codes: 1 an input failed, 2 usage error, 3 model error, 130 interrupted (0 is
-    /// success).
+    /// Exit codes: 1 an input failed, 2 usage error, 3 model error, 130 interrupted by Ctrl-C,
+    /// 143 by SIGTERM, 129 by SIGHUP (0 is success).
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Input(_) | Error::Output { .. } => 1,
             Error::Usage(_) => 2,
             Error::Model(_) | Error::Candle(_) => 3,
-            Error::Interrupted => INTERRUPTED_EXIT_CODE,
+            Error::Interrupted(code) => *code,
         }
     }
 

@@ -3,6 +3,7 @@
 //! `summarize`, and `eval --save-hyp`).
 
 use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use super::batch::{Destination, Input, Plan};
@@ -10,40 +11,73 @@ use crate::cli::OutputFormat;
 use crate::output::{self, OutputLock, OutputTarget};
 use crate::{Error, Result};
 
-/// The ids of the records in a JSON Lines output being resumed, and the lines themselves (they
-/// are copied into the new file, so the finished work is kept).
-pub fn existing_records(path: &Path) -> Result<(HashSet<String>, String)> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
-        Err(e) => {
-            return Err(Error::input(format!(
-                "cannot read {} to resume it: {e}; pass --force to replace it",
-                path.display()
-            )))
-        }
+/// What a JSON Lines output being resumed holds, read as a stream (only the ids are kept).
+#[derive(Debug, Default)]
+pub struct Resumed {
+    /// The ids (as JSON) of its records.
+    pub ids: HashSet<String>,
+    /// Its size in bytes, 0 when it does not exist.
+    pub len: u64,
+    /// The bytes before a record cut off mid-line by a killed run: the output is cut back to
+    /// this, and the record is redone.
+    pub whole: u64,
+    /// Whether the last whole record has no line end (a file edited by hand): one is added
+    /// before the next record.
+    pub needs_newline: bool,
+}
+
+/// Reads the ids of the records in a JSON Lines output being resumed, one line at a time, so a
+/// large output costs only its ids in memory and is never rewritten. Its last line may be a
+/// record a kill cut off (no line end, not valid JSON): it is left out of `whole`. Any other line
+/// without an id means the file is not a tarjama output, and the run refuses to append to it.
+pub fn existing_records(path: &Path) -> Result<Resumed> {
+    let cannot = |e: std::io::Error| {
+        Error::input(format!(
+            "cannot read {} to resume it: {e}; pass --force to replace it",
+            path.display()
+        ))
     };
-    let mut ids = HashSet::new();
-    let mut kept = String::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let id = serde_json::from_str::<serde_json::Value>(line)
-            .ok()
-            .and_then(|v| v.get("id").cloned());
-        match id {
-            Some(id) => {
-                ids.insert(id.to_string());
-                kept.push_str(line);
-                kept.push('\n');
-            }
-            None => {
-                return Err(Error::input(format!(
-                    "{} is not a tarjama JSON Lines output (a line has no \"id\"): pass --force to replace it, or choose another -o",
-                    path.display()
-                )))
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Resumed::default()),
+        Err(e) => return Err(cannot(e)),
+    };
+    let mut resumed = Resumed {
+        len: file.metadata().map_err(cannot)?.len(),
+        ..Resumed::default()
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(cannot)?;
+        if n == 0 {
+            break;
+        }
+        let ended = line.ends_with(b"\n");
+        let text = String::from_utf8_lossy(&line);
+        if !text.trim().is_empty() {
+            let id = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("id").cloned());
+            match id {
+                Some(id) => {
+                    resumed.ids.insert(id.to_string());
+                    resumed.needs_newline = !ended;
+                }
+                // Only the last line lacks a line end: records are written whole with theirs.
+                None if !ended => break,
+                None => {
+                    return Err(Error::input(format!(
+                        "{} is not a tarjama JSON Lines output (a line has no \"id\"): pass --force to replace it, or choose another -o",
+                        path.display()
+                    )))
+                }
             }
         }
+        resumed.whole += n as u64;
     }
-    Ok((ids, kept))
+    Ok(resumed)
 }
 
 /// Where a run's results go, opened before any model is loaded, so that a bad or busy output
@@ -63,8 +97,8 @@ pub struct Sink {
 
 impl Sink {
     /// Locks the output file (if any) against other runs, clears its directory of a killed run's
-    /// temporary files, and opens it; a stream being resumed gets the records of the earlier run
-    /// copied in (unless `force`), whose ids are returned so those inputs are skipped.
+    /// temporary files, and opens it; the ids of the records a stream being resumed holds
+    /// (unless `force`) are returned so those inputs are skipped.
     pub fn open(plan: &Plan, force: bool) -> Result<(Sink, HashSet<String>)> {
         // Locked before the earlier records are read, so no other run changes them between that
         // read and this run's commit.
@@ -92,29 +126,17 @@ impl Sink {
             (Destination::File(path), format) => {
                 outputs.clean(path);
                 if format == OutputFormat::Jsonl {
-                    let (ids, kept) = if force {
-                        Default::default()
-                    } else {
-                        existing_records(path)?
-                    };
-                    let mut target = OutputTarget::open(Some(path))?;
-                    target.write(&kept)?;
+                    let (stream, ids) = Stream::open_file(path, force)?;
+                    outputs.stream = Some(stream);
                     done_ids = ids;
-                    outputs.stream = Some(Stream {
-                        target,
-                        written: 0,
-                        // Without --force every earlier record is copied in.
-                        replaces: force && std::fs::metadata(path).is_ok_and(|m| m.len() > 0),
-                    });
                 } else {
                     outputs.single = Some(OutputTarget::open(Some(path))?);
                 }
             }
             (_, OutputFormat::Jsonl) => {
                 outputs.stream = Some(Stream {
-                    target: OutputTarget::Stdout,
+                    out: StreamOut::Stdout,
                     written: 0,
-                    replaces: false,
                 })
             }
             _ => {}
@@ -189,33 +211,177 @@ impl Sink {
         }
     }
 
-    /// Ends the run: commits the stream as [`keep_stream`] decides (`completed`: the run ended
-    /// without error, though some inputs may have failed), removes what was not committed, and
-    /// releases the lock.
+    /// Makes the records written so far durable (fsync): called once a window of records is
+    /// written, so that a kill, even `kill -9`, loses at most the window in flight.
+    pub fn sync(&mut self) -> Result<()> {
+        match &mut self.stream {
+            Some(stream) => stream.sync(),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends the run: a stream appended in place is synced (and a completed run with no record
+    /// still leaves its, empty, file); a stream replacing an earlier one with `--force` is
+    /// committed as [`keep_stream`] decides (`completed`: the run ended without error, though
+    /// some inputs may have failed). What is not committed is removed, and the lock released.
     pub fn close(mut self, completed: bool) -> Result<()> {
-        match self.stream.take() {
-            Some(stream) if keep_stream(completed, stream.written, stream.replaces) => {
-                stream.target.commit()
+        let Some(mut stream) = self.stream.take() else {
+            return Ok(());
+        };
+        match stream.out {
+            StreamOut::Stdout => Ok(()),
+            StreamOut::Append { .. } => {
+                if completed {
+                    stream.file()?;
+                }
+                stream.sync()
             }
-            // Dropping the target deletes its temporary file.
-            _ => Ok(()),
+            StreamOut::Replace(target) => {
+                if keep_stream(completed, stream.written, true) {
+                    target.commit()
+                } else {
+                    // Dropping the target deletes its temporary file.
+                    Ok(())
+                }
+            }
         }
     }
 }
 
 /// A JSON Lines output and what this run has put in it.
 struct Stream {
-    target: OutputTarget,
-    /// Records written by this run (not counting those copied from the earlier run).
+    out: StreamOut,
+    /// Records written by this run (not counting those of an earlier run).
     written: usize,
-    /// Whether committing drops records the file holds now (`--force` over a non-empty file).
-    replaces: bool,
+}
+
+/// Where a JSON Lines stream goes.
+enum StreamOut {
+    Stdout,
+    /// Records are appended to the output itself, new or resumed, so each is kept as soon as it
+    /// is synced: an earlier run's records are never copied or rewritten. The file is created
+    /// with the first record, so a run that finishes none creates nothing.
+    Append {
+        path: PathBuf,
+        file: Option<std::fs::File>,
+        /// A line end the resumed file's last record lacks, written before the next record.
+        needs_newline: bool,
+        /// Written since the last sync.
+        unsynced: bool,
+    },
+    /// `--force` over a file that holds records: a temporary file renamed over it at the end,
+    /// so that a run that fails early leaves the earlier records.
+    Replace(OutputTarget),
 }
 
 impl Stream {
+    /// The stream of `-o path`, and the ids it holds already (none with `force`). A record a
+    /// killed run cut off at the end is removed now; everything before it stays as it is.
+    fn open_file(path: &Path, force: bool) -> Result<(Stream, HashSet<String>)> {
+        let io = |source| Error::Output {
+            path: path.to_path_buf(),
+            source,
+        };
+        if force && std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+            let stream = Stream {
+                out: StreamOut::Replace(OutputTarget::open(Some(path))?),
+                written: 0,
+            };
+            return Ok((stream, HashSet::new()));
+        }
+        let resumed = if force {
+            Resumed::default()
+        } else {
+            existing_records(path)?
+        };
+        let mut file = None;
+        if resumed.whole < resumed.len {
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map_err(io)?;
+            f.set_len(resumed.whole).map_err(io)?;
+            f.sync_all().map_err(io)?;
+            eprintln!(
+                "tarjama: note: {} ended with a record cut off by a killed run; it is removed and done again",
+                path.display()
+            );
+            file = Some(f);
+        }
+        let stream = Stream {
+            out: StreamOut::Append {
+                path: path.to_path_buf(),
+                file,
+                needs_newline: resumed.needs_newline,
+                unsynced: false,
+            },
+            written: 0,
+        };
+        Ok((stream, resumed.ids))
+    }
+
+    /// The appended file, opened (or created) on first use.
+    fn file(&mut self) -> Result<&mut std::fs::File> {
+        let StreamOut::Append { path, file, .. } = &mut self.out else {
+            unreachable!("only appended streams have a file of their own")
+        };
+        if file.is_none() {
+            let opened = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&*path)
+                .map_err(|source| Error::Output {
+                    path: path.clone(),
+                    source,
+                })?;
+            *file = Some(opened);
+        }
+        Ok(file.as_mut().expect("opened above"))
+    }
+
     fn write_record(&mut self, record: &serde_json::Value) -> Result<()> {
-        self.target.write(&format!("{record}\n"))?;
+        let mut line = format!("{record}\n");
+        match &mut self.out {
+            StreamOut::Stdout => OutputTarget::Stdout.write(&line)?,
+            StreamOut::Replace(target) => target.write(&line)?,
+            StreamOut::Append {
+                path,
+                needs_newline,
+                unsynced,
+                ..
+            } => {
+                let path = path.clone();
+                if std::mem::take(needs_newline) {
+                    line.insert(0, '\n');
+                }
+                *unsynced = true;
+                // One write per record: a kill cuts at most this line, which a resumed run
+                // recognises and redoes.
+                self.file()?
+                    .write_all(line.as_bytes())
+                    .map_err(|source| Error::Output { path, source })?;
+            }
+        }
         self.written += 1;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        let StreamOut::Append {
+            path,
+            file: Some(file),
+            unsynced,
+            ..
+        } = &mut self.out
+        else {
+            return Ok(());
+        };
+        if std::mem::take(unsynced) {
+            file.sync_data().map_err(|source| Error::Output {
+                path: path.clone(),
+                source,
+            })?;
+        }
         Ok(())
     }
 }

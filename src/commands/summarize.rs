@@ -130,7 +130,7 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
                     None => sink.take_single().finish(&out),
                 }
             };
-            match written {
+            match written.and_then(|()| sink.sync()) {
                 Ok(()) => log.done(&progress),
                 Err(e) => log.failed(&record.name, e, &progress)?,
             }

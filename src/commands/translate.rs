@@ -260,7 +260,8 @@ impl Run<'_> {
             }
             Ok(())
         })?;
-        self.finish_records()
+        self.finish_records()?;
+        self.sink.sync()
     }
 
     /// Commits the records at the front whose chunks are all written, in input order. A failed

@@ -25,6 +25,7 @@ mod quantize;
 mod shards;
 mod soak;
 mod streaming;
+mod streams;
 mod summarize;
 mod summarize_seq2seq;
 mod tokenizer;

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use super::{article, names, set, summarize_cmd, tarjama, translate_cmd};
 use crate::common::{fixtures, ntrex_lines, stderr_of};
 
-/// Waits for a temporary file of the run to appear in `dir`: it then holds the output's lock.
-fn wait_for_temp_file(dir: &Path, child: &mut Child) {
+/// Waits for the run's lock file to appear in `dir`: it then holds the output's lock.
+fn wait_for_lock_file(dir: &Path, child: &mut Child) {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
-        if names(dir).iter().any(|n| n.starts_with(".tarjama-")) {
+        if names(dir).iter().any(|n| n.ends_with(".tarjama.lock")) {
             return;
         }
         assert!(child.try_wait().unwrap().is_none(), "the first run ended");
@@ -49,7 +49,7 @@ fn a_second_run_writing_the_same_stream_is_refused_and_no_record_is_lost() {
         writeln!(stdin, "{}", serde_json::json!({"id": i, "text": text})).unwrap();
     }
     stdin.flush().unwrap();
-    wait_for_temp_file(&dir, &mut first);
+    wait_for_lock_file(&dir, &mut first);
 
     // The translate run has a model that loads, and would have written the stream; the
     // summarize run shows the refusal comes before any model is looked for.
