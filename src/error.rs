@@ -30,6 +30,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Standard output was closed by its reader (`| head -1`): the run ends quietly, with exit
+    /// code 0, as `head` users expect of any command.
+    #[error("standard output was closed")]
+    StdoutClosed,
+
     /// Ctrl-C, SIGTERM or SIGHUP stopped the run; the exit status is 128 + the signal's number.
     #[error(
         "interrupted: outputs already finished are kept; run the same command again to resume"
@@ -71,6 +76,7 @@ impl Error {
             Error::Usage(_) => 2,
             Error::Model(_) | Error::Candle(_) => 3,
             Error::Interrupted(code) => *code,
+            Error::StdoutClosed => 0,
         }
     }
 

@@ -29,6 +29,8 @@ fn main() -> ExitCode {
     match cli.check().and_then(|()| commands::run(cli)) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::SomeFailed) => ExitCode::from(1),
+        // The reader of a pipe has all it wanted (`| head -1`).
+        Err(tarjama::Error::StdoutClosed) => ExitCode::SUCCESS,
         Err(err) => {
             let message = if verbose {
                 err.to_string()

@@ -274,9 +274,12 @@ impl OutputTarget {
                 let mut out = std::io::stdout().lock();
                 out.write_all(text.as_bytes())
                     .and_then(|_| out.flush())
-                    .map_err(|source| Error::Output {
-                        path: PathBuf::from("<stdout>"),
-                        source,
+                    .map_err(|source| match source.kind() {
+                        std::io::ErrorKind::BrokenPipe => Error::StdoutClosed,
+                        _ => Error::Output {
+                            path: PathBuf::from("<stdout>"),
+                            source,
+                        },
                     })
             }
             OutputTarget::File { path, temp } => {

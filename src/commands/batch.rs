@@ -2,11 +2,11 @@
 //! report at the end. Shared by `translate` and `summarize`.
 
 use std::collections::{HashMap, HashSet};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use crate::cli::{BatchArgs, InputFormat, OutputFormat};
-use crate::document::ChunkReader;
+use crate::document::{ChunkReader, Source};
 
 use super::shard::{self, Shard};
 pub use super::sink::{existing_records, Sink};
@@ -369,8 +369,13 @@ pub struct Records<'a> {
     done_ids: &'a HashSet<String>,
     next_input: usize,
     /// The JSON Lines input being read: its name, reader and line number.
-    lines: Option<(String, Box<dyn BufRead + Send>, usize)>,
+    lines: Option<(String, Source, usize)>,
 }
+
+/// The longest JSON Lines record read: one article is far less, and a longer line (a file that
+/// is not JSON Lines, a dump with no line breaks) would have to be held whole in memory. It is
+/// reported, skipped, and the records after it are read.
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
 
 impl<'a> Records<'a> {
     /// `done_ids` are the ids (as JSON) already in the output stream being resumed.
@@ -384,10 +389,27 @@ impl<'a> Records<'a> {
         }
     }
 
+    /// Whether the next record can be read without waiting on a pipe's writer.
+    pub fn ready(&mut self) -> bool {
+        self.lines
+            .as_mut()
+            .is_none_or(|(_, reader, _)| reader.ready())
+    }
+
     fn next_line(&mut self) -> Option<Next> {
         let (name, reader, line_no) = self.lines.as_mut()?;
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
+        let mut bytes = Vec::new();
+        let read = (&mut *reader)
+            .take(MAX_RECORD_BYTES as u64 + 1)
+            .read_until(b'\n', &mut bytes);
+        let too_long = bytes.len() > MAX_RECORD_BYTES;
+        let read = read.and_then(|n| {
+            if too_long {
+                skip_line(reader)?;
+            }
+            Ok(n)
+        });
+        match read {
             Ok(0) => {
                 self.lines = None;
                 return None;
@@ -403,6 +425,28 @@ impl<'a> Records<'a> {
             }
         }
         let where_ = format!("{name}:{line_no}");
+        if too_long {
+            return Some(Next::Failed(
+                where_.clone(),
+                Error::input(format!(
+                    "{where_} is a record of more than {} MiB, not an article: split its text into records of their own",
+                    MAX_RECORD_BYTES >> 20
+                )),
+            ));
+        }
+        let line = match String::from_utf8(bytes) {
+            Ok(line) => line,
+            Err(e) => {
+                return Some(Next::Failed(
+                    where_.clone(),
+                    Error::input(format!(
+                        "{where_} is not UTF-8 (byte 0x{:02X} at column {}); convert the file with iconv",
+                        e.as_bytes()[e.utf8_error().valid_up_to()],
+                        e.utf8_error().valid_up_to() + 1
+                    )),
+                ))
+            }
+        };
         if line.trim().is_empty() {
             return self.next_line();
         }
@@ -506,6 +550,26 @@ impl Iterator for Records<'_> {
     }
 }
 
+/// Reads past the rest of a line, keeping none of it.
+fn skip_line(reader: &mut Source) -> std::io::Result<()> {
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(());
+        }
+        match available.iter().position(|&b| b == b'\n') {
+            Some(end) => {
+                reader.consume(end + 1);
+                return Ok(());
+            }
+            None => {
+                let n = available.len();
+                reader.consume(n);
+            }
+        }
+    }
+}
+
 /// For a run over one input: opens it and reads its first chunk, so that an unusable input is
 /// the run's error before any model is loaded. Runs over many inputs report bad ones as they
 /// come and return `None` here.
@@ -571,9 +635,10 @@ impl RunLog {
         progress.file_done();
     }
 
-    /// Reports a failed input. With a single input its error is the run's error.
+    /// Reports a failed input. With a single input its error is the run's error, as is an error
+    /// that ends the run whatever the input (a closed standard output).
     pub fn failed(&mut self, name: &str, error: Error, progress: &Progress) -> Result<()> {
-        if !self.many {
+        if !self.many || !error.is_per_input() {
             return Err(error);
         }
         progress.println(&format!("tarjama: error: {error}"));

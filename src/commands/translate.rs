@@ -3,7 +3,8 @@
 //! Inputs are read a chunk of lines at a time, so a 100 MB file is translated in bounded memory.
 //! The sentences of consecutive chunks (of one file or of several small ones) are translated
 //! together, which keeps batches full when an archive holds many short articles; results are
-//! still written in input order.
+//! still written in input order. From a pipe, what has arrived is translated as soon as the
+//! writer pauses (see `document::Source`), so each record or paragraph comes out when it is done.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
@@ -87,7 +88,7 @@ pub fn run(args: TranslateArgs) -> Result<Outcome> {
         progress: &progress,
         log: &mut log,
     };
-    let result = run.all(first.into_iter().chain(records));
+    let result = run.all(first, &mut records);
     let engine = run.engine;
     progress.finish();
     let closed = sink.close(result.is_ok());
@@ -140,9 +141,18 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn all(&mut self, records: impl Iterator<Item = Next>) -> Result<()> {
+    fn all(&mut self, first: Option<Next>, records: &mut batch::Records) -> Result<()> {
         let mut opened = 0;
-        for next in records {
+        let mut first = first;
+        loop {
+            // Records from a pipe that has sent no more yet are translated now, not when the
+            // window fills: a co-process waits for them.
+            if !self.window.is_empty() && first.is_none() && !records.ready() {
+                self.flush()?;
+            }
+            let Some(next) = first.take().or_else(|| records.next()) else {
+                break;
+            };
             interrupt::check()?;
             match next {
                 Next::Done(_) => self.log.skipped(self.progress),
@@ -197,7 +207,11 @@ impl Run<'_> {
                     // A chat model writes paragraph by paragraph, so it gets no window.
                     let window = self.engine.batch_sentences() * WINDOW_BATCHES;
                     let bytes: usize = self.window.iter().map(|c| c.bytes).sum();
-                    if self.window_sentences >= window || bytes >= WINDOW_BYTES {
+                    // From a pipe, each paragraph is translated once no more has come.
+                    if self.window_sentences >= window
+                        || bytes >= WINDOW_BYTES
+                        || !record.reader.ready()
+                    {
                         self.flush()?;
                     }
                 }

@@ -1,9 +1,10 @@
 //! Reading an input document from a file or standard input, whole or in chunks of lines.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, ErrorKind, Read};
+use std::io::{BufRead, ErrorKind, Read};
 use std::path::Path;
 
+use super::pipe::Source;
 use crate::{Error, Result};
 
 /// How much text [`ChunkReader`] hands out at a time: enough that an ordinary article is one
@@ -50,8 +51,11 @@ pub fn decode_input(bytes: Vec<u8>, name: &str) -> Result<String> {
 /// [`MAX_LINE_BYTES`] comes in pieces that end a line each: cut after a sentence end and a space
 /// when there is one, else at a space, and the space becomes the line break; with no space, a
 /// line break is added between two characters.
+///
+/// From a pipe (standard input that is not a file, a FIFO), a chunk also ends when the writer
+/// has sent nothing more for a moment, so each paragraph is translated as soon as it arrives.
 pub struct ChunkReader {
-    reader: Box<dyn BufRead + Send>,
+    reader: Source,
     name: String,
     /// Input bytes consumed so far, for the offsets in error messages.
     offset: u64,
@@ -77,7 +81,7 @@ impl ChunkReader {
     /// Opens `path`, or standard input for `None` or `-`, failing with one line for a missing
     /// file, a directory or a permission problem.
     pub fn open(path: Option<&Path>) -> Result<Self> {
-        let (reader, name): (Box<dyn BufRead + Send>, String) = match path {
+        let (reader, name): (Source, String) = match path {
             Some(p) if p.as_os_str() != "-" => {
                 let name = p.display().to_string();
                 if p.is_dir() {
@@ -86,28 +90,28 @@ impl ChunkReader {
                     )));
                 }
                 let file = File::open(p).map_err(|e| read_error(&name, e))?;
-                (Box::new(BufReader::with_capacity(1 << 16, file)), name)
+                (Source::file(file), name)
             }
-            _ => (
-                Box::new(BufReader::new(std::io::stdin())),
-                "standard input".to_string(),
-            ),
+            _ => (Source::stdin(), "standard input".to_string()),
         };
         Ok(Self::new(reader, name))
     }
 
     /// Opens `path` (or standard input) for reading line by line (JSON Lines), with the errors
     /// of [`ChunkReader::open`].
-    pub fn open_lines(path: Option<&Path>) -> Result<Box<dyn BufRead + Send>> {
+    pub fn open_lines(path: Option<&Path>) -> Result<Source> {
         Ok(Self::open(path)?.reader)
     }
 
     /// Reads text already in memory (a JSON Lines record's field).
     pub fn from_text(text: String, name: String) -> Self {
-        Self::new(Box::new(std::io::Cursor::new(text.into_bytes())), name)
+        Self::new(
+            Source::Ready(Box::new(std::io::Cursor::new(text.into_bytes()))),
+            name,
+        )
     }
 
-    fn new(reader: Box<dyn BufRead + Send>, name: String) -> Self {
+    fn new(reader: Source, name: String) -> Self {
         Self {
             reader,
             name,
@@ -130,6 +134,12 @@ impl ChunkReader {
     /// Where the text comes from, for messages: a path or "standard input".
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether the next chunk can be read without waiting on a pipe's writer (see
+    /// [`Source::ready`]).
+    pub fn ready(&mut self) -> bool {
+        self.ahead.is_some() || self.done || !self.carry.is_empty() || self.reader.ready()
     }
 
     /// Reads the first chunk now, so that an unusable input is reported before a model is
@@ -161,6 +171,8 @@ impl ChunkReader {
                     self.done = true;
                     break;
                 }
+                // A pipe's writer has sent no more yet: what is here is translated now.
+                LineEnd::Whole(_) if !self.reader.ready() => break,
                 LineEnd::Whole(_) => {}
                 // A piece ends its chunk, so that an added line break is always the chunk's
                 // last byte and the offsets of bad bytes before it stay those of the input.
@@ -363,7 +375,7 @@ mod tests {
 
     fn chunks(text: &[u8], size: usize) -> Result<Vec<String>> {
         let mut reader = ChunkReader::new(
-            Box::new(std::io::Cursor::new(text.to_vec())),
+            Source::Ready(Box::new(std::io::Cursor::new(text.to_vec()))),
             "t".to_string(),
         )
         .with_chunk_bytes(size);
@@ -467,7 +479,10 @@ mod tests {
         // Two added line breaks before the bad byte must not shift its offset.
         let mut text = "كلمة".repeat(4).into_bytes();
         text.push(0xE1);
-        let mut reader = ChunkReader::new(Box::new(std::io::Cursor::new(text)), "t".into());
+        let mut reader = ChunkReader::new(
+            Source::Ready(Box::new(std::io::Cursor::new(text))),
+            "t".into(),
+        );
         reader.max_line = 7;
         let err = loop {
             match reader.next_chunk() {

@@ -7,11 +7,13 @@
 mod boilerplate;
 mod input;
 mod normalize;
+mod pipe;
 mod segment;
 
 pub use boilerplate::is_boilerplate;
 pub use input::{decode_input, read_input, ChunkReader, CHUNK_BYTES, MAX_LINE_BYTES};
 pub use normalize::{contains_arabic, normalize_for_model};
+pub use pipe::{Source, PIPE_LATENCY};
 pub use segment::{pack_windows, split_long, split_sentences};
 
 /// One line of the input.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::{fixtures, ntrex_lines, stderr_of, translate_cmd};
 
+mod pipes;
 
 /// `n` NTREX lines as JSON Lines records with ids 0..n, in `dir/in.jsonl`.
 fn records(dir: &Path, n: usize) -> PathBuf {
@@ -123,7 +124,11 @@ fn reference(n: usize) -> BTreeMap<u64, serde_json::Value> {
 fn assert_finished_records(written: &BTreeMap<u64, serde_json::Value>, n: usize) {
     let want = reference(n);
     let ids: Vec<u64> = written.keys().copied().collect();
-    assert_eq!(ids, (0..ids.len() as u64).collect::<Vec<_>>(), "input order");
+    assert_eq!(
+        ids,
+        (0..ids.len() as u64).collect::<Vec<_>>(),
+        "input order"
+    );
     for (id, record) in written {
         assert_eq!(record["english"], want[id]["english"], "record {id}");
     }
@@ -141,7 +146,10 @@ fn sigterm_and_sighup_stop_after_the_batch_and_keep_every_finished_record() {
         let out = wait_at_most(child, Duration::from_secs(60));
         let stderr = stderr_of(&out);
         assert_eq!(out.status.code(), Some(code), "signal {sig}: {stderr}");
-        assert!(stderr.contains("stopping after the current batch"), "{stderr}");
+        assert!(
+            stderr.contains("stopping after the current batch"),
+            "{stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
         let written = by_id(&output);
         assert!(
