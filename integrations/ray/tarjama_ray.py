@@ -54,13 +54,12 @@ if TYPE_CHECKING:
 
 __all__ = ["TarjamaTranslator", "TarjamaError", "translate_dataset"]
 
-# The default for the longest wait for one record. A record that never comes back (tarjama
-# reported it as failed on stderr, or the process hangs) ends the batch with an error after
-# this, so Ray retries it on a fresh process instead of the pipeline waiting forever.
+# The default for the longest wait for one record: a tarjama that hangs fails the batch after
+# this (TarjamaError) instead of holding the pipeline forever.
 DEFAULT_RECORD_TIMEOUT_S = 600.0
 
 # How many times one batch restarts a tarjama process that died under it before it fails the
-# batch (and Ray's own retry takes over).
+# batch with TarjamaError.
 PROCESS_RESTARTS_PER_BATCH = 2
 
 _EOF = object()
@@ -185,7 +184,7 @@ class TarjamaTranslator:
             target=self._read_stdout, args=(self._proc, self._lines), daemon=True
         ).start()
         threading.Thread(
-            target=self._read_stderr, args=(self._proc, self._stderr), daemon=True
+            target=self._read_stderr, args=(self._proc, self._stderr, self._lines), daemon=True
         ).start()
 
     def _stop(self) -> None:
@@ -210,10 +209,17 @@ class TarjamaTranslator:
         lines.put(_EOF)
 
     @staticmethod
-    def _read_stderr(proc: subprocess.Popen[bytes], tail: collections.deque[str]) -> None:
+    def _read_stderr(
+        proc: subprocess.Popen[bytes], tail: collections.deque[str], lines: queue.Queue[Any]
+    ) -> None:
         assert proc.stderr is not None
-        for line in proc.stderr:
-            tail.append(line.decode("utf-8", "replace").rstrip())
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            tail.append(line)
+            # tarjama reports a record it cannot translate on stderr and writes no output
+            # record for it: the batch fails now, naming it, instead of waiting out the timeout.
+            if line.startswith("tarjama: error:"):
+                lines.put(_Failed(line))
 
     def _send(self, records: Iterable[dict[str, Any]]) -> None:
         assert self._proc is not None and self._proc.stdin is not None
@@ -233,9 +239,11 @@ class TarjamaTranslator:
             except queue.Empty:
                 raise TarjamaError(
                     f"no record from tarjama for {self.record_timeout_s:.0f} s with "
-                    f"{len(pending)} of the batch outstanding (a record it reported as failed, "
-                    f"or a hung process); {self._stderr_tail()}"
+                    f"{len(pending)} of the batch outstanding (a hung process); "
+                    f"{self._stderr_tail()}"
                 ) from None
+            if isinstance(line, _Failed):
+                raise TarjamaError(f"{line.message}; {self._stderr_tail()}")
             if line is _EOF:
                 assert self._proc is not None
                 code = self._proc.wait()
@@ -267,6 +275,13 @@ class TarjamaTranslator:
 
 class _ProcessDied(Exception):
     pass
+
+
+class _Failed:
+    """A record tarjama reported as failed (its stderr line)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
 
 
 def _ray_gave_gpus() -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,21 @@ def test_an_actor_that_dies_mid_batch_is_restarted_and_the_batch_retried(
     check_same_as_reference(without_pid(rows), reference)
     # Three actor processes started a tarjama: the two first ones and the one Ray restarted.
     assert len({pid for pid, _ in starts(tmp_path)}) == 3, starts(tmp_path)
+
+
+def test_a_record_tarjama_refuses_fails_the_run_at_once_naming_it(
+    binary, model, tarjama_env, records
+):
+    # A field tarjama writes ("english") makes it refuse the record: it writes no record for it,
+    # only an error line, so the batch must fail with that line rather than wait or drop it.
+    bad = [*records[:10], {"id": "bad", "text": records[0]["text"], "english": "x"}]
+    ds = ray.data.from_items(bad, override_num_blocks=1)
+    out = translate_dataset(ds, model, binary=binary, args=ARGS, env=tarjama_env)
+    started = time.monotonic()
+    with pytest.raises(Exception, match="english") as failure:
+        out.take_all()
+    assert "TarjamaError" in str(failure.value) or "TarjamaError" in repr(failure.value)
+    assert time.monotonic() - started < 120, "it waited for the record timeout"
 
 
 def test_the_device_flag_is_passed_through(binary, model):
