@@ -57,9 +57,8 @@ impl ReplyPolicy for ReplyText<'_> {
     /// Small models often stop a sentence or two short of the length asked for: the reply may
     /// not end before it has that many sentences.
     fn may_end(&self) -> bool {
-        !self
-            .max_sentences
-            .is_some_and(|n| self.sentences_out.len() < n)
+        self.max_sentences
+            .is_none_or(|n| self.sentences_out.len() >= n)
     }
 
     fn on_token(&mut self, generated: &[u32]) -> Result<Control> {
