@@ -101,7 +101,6 @@ mod avx2 {
 
     /// # Safety
     /// AVX2, FMA and F16C; `w` holds as many blocks as `x` has values / 32 and `scales`.
-    #[inline(never)]
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn dot_row(w: &[u8], x: &[i8], scales: &[f32]) -> f32 {
         // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.

@@ -16,6 +16,9 @@ fn spawn(args: &[&str], cache: &std::path::Path) -> Child {
         .env("HF_HOME", cache)
         .args(["translate", "--beams", "1", "--model"])
         .arg(fixtures().join("marian-tiny"))
+        // Progress lines (plain, every 10 s, off a terminal) would be on stderr, which the
+        // tests read for errors only.
+        .args(["--progress", "none"])
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -97,7 +97,6 @@ const GROUP_LINES: usize = 3;
 /// # Safety
 /// AVX2, FMA and F16C; the row and the input hold the same number of blocks, and the scales and
 /// offsets are laid out as `Q8Rows` lays them out.
-#[inline(never)]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn dot_row(w: Row<'_>, x: &[i8], scales: &[f32], offsets: &[i32]) -> f32 {
     // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
