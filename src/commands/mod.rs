@@ -3,6 +3,7 @@
 pub mod batch;
 mod eval;
 mod models;
+mod records;
 mod shard;
 mod sink;
 mod summarize;
