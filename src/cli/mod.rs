@@ -1,0 +1,342 @@
+//! Command-line definitions: the commands and their own flags here, the flag groups they share
+//! in [`args`].
+
+mod args;
+
+pub use args::*;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::hub::DEFAULT_SUMMARIZER;
+
+/// Printed under every command's `--help`.
+pub const EXIT_CODES: &str =
+    "Exit codes: 0 ok, 1 some inputs failed (the others were written), 2 usage error, \
+3 model error, 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (finished outputs are \
+kept; rerun to resume).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tarjama",
+    version,
+    about = "Translate Arabic news articles into English with open models, offline-capable, on CPU or GPU",
+    propagate_version = true,
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// CPU threads for the model's arithmetic (default: the physical cores this process may run
+    /// on).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Translate Arabic articles (files, directories or stdin) into English, paragraph by
+    /// paragraph.
+    #[command(after_help = "Examples:
+  tarjama translate article-ar.txt -o article-en.txt
+  cat article-ar.txt | tarjama translate --model opus-mt-ar-en
+  tarjama translate --strip-boilerplate --beams 1 scraped.txt
+  tarjama translate archive/ -o english/          # mirrors the tree: a.ar.txt -> a.en.txt
+  tarjama translate --format jsonl archive/ > translations.jsonl
+  tarjama translate --input-format jsonl --text-field body --id-field url scraped.jsonl -o out.jsonl
+  tarjama translate --shard auto archive/ -o english/   # one part per Slurm array task
+
+Files already translated are skipped (rerun an interrupted run to resume; --force redoes them).
+A file that cannot be read is reported and skipped; the run goes on and exits with 1.
+Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model error, 130 interrupted (143 SIGTERM, 129 SIGHUP).")]
+    Translate(TranslateArgs),
+
+    /// Write a short English summary of an Arabic article: with a chat model (GGUF), or with an
+    /// encoder-decoder summarizer (BART, flan-t5: the article is translated first; mT5-XLSum:
+    /// the Arabic summary is translated).
+    #[command(after_help = "Examples:
+  tarjama summarize article-ar.txt
+  tarjama summarize --sentences 5 --format json article-ar.txt
+  tarjama summarize --model ./qwen2.5-0.5b-instruct-q4_k_m.gguf --words 60 article-ar.txt
+  tarjama summarize --model distilbart-cnn-12-6 --show-translation article-ar.txt
+  tarjama summarize archive/ -o summaries/         # a.ar.txt -> a.summary.txt
+  tarjama summarize --format jsonl archive/ > summaries.jsonl
+
+Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model error, 130 interrupted (143 SIGTERM, 129 SIGHUP).")]
+    Summarize(SummarizeArgs),
+
+    /// List, download, inspect, verify and remove the preset models in the Hugging Face cache.
+    #[command(after_help = "Examples:
+  tarjama models list
+  tarjama models download opus-mt-ar-en      # prefetch for offline use
+  tarjama models info nllb-200-distilled-600m
+  tarjama models verify opus-mt-ar-en        # hashes of the cached files
+  tarjama models rm opus-mt-ar-en
+
+Exit codes: 0 ok, 1 verification failed, 2 usage error, 3 model error.")]
+    Models {
+        #[command(subcommand)]
+        action: ModelsCommand,
+    },
+
+    /// Score translations (BLEU, chrF, as sacrebleu) or summaries (ROUGE, as rouge-score)
+    /// against references, translating the source first unless --hyp is given.
+    #[command(after_help = "Examples:
+  tarjama eval --src test.ar.txt --ref test.en.txt --model opus-mt-ar-en
+  tarjama eval --hyp system.en.txt --ref test.en.txt
+  tarjama eval --task summarize --hyp summaries.txt --ref highlights.txt --format json
+
+Files hold one segment per line; hypotheses and references must have the same number of lines.
+Exit codes: 0 ok, 1 unreadable input, 2 usage error, 3 model error.")]
+    Eval(EvalArgs),
+
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  tarjama completions bash > ~/.local/share/bash-completion/completions/tarjama
+  tarjama completions zsh > ~/.zfunc/_tarjama
+  tarjama completions fish > ~/.config/fish/completions/tarjama.fish")]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// The presets, which of them are cached locally, and their size.
+    List {
+        /// text or json (one object per preset).
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Download a preset's files into the cache, for offline use.
+    Download {
+        /// A preset name (see `tarjama models list`).
+        name: String,
+    },
+    /// A preset's family, repository, files, license and published scores.
+    Info {
+        /// A preset name (see `tarjama models list`).
+        name: String,
+    },
+    /// Check a cached preset's files against the hashes the Hub recorded for them, and that the
+    /// model loads.
+    Verify {
+        /// A preset name (see `tarjama models list`).
+        name: String,
+    },
+    /// Remove a preset's files from the cache.
+    Rm {
+        /// A preset name (see `tarjama models list`).
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// References, one segment per line.
+    #[arg(long = "ref", value_name = "FILE")]
+    pub reference: PathBuf,
+
+    /// Hypotheses to score, one per line.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "src",
+        required_unless_present = "src"
+    )]
+    pub hyp: Option<PathBuf>,
+
+    /// Arabic sources, one per line, translated with --model and then scored.
+    #[arg(long, value_name = "FILE")]
+    pub src: Option<PathBuf>,
+
+    /// translate (BLEU and chrF) or summarize (ROUGE-1/2/L).
+    #[arg(long, value_enum, default_value_t = EvalTask::Translate)]
+    pub task: EvalTask,
+
+    /// text or json.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+
+    /// Write the translations made from --src here (one per line).
+    #[arg(long, value_name = "FILE", requires = "src")]
+    pub save_hyp: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    #[command(flatten)]
+    pub generation: GenerationArgs,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalTask {
+    Translate,
+    Summarize,
+}
+
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    #[command(flatten)]
+    pub batch: BatchArgs,
+
+    /// A GGUF chat model (preset, `owner/repo:file.gguf[@revision]` or local .gguf file), or an
+    /// encoder-decoder summarizer (preset, Hub repo id or local directory).
+    #[arg(short, long, default_value = DEFAULT_SUMMARIZER, value_name = "MODEL")]
+    pub model: String,
+
+    /// The translator encoder-decoder summarizers use (before an English summarizer, after an
+    /// Arabic one) [default: opus-mt-tc-big-ar-en].
+    #[arg(long, value_name = "MODEL")]
+    pub translator: Option<String>,
+
+    /// Print the full English translation before the summary (encoder-decoder summarizers).
+    #[arg(long)]
+    pub show_translation: bool,
+
+    /// The language an encoder-decoder summarizer reads, for models without a preset: `en`
+    /// (the article is translated first) or `ar` (the Arabic summary is translated).
+    #[arg(long, value_name = "LANG", value_parser = ["en", "ar"])]
+    pub summarizer_reads: Option<String>,
+
+    /// Length of the summary in sentences.
+    #[arg(long, value_name = "N", conflicts_with = "words")]
+    pub sentences: Option<u32>,
+
+    /// Length of the summary in words (ends at a sentence boundary).
+    #[arg(long, value_name = "N")]
+    pub words: Option<u32>,
+
+    /// Print sentences as they are written (default when stdout is a terminal).
+    #[arg(long, overrides_with = "no_stream")]
+    pub stream: bool,
+
+    /// Print the summary only when it is complete.
+    #[arg(long)]
+    pub no_stream: bool,
+
+    /// Keep site furniture (related articles, comment forms), which is dropped by default.
+    #[arg(long)]
+    pub keep_boilerplate: bool,
+
+    #[command(flatten)]
+    pub chat: ChatArgs,
+
+    #[command(flatten)]
+    pub generation: GenerationArgs,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
+    #[command(flatten)]
+    pub batch: BatchArgs,
+
+    /// Drop site furniture of scraped pages (related articles, comment forms, share buttons).
+    #[arg(long)]
+    pub strip_boilerplate: bool,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    #[command(flatten)]
+    pub generation: GenerationArgs,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+impl Cli {
+    /// Checks the settings that depend on each other, before anything is read or loaded.
+    pub fn check(&self) -> crate::Result<()> {
+        match &self.command {
+            Command::Translate(args) => args.generation.check(),
+            Command::Summarize(args) => args.generation.check(),
+            Command::Eval(args) => args.generation.check(),
+            Command::Models { .. } | Command::Completions { .. } => Ok(()),
+        }
+    }
+
+    /// Whether `--verbose` was given, for how errors are printed.
+    pub fn verbose(&self) -> bool {
+        match &self.command {
+            Command::Translate(args) => args.runtime.verbose,
+            Command::Summarize(args) => args.runtime.verbose,
+            Command::Eval(args) => args.runtime.verbose,
+            Command::Models { .. } | Command::Completions { .. } => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(["tarjama"].iter().chain(args))
+    }
+
+    #[test]
+    fn the_edges_of_each_range_are_accepted() {
+        let cli = parse(&[
+            "summarize",
+            "--temperature",
+            "0",
+            "--top-p",
+            "1",
+            "--max-tokens",
+            "1",
+            "--max-length",
+            "3",
+            "--min-length",
+            "2",
+            "--length-penalty",
+            "-0.5",
+            "--repetition-penalty",
+            "0.01",
+        ])
+        .unwrap();
+        assert!(cli.check().is_ok());
+        let Command::Summarize(args) = cli.command else {
+            panic!("summarize")
+        };
+        assert_eq!(args.chat.top_p, Some(1.0));
+        assert_eq!(args.generation.length_penalty, Some(-0.5));
+    }
+
+    #[test]
+    fn values_outside_the_ranges_are_value_errors() {
+        for args in [
+            ["--temperature", "-0.1"],
+            ["--top-p", "1.01"],
+            ["--top-p", "-0"],
+            ["--max-tokens", "0"],
+            ["--length-penalty", "inf"],
+            ["--repetition-penalty", "nan"],
+            ["--max-length", "x"],
+        ] {
+            let err = parse(&["summarize", args[0], args[1]]).err();
+            assert_eq!(
+                err.map(|e| e.kind()),
+                Some(clap::error::ErrorKind::ValueValidation),
+                "{args:?}"
+            );
+        }
+    }
+}
