@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{fixtures, ntrex_lines, stderr_of, tarjama, translate_cmd};
+use crate::common::{fixtures, ntrex_lines, stderr_of, tarjama, translate_cmd, tree};
 
 /// An article of `n` NTREX sentences starting at line `from`, two sentences a paragraph.
 fn article(from: usize, n: usize) -> String {
@@ -30,24 +30,6 @@ fn single_run(cache: &Path, text: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// Files below `dir` and their contents.
-fn tree(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel = path.strip_prefix(dir).unwrap().display().to_string();
-                out.insert(rel, fs::read_to_string(&path).unwrap_or_default());
-            }
-        }
-    }
-    out
 }
 
 #[test]

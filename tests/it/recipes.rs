@@ -18,8 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::common::{fixtures, ntrex_lines, stderr_of, translate_cmd};
-use crate::shards::{records, tree, SCHEDULER_VARS};
+use crate::common::{fixtures, ntrex_lines, stderr_of, translate_cmd, tree};
+use crate::shards::{records, SCHEDULER_VARS};
 
 /// Flags added to each recipe's command: greedy, one sentence a batch.
 const TEST_FLAGS: &[&str] = &["--beams", "1", "--batch-size", "1"];

@@ -5,11 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
 
-use crate::common::{ntrex_lines, stderr_of, tarjama, translate_cmd};
+use crate::common::{ntrex_lines, stderr_of, tarjama, translate_cmd, tree};
 
 /// The scheduler variables `--shard auto` reads: removed from every command here, so that a
 /// test run inside a Slurm job or a Kubernetes pod sees only what each test sets.
@@ -50,35 +50,6 @@ fn write_articles(dir: &Path) -> Vec<(String, String)> {
             (name, text)
         })
         .collect()
-}
-
-/// The files below `dir`, by path relative to it, and their contents.
-pub fn tree(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    if !dir.exists() {
-        return out;
-    }
-    for entry in walkdir(dir) {
-        let rel = entry.strip_prefix(dir).unwrap().display().to_string();
-        out.insert(rel, fs::read_to_string(&entry).unwrap());
-    }
-    out
-}
-
-fn walkdir(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files
 }
 
 /// The records of a JSON Lines output, by id (as JSON).

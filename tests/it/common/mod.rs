@@ -64,6 +64,29 @@ pub fn real_test_model() -> Option<PathBuf> {
     }
 }
 
+/// The files below `dir` (none if it does not exist), by path relative to it, and their
+/// contents (empty where a file is not UTF-8 text).
+#[cfg(test)]
+pub fn tree(dir: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read_to_string(&path).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
 /// The largest difference over the real positions of `[rows, len, ..]` outputs: the first
 /// `mask` row's count of ones in each row (padding is at the end). Padded positions are never
 /// attended to, and tarjama computes them differently (or not at all).
