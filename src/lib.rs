@@ -21,7 +21,8 @@
 //! - `pipeline`: `error`, `interrupt`, `device`, `document`, `hub`, `tokenizer`, `models`, `generate`
 //! - `fuzzing`: `error`, `document`, `gguf_reader`, `tokenizer`, `models`
 //! - `cli`: `error`, `device`, `hub`
-//! - `commands`: `error`, `output`, `interrupt`, `device`, `document`, `eval`, `hub`, `generate`, `pipeline`, `cli`
+//! - `serve`: `error`, `document`, `pipeline`
+//! - `commands`: `error`, `output`, `interrupt`, `device`, `document`, `eval`, `hub`, `generate`, `pipeline`, `cli`, `serve`
 //! - `layers` (the test of this list): nothing
 //!
 //! Above them all, `main` (the binary) uses the library. So the models (networks, caches,
@@ -57,6 +58,7 @@ mod layers;
 pub mod models;
 pub mod output;
 pub mod pipeline;
+pub mod serve;
 pub mod tokenizer;
 
 pub use error::{Error, Result};

@@ -25,7 +25,9 @@ fn main() -> ExitCode {
         // to read the environment meanwhile.
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }
-    tarjama::interrupt::install();
+    if !cli.handles_signals() {
+        tarjama::interrupt::install();
+    }
     match cli.check().and_then(|()| commands::run(cli)) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::SomeFailed) => ExitCode::from(1),

@@ -300,6 +300,13 @@ pub(super) fn repetition_penalty(s: &str) -> Result<f32, String> {
     }
 }
 
+pub(super) fn positive_seconds(s: &str) -> Result<f64, String> {
+    match finite_number::<f64>(s) {
+        Ok(x) if x > 0.0 => Ok(x),
+        _ => Err("must be a number of seconds above 0 (such as 30 or 0.5)".to_string()),
+    }
+}
+
 pub(super) fn temperature(s: &str) -> Result<f64, String> {
     match finite_number::<f64>(s) {
         Ok(x) if x >= 0.0 => Ok(x),

@@ -67,6 +67,21 @@ Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model error, 130 interr
 Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model error, 130 interrupted (143 SIGTERM, 129 SIGHUP).")]
     Summarize(SummarizeArgs),
 
+    /// Serve translations (and summaries) over HTTP with the LibreTranslate API: the model loads
+    /// once and concurrent requests are decoded together in batches.
+    #[command(after_help = "Examples:
+  tarjama serve                                   # http://127.0.0.1:5000, opus-mt-tc-big-ar-en
+  tarjama serve --host 0.0.0.0 --port 8080 --api-keys keys.txt
+  tarjama serve --model opus-mt-ar-en --summarizer distilbart-cnn-12-6
+  curl -s localhost:5000/translate -H 'Content-Type: application/json' \\
+       -d '{\"q\": \"مرحبا بالعالم\", \"source\": \"ar\", \"target\": \"en\"}'
+
+Endpoints: POST /translate, GET /languages, POST /detect (LibreTranslate's), POST /summarize,
+GET /health (503 until the model is loaded), GET /metrics (Prometheus).
+SIGTERM or Ctrl-C stops accepting connections, answers the requests in flight, and exits 0.
+Exit codes: 0 stopped by a signal after draining, 2 usage error, 3 model error.")]
+    Serve(ServeArgs),
+
     /// List, download, inspect, verify and remove the preset models in the Hugging Face cache.
     #[command(after_help = "Examples:
   tarjama models list
@@ -242,6 +257,51 @@ pub struct SummarizeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// A summarizer for POST /summarize: a GGUF chat model, or an encoder-decoder summarizer
+    /// (which works through --model's translations). Without it, /summarize answers 404.
+    #[arg(long, value_name = "MODEL")]
+    pub summarizer: Option<String>,
+
+    /// The address to listen on; 0.0.0.0 for every interface (in a container).
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
+    pub host: String,
+
+    /// The port to listen on; 0 picks a free one (the address is printed at startup).
+    #[arg(long, default_value_t = 5000, value_name = "PORT")]
+    pub port: u16,
+
+    /// A file of API keys, one a line (blank lines and lines starting with # are skipped): when
+    /// given, every request but /languages, /health and /metrics needs a valid `api_key`.
+    #[arg(long, value_name = "FILE")]
+    pub api_keys: Option<PathBuf>,
+
+    /// Requests admitted at once, waiting or being translated; one more is refused with 429
+    /// and Retry-After.
+    #[arg(long, default_value_t = 256, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_queue: u32,
+
+    /// Characters of text (all of `q`) one request may send; more is refused with 413.
+    #[arg(long, default_value_t = 100_000, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_chars: u32,
+
+    /// Seconds a request may wait and be translated before it is answered with 504.
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub timeout: f64,
+
+    #[command(flatten)]
+    pub generation: GenerationArgs,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct TranslateArgs {
     #[command(flatten)]
     pub batch: BatchArgs,
@@ -267,6 +327,7 @@ impl Cli {
             Command::Translate(args) => args.generation.check(),
             Command::Summarize(args) => args.generation.check(),
             Command::Eval(args) => args.generation.check(),
+            Command::Serve(args) => args.generation.check(),
             Command::Models { .. } | Command::Completions { .. } => Ok(()),
         }
     }
@@ -277,8 +338,16 @@ impl Cli {
             Command::Translate(args) => args.runtime.verbose,
             Command::Summarize(args) => args.runtime.verbose,
             Command::Eval(args) => args.runtime.verbose,
+            Command::Serve(args) => args.runtime.verbose,
             Command::Models { .. } | Command::Completions { .. } => false,
         }
+    }
+
+    /// Whether the command handles SIGINT and SIGTERM itself instead of through
+    /// [`crate::interrupt`]: the server drains its requests and exits 0, where a batch run stops
+    /// at the next batch with 130 or 143.
+    pub fn handles_signals(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
     }
 }
 

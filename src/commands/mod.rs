@@ -4,6 +4,7 @@ pub mod batch;
 mod eval;
 mod models;
 mod records;
+mod serve;
 mod shard;
 mod sink;
 mod summarize;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Summarize(args) => summarize::run(args),
         Command::Models { action } => models::run(action),
         Command::Eval(args) => eval::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "tarjama", &mut std::io::stdout());

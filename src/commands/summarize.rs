@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use super::batch::{self, Destination, Next, Outcome, Plan, RunLog, Sink};
 use crate::cli::{OutputFormat, ProgressChoice, SummarizeArgs};
-use crate::document::{self, Document};
+use crate::document;
 use crate::pipeline::{
-    Engine, EngineSpec, OutputRecord, Progress, ProgressMode, Purpose, Summary, SummaryLength,
+    self, Engine, EngineSpec, OutputRecord, Progress, ProgressMode, Purpose, Summary, SummaryLength,
 };
 use crate::{interrupt, Error, Result};
 
@@ -94,7 +94,7 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
                     progress.advance_bytes(chunk.len());
                     text.push_str(&chunk);
                 }
-                let paragraphs = paragraphs_of(&text, args.keep_boilerplate)?;
+                let paragraphs = pipeline::article_paragraphs(&text, args.keep_boilerplate)?;
                 if !document::contains_arabic(&text) && !rt.quiet {
                     progress.println(&format!(
                         "tarjama: note: {} contains no Arabic text; summarizing it anyway",
@@ -156,27 +156,6 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
         );
     }
     Ok(log.finish("summarized", rt.quiet))
-}
-
-/// The article's paragraphs, with the site furniture removed unless asked to keep it.
-fn paragraphs_of(text: &str, keep_boilerplate: bool) -> Result<Vec<String>> {
-    let mut doc = Document::parse(text);
-    if !keep_boilerplate {
-        doc.strip_boilerplate();
-    }
-    let paragraphs: Vec<String> = doc
-        .paragraphs
-        .iter()
-        .filter(|p| !p.source().trim().is_empty())
-        .map(|p| match p.sentences() {
-            [] => p.source().trim().to_string(),
-            sentences => sentences.join(" "),
-        })
-        .collect();
-    if paragraphs.is_empty() {
-        return Err(Error::input("the input has nothing to summarize once site furniture is removed: pass --keep-boilerplate or check the file"));
-    }
-    Ok(paragraphs)
 }
 
 fn summarize(

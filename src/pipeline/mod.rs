@@ -16,5 +16,5 @@ pub use engine::{
 };
 pub use progress::{Progress, ProgressMode};
 pub use record::OutputRecord;
-pub use summarize::{trim_to_length, ArticleSummary, Summarizer};
+pub use summarize::{article_paragraphs, trim_to_length, ArticleSummary, Summarizer};
 pub use translate::{GenerationOverrides, Seq2Seq, Task, Translator};

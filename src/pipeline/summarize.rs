@@ -8,7 +8,7 @@
 use super::chat::SummaryLength;
 use super::translate::{Seq2Seq, Task, Translator};
 use super::Progress;
-use crate::document::{pack_windows, split_long, split_sentences};
+use crate::document::{pack_windows, split_long, split_sentences, Document};
 use crate::{Error, Result};
 
 /// Tokens kept free in each window for the special tokens a tokenizer adds.
@@ -191,6 +191,28 @@ pub fn trim_to_length(summary: &str, length: SummaryLength) -> String {
         }
     };
     kept.join(" ")
+}
+
+/// The paragraphs of an article to summarize, each one line (its sentences joined), with the
+/// site furniture removed unless asked to keep it. An article with none left is an input error.
+pub fn article_paragraphs(text: &str, keep_boilerplate: bool) -> Result<Vec<String>> {
+    let mut doc = Document::parse(text);
+    if !keep_boilerplate {
+        doc.strip_boilerplate();
+    }
+    let paragraphs: Vec<String> = doc
+        .paragraphs
+        .iter()
+        .filter(|p| !p.source().trim().is_empty())
+        .map(|p| match p.sentences() {
+            [] => p.source().trim().to_string(),
+            sentences => sentences.join(" "),
+        })
+        .collect();
+    if paragraphs.is_empty() {
+        return Err(Error::input("the input has nothing to summarize once site furniture is removed: pass --keep-boilerplate or check the file"));
+    }
+    Ok(paragraphs)
 }
 
 #[cfg(test)]
