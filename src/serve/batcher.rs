@@ -119,7 +119,9 @@ struct Active {
     /// Pieces sent to the engine and not yet back.
     pending: usize,
     reply: Option<oneshot::Sender<Reply<String>>>,
-    _permit: OwnedSemaphorePermit,
+    /// Given back before the answer is sent, so that a client that has its answer finds its
+    /// place free.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Active {
@@ -130,7 +132,7 @@ impl Active {
             trailing: job.docs.iter().map(|d| d.trailing_newline).collect(),
             pending: 0,
             reply: Some(job.reply),
-            _permit: job.permit,
+            permit: Some(job.permit),
         };
         for (t, doc) in job.docs.iter().enumerate() {
             let mut parts = Vec::new();
@@ -170,12 +172,14 @@ impl Active {
                 assemble(&parts, trailing)
             })
             .collect();
+        self.permit.take();
         if let Some(reply) = self.reply.take() {
             let _ = reply.send(Ok(texts));
         }
     }
 
     fn fail(&mut self, why: &str) {
+        self.permit.take();
         if let Some(reply) = self.reply.take() {
             let _ = reply.send(Err(why.to_string()));
         }
@@ -312,8 +316,8 @@ pub fn summarize_worker(mut engine: Engine, jobs: Receiver<SummarizeJob>, metric
             metrics.engine_error();
             eprintln!("tarjama: {why}");
         }
-        let _ = job.reply.send(reply);
         drop(job.permit);
+        let _ = job.reply.send(reply);
     }
 }
 

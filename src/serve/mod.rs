@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, Semaphore};
 
 use api::ApiError;
-pub use api::{Fields, Texts};
 use batcher::{SummarizeJob, TranslateJob};
 use metrics::Metrics;
 

@@ -24,6 +24,7 @@ mod portable;
 mod progress;
 mod quantize;
 mod recipes;
+mod serve;
 mod shards;
 mod soak;
 mod streaming;
