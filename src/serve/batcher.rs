@@ -12,6 +12,7 @@
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,8 +23,33 @@ use super::metrics::Metrics;
 use crate::document::{Document, Paragraph};
 use crate::pipeline::{Engine, Progress, SummaryLength};
 
-/// How long an idle worker waits, once a request arrives, for others to join its batch.
+/// How long an idle worker waits, once a request arrives, for others on their way to join its
+/// batch. It waits only while another request is being read: a lone client pays nothing.
 const GATHER: Duration = Duration::from_millis(5);
+
+/// What the worker threads share with the handlers.
+pub struct Shared {
+    pub metrics: Arc<Metrics>,
+    /// Translation requests being read and checked, not yet in the queue.
+    pub arriving: Arc<AtomicUsize>,
+}
+
+/// Counts a translation request as arriving until it is dropped (once it is queued, or
+/// refused).
+pub struct Arriving(Arc<AtomicUsize>);
+
+impl Arriving {
+    pub fn new(counter: &Arc<AtomicUsize>) -> Arriving {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Arriving(counter.clone())
+    }
+}
+
+impl Drop for Arriving {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// What a job's sender gets: one result per text, or why they failed.
 pub type Reply<T> = Result<Vec<T>, String>;
@@ -187,7 +213,8 @@ impl Active {
 }
 
 /// Runs the translation worker until every sender of `jobs` is gone and the queue is empty.
-pub fn translate_worker(mut engine: Engine, jobs: Receiver<TranslateJob>, metrics: Arc<Metrics>) {
+pub fn translate_worker(mut engine: Engine, jobs: Receiver<TranslateJob>, shared: Shared) {
+    let metrics = shared.metrics;
     // A chat model gains nothing from batching: it gets one piece (a paragraph) per call, so
     // requests take turns a paragraph at a time.
     let chat = engine.batch_sentences() == 0;
@@ -200,12 +227,18 @@ pub fn translate_worker(mut engine: Engine, jobs: Receiver<TranslateJob>, metric
         if active.is_empty() {
             let Ok(job) = jobs.recv() else { return };
             admit(&mut active, job);
-            // Requests sent together arrive a little apart: wait a moment for them to join.
+            // Requests sent together arrive a little apart: while others are being read, wait
+            // a moment for them to join.
             let until = Instant::now() + GATHER;
             while active.iter().map(|a| a.todo.len()).sum::<usize>() < cap {
-                match jobs.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                let left = until.saturating_duration_since(Instant::now());
+                if shared.arriving.load(Ordering::SeqCst) == 0 || left.is_zero() {
+                    break;
+                }
+                match jobs.recv_timeout(left.min(Duration::from_micros(500))) {
                     Ok(job) => admit(&mut active, job),
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             }
         }
@@ -288,7 +321,8 @@ pub fn translate_worker(mut engine: Engine, jobs: Receiver<TranslateJob>, metric
 }
 
 /// Runs the summarization worker: one article at a time, in order of arrival.
-pub fn summarize_worker(mut engine: Engine, jobs: Receiver<SummarizeJob>, metrics: Arc<Metrics>) {
+pub fn summarize_worker(mut engine: Engine, jobs: Receiver<SummarizeJob>, shared: Shared) {
+    let metrics = shared.metrics;
     while let Ok(job) = jobs.recv() {
         if job.reply.is_closed() {
             continue;

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use super::api::{self, ApiError, Fields, Format, Source, Texts};
-use super::batcher::{SummarizeJob, TranslateJob};
+use super::batcher::{Arriving, SummarizeJob, TranslateJob};
 use super::{html, metrics, State};
 use crate::document::Document;
 use crate::pipeline;
@@ -123,7 +123,11 @@ impl State {
     }
 
     /// Translates texts (each a document of lines) through the queue.
-    async fn translate_texts(&self, texts: &[String]) -> Result<Vec<String>, ApiError> {
+    async fn translate_texts(
+        &self,
+        texts: &[String],
+        arriving: Arriving,
+    ) -> Result<Vec<String>, ApiError> {
         let permit = self.translate.place()?;
         let (reply, answer) = oneshot::channel();
         let job = TranslateJob {
@@ -131,11 +135,14 @@ impl State {
             reply,
             permit,
         };
-        self.translate.run(job, answer, self.config.timeout).await
+        self.translate
+            .run(job, answer, self.config.timeout, Some(arriving))
+            .await
     }
 }
 
 async fn translate(Shared(state): Shared<Arc<State>>, request: Request) -> Answer {
+    let arriving = Arriving::new(&state.arriving);
     let fields = state.fields(request).await?;
     let request = api::translate_request(&fields, state.config.max_chars)?;
     state.check_ready()?;
@@ -145,7 +152,7 @@ async fn translate(Shared(state): Shared<Arc<State>>, request: Request) -> Answe
         Source::Arabic => None,
     };
     let english: Vec<String> = match request.format {
-        Format::Text => state.translate_texts(texts).await?,
+        Format::Text => state.translate_texts(texts, arriving).await?,
         Format::Html => {
             let unparsable =
                 || ApiError::bad_request("Invalid request: q is not HTML that can be parsed");
@@ -154,7 +161,7 @@ async fn translate(Shared(state): Shared<Arc<State>>, request: Request) -> Answe
                 .map(|t| html::texts(t).ok_or_else(unparsable))
                 .collect::<Result<_, _>>()?;
             let flat: Vec<String> = nodes.iter().flatten().cloned().collect();
-            let mut translated = state.translate_texts(&flat).await?.into_iter();
+            let mut translated = state.translate_texts(&flat, arriving).await?.into_iter();
             texts
                 .iter()
                 .zip(&nodes)
@@ -225,7 +232,7 @@ async fn summarize(Shared(state): Shared<Arc<State>>, request: Request) -> Answe
         reply,
         permit,
     };
-    let summaries = queue.run(job, answer, state.config.timeout).await?;
+    let summaries = queue.run(job, answer, state.config.timeout, None).await?;
     Ok(Json(json!({ "summary": request.texts.shape(summaries) })))
 }
 

@@ -15,7 +15,7 @@ mod metrics;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -121,17 +121,20 @@ impl<J> Queue<J> {
         })
     }
 
-    /// Sends `job` to the worker and waits for its answer at most `timeout`.
+    /// Sends `job` to the worker and waits for its answer at most `timeout`; `arriving` counts
+    /// the request as on its way until it is sent.
     async fn run<T>(
         &self,
         job: J,
         answer: oneshot::Receiver<batcher::Reply<T>>,
         timeout: Duration,
+        arriving: Option<batcher::Arriving>,
     ) -> std::result::Result<Vec<T>, ApiError> {
         let sent = match &*self.sender.lock().expect("never poisoned") {
             Some(sender) => sender.send(job).is_ok(),
             None => false,
         };
+        drop(arriving);
         if !sent {
             return Err(ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -166,6 +169,8 @@ impl<J> Queue<J> {
 /// What the handlers share.
 struct State {
     config: Config,
+    /// Translation requests being read, which the worker waits for a moment to batch together.
+    arriving: Arc<AtomicUsize>,
     ready: AtomicBool,
     translate: Queue<TranslateJob>,
     summarize: Option<Queue<SummarizeJob>>,
@@ -184,15 +189,15 @@ fn start_worker<J: Send + 'static>(
     load: Loader,
     jobs: mpsc::Receiver<J>,
     loaded: mpsc::Sender<Result<String>>,
-    work: fn(Engine, mpsc::Receiver<J>, Arc<Metrics>),
-    metrics: Arc<Metrics>,
+    work: fn(Engine, mpsc::Receiver<J>, batcher::Shared),
+    shared: batcher::Shared,
 ) -> Result<()> {
     std::thread::Builder::new()
         .name(format!("tarjama-{name}"))
         .spawn(move || match load() {
             Ok(engine) => {
                 let _ = loaded.send(Ok(engine.describe()));
-                work(engine, jobs, metrics);
+                work(engine, jobs, shared);
             }
             Err(e) => {
                 let _ = loaded.send(Err(e));
@@ -234,13 +239,18 @@ async fn serve(config: Config, translator: Loader, summarizer: Option<Loader>) -
     let metrics = Arc::new(Metrics::new(config.max_queue));
     let (loaded_tx, loaded_rx) = mpsc::channel();
     let (translate, translate_jobs) = Queue::new(config.max_queue);
+    let arriving = Arc::new(AtomicUsize::new(0));
+    let shared = || batcher::Shared {
+        metrics: metrics.clone(),
+        arriving: arriving.clone(),
+    };
     start_worker(
         "translate",
         translator,
         translate_jobs,
         loaded_tx.clone(),
         batcher::translate_worker,
-        metrics.clone(),
+        shared(),
     )?;
     let mut models = 1;
     let summarize = match summarizer {
@@ -252,7 +262,7 @@ async fn serve(config: Config, translator: Loader, summarizer: Option<Loader>) -
                 jobs,
                 loaded_tx,
                 batcher::summarize_worker,
-                metrics.clone(),
+                shared(),
             )?;
             models += 1;
             Some(queue)
@@ -261,6 +271,7 @@ async fn serve(config: Config, translator: Loader, summarizer: Option<Loader>) -
     };
     let state = Arc::new(State {
         config,
+        arriving,
         ready: AtomicBool::new(false),
         translate,
         summarize,

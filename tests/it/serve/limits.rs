@@ -123,9 +123,15 @@ fn a_request_past_the_timeout_is_a_504() {
     // back, without translating the rest of it.
     let started = std::time::Instant::now();
     while server.metric("tarjama_queue_depth") > 0.0 {
-        assert!(started.elapsed().as_secs() < 60, "the abandoned request is never dropped");
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the abandoned request is never dropped"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let translated = server.metric("tarjama_translated_sentences_total");
-    assert!(translated < 200.0, "{translated} sentences translated for nobody");
+    assert!(
+        translated < 200.0,
+        "{translated} sentences translated for nobody"
+    );
 }
