@@ -4,6 +4,13 @@ at several concurrencies, and of the baseline (the command line run once per req
     python3 scripts/bench_serve.py serve URL WORKLOAD CONCURRENCY REQUESTS
     python3 scripts/bench_serve.py cli "BIN ARGS..." WORKLOAD CONCURRENCY REQUESTS
     python3 scripts/bench_serve.py table RESULTS.jsonl
+    python3 scripts/bench_serve.py model OUT_DIR
+
+`model` writes a random model shaped like Helsinki-NLP/opus-mt-ar-en (vocab 62834, d_model 512,
+6+6 layers, 77M parameters, as scripts/bench_translate.py builds with torch, here with the
+standard library only) on the tiny fixture's tokenizer: a real model's cost per step, where the
+tiny fixture's weights fit in cache and gain little from batching. Its output is noise; run it
+with --max-length 40 --min-length 39 so every sentence costs 40 decoder steps.
 
 WORKLOAD is `sentence` (one ntrex line a request) or `paragraph` (5 consecutive lines joined
 into one paragraph). Each prints one line of JSON. Standard library only: a thread per client,
@@ -12,9 +19,11 @@ each with its own keep-alive connection, which at these rates costs far less tha
 
 from __future__ import annotations
 
+import array
 import http.client
 import json
 import os
+import random
 import shlex
 import statistics
 import subprocess
@@ -115,6 +124,88 @@ def cli_sender(command: str):
     return send
 
 
+REPO = Path(__file__).resolve().parents[1]
+VOCAB = 62834  # Helsinki-NLP/opus-mt-ar-en
+SHAPE = {"d_model": 512, "ffn": 2048, "layers": 6, "heads": 8}
+
+
+def build_model(out: Path) -> None:
+    tiny = REPO / "tests" / "fixtures" / "marian-tiny"
+    config = json.loads((tiny / "config.json").read_text())
+    d, ffn, vocab = config["d_model"], config["encoder_ffn_dim"], config["vocab_size"]
+    dims = {d: SHAPE["d_model"], ffn: SHAPE["ffn"], vocab: VOCAB}
+    with open(tiny / "model.safetensors", "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    header.pop("__metadata__", None)
+    # Layer 0's tensors stand for every layer of the bigger stacks.
+    names = {}
+    for name, info in header.items():
+        parts = name.split(".")
+        if "layers" in parts:
+            i = parts.index("layers")
+            if parts[i + 1] != "0":
+                continue
+            for layer in range(SHAPE["layers"]):
+                parts[i + 1] = str(layer)
+                names[".".join(parts)] = info["shape"]
+        else:
+            names[name] = info["shape"]
+    shapes = {n: [dims.get(x, x) for x in shape] for n, shape in sorted(names.items())}
+    # Uniform weights of std 0.02 from a pool, each tensor from its own offset: random enough
+    # for the arithmetic, and fast in pure Python.
+    rng = random.Random(0)
+    bound = 0.02 * 3 ** 0.5
+    pool = array.array("f", (rng.uniform(-bound, bound) for _ in range(1 << 20)))
+    out.mkdir(parents=True, exist_ok=True)
+    meta, offset = {"__metadata__": {"format": "pt"}}, 0
+    for name, shape in shapes.items():
+        size = 4 * eval("*".join(map(str, shape)) or "1")
+        meta[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    head = json.dumps(meta).encode()
+    head += b" " * (-len(head) % 8)
+    with open(out / "model.safetensors", "wb") as f:
+        f.write(len(head).to_bytes(8, "little") + head)
+        for name, shape in shapes.items():
+            count = meta[name]["data_offsets"][1] // 4 - meta[name]["data_offsets"][0] // 4
+            if "layer_norm" in name and name.endswith("weight"):
+                f.write(array.array("f", [1.0]) * count)
+            elif name.endswith("bias"):
+                f.write(bytes(4 * count))
+            else:
+                start = rng.randrange(len(pool))
+                rotated = pool[start:] + pool[:start]
+                whole, rest = divmod(count, len(pool))
+                f.write(rotated * whole + rotated[:rest])
+    # The fixture's vocabulary padded to the real size, <pad> last as in opus-mt-ar-en.
+    pieces = json.loads((tiny / "vocab.json").read_text())
+    ordered = [p for p, _ in sorted(pieces.items(), key=lambda kv: kv[1]) if p != "<pad>"]
+    ordered += [f"<unused{i}>" for i in range(VOCAB - 1 - len(ordered))] + ["<pad>"]
+    (out / "vocab.json").write_text(json.dumps({p: i for i, p in enumerate(ordered)}, ensure_ascii=False))
+    pad = VOCAB - 1
+    config.update(
+        d_model=SHAPE["d_model"], encoder_ffn_dim=SHAPE["ffn"], decoder_ffn_dim=SHAPE["ffn"],
+        encoder_layers=SHAPE["layers"], decoder_layers=SHAPE["layers"],
+        encoder_attention_heads=SHAPE["heads"], decoder_attention_heads=SHAPE["heads"],
+        vocab_size=VOCAB, decoder_vocab_size=VOCAB, pad_token_id=pad, decoder_start_token_id=pad,
+        max_position_embeddings=512,
+    )
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    generation = json.loads((tiny / "generation_config.json").read_text())
+    generation.update(bad_words_ids=[[pad]], decoder_start_token_id=pad, pad_token_id=pad)
+    (out / "generation_config.json").write_text(json.dumps(generation, indent=2))
+    tokenizer = json.loads((tiny / "tokenizer_config.json").read_text())
+    added = tokenizer["added_tokens_decoder"]
+    added[str(pad)] = added.pop(str(config_pad(tiny)))
+    (out / "tokenizer_config.json").write_text(json.dumps(tokenizer, indent=2))
+    for name in ("source.spm", "target.spm"):
+        (out / name).write_bytes((tiny / name).read_bytes())
+
+
+def config_pad(tiny: Path) -> int:
+    return json.loads((tiny / "config.json").read_text())["pad_token_id"]
+
+
 def table(path: str) -> None:
     rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
     by = {(r["system"], r["workload"], r["concurrency"]): r for r in rows}
@@ -141,6 +232,9 @@ def main() -> None:
     mode = sys.argv[1]
     if mode == "table":
         table(sys.argv[2])
+        return
+    if mode == "model":
+        build_model(Path(sys.argv[2]))
         return
     target, workload, concurrency, requests = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
     work = texts(workload, requests)
