@@ -70,6 +70,11 @@ pub struct BatchArgs {
     #[arg(long, default_value = "id", value_name = "FIELD")]
     pub id_field: String,
 
+    /// Process every input as Arabic. By default an input whose text is Persian, Urdu, English
+    /// or another language (detected on its first paragraphs) is reported and skipped.
+    #[arg(long)]
+    pub assume_arabic: bool,
+
     /// Input names end with this; it is replaced by the output suffix [default: .ar.txt].
     #[arg(long, value_name = "SUFFIX")]
     pub input_suffix: Option<String>,

@@ -65,6 +65,15 @@ impl<'a> Records<'a> {
         }
     }
 
+    /// The reader of an article, refusing text that is not Arabic unless `--assume-arabic`.
+    fn checked(&self, reader: ChunkReader) -> ChunkReader {
+        if self.args.assume_arabic {
+            reader
+        } else {
+            reader.expecting_arabic()
+        }
+    }
+
     /// Whether the next record can be read without waiting on a pipe's writer.
     pub fn ready(&mut self) -> bool {
         self.lines
@@ -177,7 +186,7 @@ impl<'a> Records<'a> {
         }
         Some(Next::Record(Record {
             id,
-            reader: ChunkReader::from_text(text, where_.clone()),
+            reader: self.checked(ChunkReader::from_text(text, where_.clone())),
             name: where_,
             output: None,
             fields: value,
@@ -216,7 +225,7 @@ impl Iterator for Records<'_> {
                 Ok(reader) => Next::Record(Record {
                     id,
                     name: input.id.clone(),
-                    reader,
+                    reader: self.checked(reader),
                     output: input.output.clone(),
                     fields: serde_json::Map::new(),
                 }),

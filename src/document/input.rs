@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{BufRead, ErrorKind, Read};
 use std::path::Path;
 
+use super::language;
 use super::pipe::Source;
 use crate::{Error, Result};
 
@@ -67,6 +68,8 @@ pub struct ChunkReader {
     carry: Vec<u8>,
     /// A chunk read ahead by [`ChunkReader::prefetch`].
     ahead: Option<String>,
+    /// Whether the text's language is still to be checked ([`ChunkReader::expecting_arabic`]).
+    check_language: bool,
 }
 
 /// How [`ChunkReader::read_line`] ended a line.
@@ -122,7 +125,17 @@ impl ChunkReader {
             max_line: MAX_LINE_BYTES,
             carry: Vec::new(),
             ahead: None,
+            check_language: false,
         }
+    }
+
+    /// Refuses text in another language than Arabic (Persian, Urdu, English, ...) with an
+    /// [`Error::Input`] naming it, instead of its first chunk. The first chunks with enough
+    /// letters decide: a file's first chunk holds a whole article; from a pipe, a short title
+    /// may come first and go through before the paragraph that decides.
+    pub fn expecting_arabic(mut self) -> Self {
+        self.check_language = true;
+        self
     }
 
     /// Sets the chunk size (tests use small ones to exercise chunk boundaries).
@@ -192,6 +205,11 @@ impl ChunkReader {
             };
         }
         let text = decode_chunk(bytes, &self.name, start)?;
+        if self.check_language {
+            let arabic =
+                language::require_arabic(&text, &self.name).inspect_err(|_| self.done = true)?;
+            self.check_language = !arabic;
+        }
         if !self.saw_text {
             self.saw_text = !super::normalize::normalize_for_model(&text).is_empty();
             if self.done && !self.saw_text {

@@ -15,6 +15,7 @@ mod document;
 mod engine_flags;
 mod eval_cli;
 mod fuzz_regressions;
+mod language;
 mod long_lines;
 mod model_limits;
 mod models_cli;

@@ -134,12 +134,19 @@ fn summary_of_the_example_article_has_three_clean_sentences() {
 }
 
 #[test]
-fn non_arabic_input_gets_a_note_and_a_summary() {
+fn non_arabic_input_is_refused_or_with_assume_arabic_gets_a_note_and_a_summary() {
     let Some(model) = test_model() else { return };
-    let out = summarize_with(&model, &["--no-stream", "--sentences", "1"])
-        .write_stdin("The city council approved a new budget on Monday. It raises spending on schools by ten percent.\n")
-        .output()
-        .unwrap();
+    let english = "The city council approved a new budget on Monday. It raises spending on schools by ten percent.\n";
+    let refused =
+        failure(summarize_with(&model, &["--no-stream", "--sentences", "1"]).write_stdin(english));
+    assert!(refused.contains("detected English (en"), "{refused}");
+    let out = summarize_with(
+        &model,
+        &["--no-stream", "--sentences", "1", "--assume-arabic"],
+    )
+    .write_stdin(english)
+    .output()
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",
