@@ -1,23 +1,46 @@
-//! Language detection for `POST /detect` and `source=auto`.
-//! (Placeholder until document::language lands.)
+//! Language detection for `POST /detect` and `source=auto`, with [`crate::document::language`],
+//! in LibreTranslate's shape: confidences from 0 to 100.
 
 use serde_json::{json, Value};
 
-use super::api::ApiError;
+use super::api::{ApiError, SOURCE};
+use crate::document::{detect, detect_all};
 
+/// The language `source=auto` found.
 pub struct Detected {
     pub language: &'static str,
-    /// 0 to 100, as LibreTranslate reports it.
+    /// 0 to 100.
     pub confidence: f64,
 }
 
-pub fn detect_source(_texts: &[String]) -> Result<Detected, ApiError> {
-    Ok(Detected {
-        language: "ar",
-        confidence: 100.0,
-    })
+fn percent(confidence: f64) -> f64 {
+    (confidence * 10_000.0).round() / 100.0
 }
 
-pub fn detect_languages(_text: &str) -> Value {
-    json!([{"confidence": 100.0, "language": "ar"}])
+/// The language of all of a request's texts together, as LibreTranslate detects a list. Arabic
+/// is translated; text without letters (numbers, punctuation) is `und` and passes through
+/// unchanged as it would from `source=ar`; any other language is a 400.
+pub fn detect_source(texts: &[String]) -> Result<Detected, ApiError> {
+    let found = detect(&texts.join("\n"));
+    let detected = Detected {
+        language: found.language,
+        confidence: percent(found.confidence),
+    };
+    match found.language {
+        SOURCE | "und" => Ok(detected),
+        other => Err(ApiError::bad_request(format!(
+            "{other} is not supported: source=auto detected {other} (confidence {}), and this server translates Arabic (ar) only",
+            detected.confidence
+        ))),
+    }
+}
+
+/// `POST /detect`: every candidate, best first.
+pub fn detect_languages(text: &str) -> Value {
+    Value::Array(
+        detect_all(text)
+            .into_iter()
+            .map(|d| json!({"confidence": percent(d.confidence), "language": d.language}))
+            .collect(),
+    )
 }

@@ -118,6 +118,32 @@ fn languages_detect_health_metrics_and_unknown_routes() {
     assert_eq!(auto.status, 200, "{}", auto.body);
     assert_eq!(auto.json()["detectedLanguage"]["language"], "ar");
 
+    // Persian is Arabic script, and not Arabic: detected as such, and not translated.
+    let persian = std::fs::read_to_string(fixtures().join("language/fa.txt")).unwrap();
+    let persian = persian.lines().next().unwrap();
+    let detected = server.post_form("/detect", &[("q", persian)]);
+    assert_eq!(detected.json()[0]["language"], "fa", "{}", detected.body);
+    let refused = server.post_json(
+        "/translate",
+        &json!({"q": [persian], "source": "auto", "target": "en"}),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.error().starts_with("fa is not supported"),
+        "{}",
+        refused.body
+    );
+    // Text without letters has no language, and passes through as from source=ar.
+    let numbers = server.post_json(
+        "/translate",
+        &json!({"q": ["2024", "12:30"], "source": "auto", "target": "en"}),
+    );
+    assert_eq!(
+        numbers.json(),
+        json!({"translatedText": ["2024", "12:30"], "detectedLanguage": [
+            {"confidence": 0.0, "language": "und"}, {"confidence": 0.0, "language": "und"}]})
+    );
+
     let missing = server.get("/nothing/here");
     assert_eq!(missing.status, 404);
     assert!(
@@ -129,14 +155,13 @@ fn languages_detect_health_metrics_and_unknown_routes() {
     let metrics = server.get("/metrics");
     assert_eq!(metrics.status, 200);
     for needle in [
-        "tarjama_http_requests_total{endpoint=\"/detect\",status=\"200\"} 1",
+        "tarjama_http_requests_total{endpoint=\"/detect\",status=\"200\"} 2",
         "tarjama_http_requests_total{endpoint=\"other\",status=\"404\"} 1",
         "tarjama_http_errors_total{endpoint=\"other\",status=\"404\"} 1",
-        "tarjama_http_request_duration_seconds_count{endpoint=\"/translate\"} 1",
+        "tarjama_http_request_duration_seconds_count{endpoint=\"/translate\"} 3",
         "tarjama_queue_depth 0",
         "tarjama_model_loaded 1",
         "tarjama_batch_sentences_count 1",
-        "tarjama_translated_sentences_total 1",
         "# EOF",
     ] {
         assert!(
