@@ -240,8 +240,8 @@ def main() -> None:
     work = texts(workload, requests)
     if mode == "serve":
         send, system = serve_sender(target), "tarjama serve"
-        # Warm up the connections and the model's first batches.
-        run(send, texts(workload, concurrency)[:concurrency], concurrency)
+        # Warm up the model's first batches.
+        run(send, texts(workload, min(concurrency, 8)), min(concurrency, 8))
     elif mode == "cli":
         send, system = cli_sender(target), "cli per request"
     else:
