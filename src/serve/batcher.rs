@@ -387,7 +387,10 @@ mod tests {
 
     #[test]
     fn a_long_paragraph_is_cut_between_sentences() {
-        let doc = Document::parse("أ. ب. ج. د. ه.");
+        let doc = Document::parse(
+            "قال الرئيس كلاما. ثم غادر القاعة. وعاد بعد ساعة. وتحدث مجددا. ثم انتهى الاجتماع.",
+        );
+        assert_eq!(doc.sentence_count(), 5);
         let cut = pieces(&doc, 2, true);
         let joins: Vec<Join> = cut.iter().map(|p| p.0).collect();
         assert_eq!(joins, [Join::Line, Join::Space, Join::Space]);
