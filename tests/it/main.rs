@@ -11,10 +11,13 @@ mod common;
 mod batch;
 mod cli;
 mod conventions;
+mod docs;
 mod document;
 mod engine_flags;
 mod eval_cli;
+mod exit_codes;
 mod fuzz_regressions;
+mod help;
 mod long_lines;
 mod model_limits;
 mod models_cli;
@@ -24,6 +27,7 @@ mod portable;
 mod progress;
 mod quantize;
 mod recipes;
+mod scripts;
 mod shards;
 mod soak;
 mod streaming;
@@ -39,10 +43,11 @@ mod parity {
     mod t5;
 }
 
-/// chrF, BLEU and ROUGE against sacrebleu and rouge-score.
+/// chrF, chrF++, BLEU and ROUGE against sacrebleu and rouge-score.
 mod metrics {
     mod bleu;
     mod chrf;
+    mod multiref;
     mod rouge;
 }
 
