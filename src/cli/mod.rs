@@ -27,7 +27,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "HF_HOME",
-        "Hugging Face home; the model cache is $HF_HOME/hub [default: ~/.cache/huggingface]",
+        "the cache is $HF_HOME/hub [default: ~/.cache/huggingface]",
     ),
     (
         "HF_HUB_CACHE",
@@ -60,7 +60,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
 fn after_help() -> String {
     let mut text = format!("{EXIT_CODES}\n\nEnvironment:");
     for (name, what) in ENVIRONMENT {
-        text.push_str(&format!("\n  {name:20} {what}"));
+        text.push_str(&format!("\n  {name:21} {what}"));
     }
     text
 }

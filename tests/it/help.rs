@@ -80,8 +80,14 @@ fn every_variable_the_code_reads_is_in_the_help() {
 fn flags_with_an_environment_counterpart_name_it() {
     for command in ["translate", "summarize", "eval"] {
         // clap wraps lines anywhere between words.
-        let text = help(&[command, "--help"]).split_whitespace().collect::<Vec<_>>().join(" ");
-        assert!(text.contains("[env: HF_HUB_OFFLINE=]"), "{command}:\n{text}");
+        let text = help(&[command, "--help"])
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            text.contains("[env: HF_HUB_OFFLINE=]"),
+            "{command}:\n{text}"
+        );
         assert!(
             text.contains("[env: RAYON_NUM_THREADS=]"),
             "{command}:\n{text}"

@@ -167,7 +167,11 @@ fn model_command_errors() {
         .args(["models", "info", "no-such-model"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "an unknown preset is a model error");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "an unknown preset is a model error"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("the presets are opus-mt-ar-en"));
 
     let out = tarjama(home)
