@@ -118,20 +118,7 @@ impl BleuStats {
     /// # Panics
     /// If a stream's length differs from `hyps`'.
     pub fn corpus_multi(hyps: &[&str], refs: &[Vec<&str>]) -> Self {
-        for stream in refs {
-            assert_eq!(
-                hyps.len(),
-                stream.len(),
-                "BLEU needs one reference per hypothesis"
-            );
-        }
-        hyps.iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let references: Vec<&str> = refs.iter().map(|stream| stream[i]).collect();
-                Self::sentence_multi(h, &references)
-            })
-            .sum()
+        super::per_sentence(hyps, refs, Self::sentence_multi).sum()
     }
 
     /// The summed statistics of a corpus, sentence `i` of `hyps` against sentence `i` of `refs`.

@@ -118,20 +118,10 @@ impl ChrfStats {
     /// # Panics
     /// If a stream's length differs from `hyps`', or `word_order` is above [`MAX_WORD_ORDER`].
     pub fn corpus_multi(hyps: &[&str], refs: &[Vec<&str>], word_order: usize) -> Self {
-        for stream in refs {
-            assert_eq!(
-                hyps.len(),
-                stream.len(),
-                "chrF needs one reference per hypothesis"
-            );
-        }
-        hyps.iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let references: Vec<&str> = refs.iter().map(|stream| stream[i]).collect();
-                Self::sentence_multi(h, &references, word_order)
-            })
-            .sum()
+        super::per_sentence(hyps, refs, move |h, r| {
+            Self::sentence_multi(h, r, word_order)
+        })
+        .sum()
     }
 
     /// The counts in sacrebleu's layout: `[hyp, ref, match]` for each order from 1 to 6.

@@ -136,6 +136,29 @@ pub fn score_translation_multi<H: AsRef<str>, R: AsRef<str>>(
     })
 }
 
+/// `score(hyp, references)` for every sentence of a corpus against its references in each
+/// stream (`refs[k][i]` is reference `k` of sentence `i`).
+///
+/// # Panics
+/// If a stream's length differs from `hyps`' (sacrebleu silently drops the extra sentences).
+fn per_sentence<'a, T>(
+    hyps: &'a [&str],
+    refs: &'a [Vec<&str>],
+    score: impl Fn(&str, &[&str]) -> T + 'a,
+) -> impl Iterator<Item = T> + 'a {
+    for stream in refs {
+        assert_eq!(
+            hyps.len(),
+            stream.len(),
+            "one reference per hypothesis in each stream"
+        );
+    }
+    hyps.iter().enumerate().map(move |(i, h)| {
+        let references: Vec<&str> = refs.iter().map(|stream| stream[i]).collect();
+        score(h, &references)
+    })
+}
+
 /// ROUGE-1, ROUGE-2 and ROUGE-L of summaries `hyps` against `refs` (item `i` against item `i`),
 /// averaged over the pairs (see [`rouge`] for why the mean). Text without ASCII letters or digits,
 /// Arabic included, has no tokens for rouge-score and scores 0.
