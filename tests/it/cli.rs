@@ -355,7 +355,8 @@ fn bad_quantize_and_threads_values() {
     let tmp = tempfile::tempdir().unwrap();
     for (args, expect) in [
         (["--quantize", "q3"], "use q8_0"),
-        (["--threads", "0"], "--threads"),
+        // 0 is the default, as RAYON_NUM_THREADS=0 is to rayon: --threads takes that variable.
+        (["--threads", "two"], "--threads"),
         (["--batch-size", "0"], "--batch-size"),
         (["--batch-tokens", "0"], "--batch-tokens"),
     ] {

@@ -218,3 +218,22 @@ fn the_man_pages_are_the_clap_definitions() {
     assert!(translate.contains("strip\\-boilerplate"), "{translate}");
     assert!(translate.contains("HF_HUB_OFFLINE"));
 }
+
+/// `--threads` takes `RAYON_NUM_THREADS`, with rayon's meaning of 0 (and of an empty value):
+/// the default. A value that is not a number is a usage error naming the flag.
+#[test]
+fn threads_come_from_rayon_num_threads_as_rayon_reads_it() {
+    let home = tempfile::tempdir().unwrap();
+    for (value, code) in [("0", 0), ("", 0), ("1", 0), ("many", 2)] {
+        let out = crate::common::tarjama(home.path())
+            .args(["models", "list"])
+            .env("RAYON_NUM_THREADS", value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{value:?}: {stderr}");
+        if code == 2 {
+            assert!(stderr.contains("--threads"), "{stderr}");
+        }
+    }
+}
