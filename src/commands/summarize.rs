@@ -150,7 +150,7 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
     closed?;
     if rt.verbose {
         eprintln!(
-            "tarjama: summarized {}",
+            "tarjama: summarized: {}",
             engine.report(started.elapsed().as_secs_f64())
         );
     }
