@@ -25,6 +25,14 @@ tokenizer, max order 4, 'exp' smoothing, mixed case, effective_order False) and
 patterns of the score, brevity penalty and precisions, sacrebleu's statistics
 [sys_len, ref_len, correct 1..4, total 1..4], and `Tokenizer13a()` outputs.
 
+multiref.json: what sacrebleu's signatures, chrF++ and several references give:
+`CHRF(word_order=2)` (chrF++, as `sacrebleu --chrf-word-order 2`), and BLEU, chrF and
+chrF++ against 2 and 3 reference streams (`corpus_score(hyps, [refs1, refs2, ...])`),
+per corpus and per sentence (`sentence_score(hyp, [ref1, ref2, ...])`), with bits and
+statistics as above; each case's `signature` (`metric.get_signature().format()`) and
+`text`, the line `sacrebleu -f text -w 2` prints (`score.format(width=2,
+signature=...)`).
+
 rouge.json: rouge-score's `RougeScorer(['rouge1', 'rouge2', 'rougeL'],
 use_stemmer=False).score(ref, hyp)` per pair (precision, recall, F-measure bits and the
 counts behind them, [matched, hyp, ref]), the corpus mean of each (summed left to right,
@@ -386,6 +394,109 @@ def make_bleu(en, ar, texts, named):
 
 
 # --------------------------------------------------------------------------
+# chrF++, several references, signatures
+# --------------------------------------------------------------------------
+
+
+def multi_case(metric_name, name, hyps, streams, word_order=0, named=None):
+    """One corpus scored by sacrebleu's BLEU or chrF (`word_order` 2: chrF++) against the
+    reference streams `streams`, with the signature and the text line of the sacrebleu CLI."""
+    from sacrebleu.metrics import BLEU, CHRF
+    from sacrebleu.utils import sum_of_lists
+
+    if metric_name == "bleu":
+        metric, sentence_metric = BLEU(), BLEU(effective_order=True)
+        score_of = lambda m, st: m._compute_score_from_stats(list(st)).score
+    else:
+        metric = sentence_metric = CHRF(word_order=word_order)
+        score_of = lambda m, st: m._compute_f_score(st)
+    seg_stats = metric._extract_corpus_statistics(hyps, streams)
+    corpus = metric.corpus_score(hyps, streams)
+    total = sum_of_lists(seg_stats)
+    assert score_of(metric, total) == corpus.score, name
+    signature = metric.get_signature().format()
+    text = corpus.format(width=2, signature=signature)
+    sentences = []
+    for i, h in enumerate(hyps):
+        refs = [stream[i] for stream in streams]
+        s = sentence_metric.sentence_score(h, refs)
+        assert score_of(sentence_metric, seg_stats[i]) == s.score, name
+        sentences.append({"bits": bits(s.score), "stats": [int(x) for x in seg_stats[i]]})
+    named = named or {}
+    rec = record(corpus.score, total)
+    if metric_name == "bleu":
+        rec["bp"] = bits(float(corpus.bp))
+    return {
+        "name": name,
+        "metric": metric_name,
+        "word_order": word_order,
+        "hyps": named.get(tuple(hyps), hyps),
+        "refs": [named.get(tuple(stream), stream) for stream in streams],
+        "signature": signature,
+        "text": text,
+        "corpus": rec,
+        "sentences": sentences,
+    }
+
+
+def make_multiref(en, ar, texts, named):
+    rng = random.Random(SEED + 2)
+    # Second and third references: rewordings a second translator might give, made from the
+    # first (shuffled words, every other word, typos), and a stream with empty lines.
+    en2 = [shuffled(rng, r) for r in en]
+    en3 = [typos(rng, every_other_word(r)) if i % 2 else truncated(r) for i, r in enumerate(en)]
+    en_empty = ["" if i % 5 == 2 else r for i, r in enumerate(en)]
+    texts = dict(texts, **{"ntrex-en-2": en2, "ntrex-en-3": en3, "ntrex-en-empty": en_empty})
+    named = {tuple(v): k for k, v in texts.items()}
+    stream_sets = {
+        "1ref": [en],
+        "2refs": [en, en2],
+        "3refs": [en, en2, en3],
+        "2refs-empty-lines": [en_empty, en3],
+    }
+    cases = []
+    for hyp_name, hyps in english_sets(en).items():
+        for metric_name, order in [("bleu", 0), ("chrf", 0), ("chrf", 2)]:
+            for refs_name, streams in stream_sets.items():
+                # chrF++ against one reference for every set; the rest on a few sets each.
+                wanted = (metric_name, order, refs_name) == ("chrf", 2, "1ref") or hyp_name in (
+                    "en/typos", "en/word-shuffled", "en/truncated", "en/empty-mixed")
+                if wanted:
+                    label = f"{metric_name}{'++' if order else ''}/{refs_name}/{hyp_name}"
+                    cases.append(multi_case(metric_name, label, hyps, streams, order, named))
+    rng_ar = random.Random(SEED + 3)
+    ar2 = [shuffled(rng_ar, r) for r in ar]
+    texts["ntrex-ar-2"] = ar2
+    named[tuple(ar2)] = "ntrex-ar-2"
+    for hyp_name, hyps in arabic_sets(ar, en).items():
+        cases.append(multi_case("chrf", f"chrf++/1ref/{hyp_name}", hyps, [ar], 2, named))
+    cases.append(multi_case("chrf", "chrf++/2refs/ar/word-shuffled", arabic_sets(ar, en)[
+        "ar/word-shuffled"], [ar, ar2], 2, named))
+    # Edge cases: each as a corpus of one against itself and an empty second reference, and
+    # all together (chrF++ word splitting: punctuation at both ends, single characters).
+    edge = EDGE_CASES + [
+        ("punctuation-both-ends", "(hi) \"ok\", a . -x 'y'z ...", "(hi) ok, a. x y z"),
+        ("single-characters", "a b c . , !", "a b c"),
+    ]
+    for name, h, r in edge:
+        cases.append(multi_case("chrf", "chrf++/edge/" + name, [h], [[r]], 2))
+        cases.append(multi_case("chrf", "chrf++/2refs/edge/" + name, [h], [[r], [""]], 2))
+        cases.append(multi_case("bleu", "bleu/2refs/edge/" + name, [h], [[r], [h[::-1]]]))
+    hyps, refs = [h for _, h, _ in edge], [r for _, _, r in edge]
+    for metric_name, order in [("bleu", 0), ("chrf", 0), ("chrf", 2)]:
+        cases.append(multi_case(metric_name, f"{metric_name}{'++' if order else ''}/2refs/edge/all-as-corpus",
+                                hyps, [refs, hyps[::-1]], order))
+    return {
+        "about": "sacrebleu chrF++ (CHRF(word_order=2)) and BLEU, chrF and chrF++ against several "
+        "reference streams, corpus and sentence level, with signatures and the CLI's text line "
+        "(-f text -w 2); made by scripts/make-metric-fixtures.py. Texts from NTREX-128 "
+        "(Microsoft), CC BY-SA 4.0, and synthetic perturbations of them.",
+        "texts": texts,
+        "cases": cases,
+    }
+
+
+# --------------------------------------------------------------------------
 # ROUGE
 # --------------------------------------------------------------------------
 
@@ -569,6 +680,8 @@ def main():
 
     bleu = make_bleu(en, ar, texts, named)
     write_json("bleu.json", dict(versions=versions("sacrebleu"), **bleu), "(?:score|bits)")
+    multiref = make_multiref(en, ar, texts, named)
+    write_json("multiref.json", dict(versions=versions("sacrebleu"), **multiref), "bits")
     rouge = make_rouge(en, ar, texts, named)
     write_json("rouge.json", dict(versions=versions("rouge-score"), **rouge), "(?:f|bits)")
 

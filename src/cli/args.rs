@@ -39,8 +39,8 @@ pub struct BatchArgs {
     pub inputs: Vec<PathBuf>,
 
     /// Output file for one input or a JSON Lines stream (written atomically); for several inputs
-    /// in text format, a directory that mirrors the input tree. Default: stdout for one input,
-    /// beside each input for several.
+    /// in text format, a directory that mirrors the input tree [default: stdout for one input,
+    /// beside each input for several].
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
@@ -86,7 +86,8 @@ pub struct BatchArgs {
     /// Do only part I of N of the inputs (files, or records with --input-format jsonl), counted
     /// from 0 as SLURM_ARRAY_TASK_ID and JOB_COMPLETION_INDEX are: the N parts are disjoint,
     /// together they are the whole input, and a rerun picks the same part. `auto` takes I and N
-    /// from a Slurm job array, or I from a Kubernetes Indexed Job and N from --shards.
+    /// from a Slurm job array, or I from a Kubernetes Indexed Job and N from --shards [default:
+    /// all of the input].
     #[arg(long, value_name = "I/N|auto", value_parser = shard_arg)]
     pub shard: Option<ShardArg>,
 
@@ -131,11 +132,12 @@ pub(super) fn shard_arg(s: &str) -> Result<ShardArg, String> {
 /// Decoding settings of chat models.
 #[derive(Debug, Args)]
 pub struct ChatArgs {
-    /// Sampling temperature; 0 is greedy (the default, reproducible).
+    /// Sampling temperature; 0 is greedy, reproducible [default: 0].
     #[arg(long, value_name = "T", allow_negative_numbers = true, value_parser = temperature)]
     pub temperature: Option<f64>,
 
-    /// Nucleus sampling threshold (with --temperature), above 0 and at most 1.
+    /// Nucleus sampling threshold (with --temperature), above 0 and at most 1 [default: 1, all
+    /// tokens].
     #[arg(long, value_name = "P", allow_negative_numbers = true, value_parser = top_p)]
     pub top_p: Option<f64>,
 
@@ -170,8 +172,8 @@ pub struct ModelArgs {
 /// model. (`--threads` is global: it may come before the command too.)
 #[derive(Debug, Args)]
 pub struct RuntimeArgs {
-    /// Use only files already in the Hugging Face cache (also: HF_HUB_OFFLINE=1).
-    #[arg(long)]
+    /// Use only files already in the Hugging Face cache, never the network.
+    #[arg(long, env = "HF_HUB_OFFLINE", value_parser = hf_boolean)]
     pub offline: bool,
 
     /// auto, cpu, cuda, cuda:N or metal.
@@ -184,7 +186,8 @@ pub struct RuntimeArgs {
     pub dtype: DTypeChoice,
 
     /// Quantize the linear layers of encoder-decoder models at load time: q8_0 (int8 weights,
-    /// about 4x smaller, faster on CPU). GGUF chat models are quantized already.
+    /// about 4x smaller, faster on CPU). GGUF chat models are quantized already [default: none,
+    /// the weights' own type].
     #[arg(long, value_name = "FORMAT")]
     pub quantize: Option<QuantizeChoice>,
 
@@ -216,30 +219,31 @@ pub enum ProgressChoice {
 
 #[derive(Debug, Args)]
 pub struct GenerationArgs {
-    /// Beam width (1 = greedy); defaults to the model's setting.
+    /// Beam width (1 = greedy) [default: the model's setting].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub beams: Option<u32>,
 
     /// Maximum output length in tokens, counting the start token as the reference does (and
-    /// the end token, which most models force): at least 3.
+    /// the end token, which most models force): at least 3 [default: the model's setting].
     #[arg(long, value_name = "N", value_parser = at_least(3u32, MAX_LENGTH_WHY))]
     pub max_length: Option<u32>,
 
-    /// Minimum output length in tokens, counting the start token; less than --max-length.
+    /// Minimum output length in tokens, counting the start token; less than --max-length
+    /// [default: the model's setting].
     #[arg(long, value_name = "N")]
     pub min_length: Option<u32>,
 
     /// Exponent of the length normalisation of beam scores (>1 favours longer outputs, <0
-    /// shorter ones).
+    /// shorter ones) [default: the model's setting].
     #[arg(long, value_name = "F", allow_negative_numbers = true, value_parser = finite)]
     pub length_penalty: Option<f32>,
 
-    /// Never repeat an n-gram of this size.
+    /// Never repeat an n-gram of this size [default: the model's setting].
     #[arg(long, value_name = "N")]
     pub no_repeat_ngram_size: Option<u32>,
 
-    /// Penalise tokens already generated (1.0 = off; chat models default to 1.1 over the
-    /// last 64 tokens); above 0.
+    /// Penalise tokens already generated (1.0 = off), above 0 [default: the model's setting;
+    /// 1.1 over the last 64 tokens for chat models].
     #[arg(long, value_name = "F", allow_negative_numbers = true,
           value_parser = repetition_penalty)]
     pub repetition_penalty: Option<f32>,
@@ -258,6 +262,26 @@ impl GenerationArgs {
             }
         }
         Ok(())
+    }
+}
+
+/// A Hugging Face boolean variable as `huggingface_hub` reads one: `1`, `true`, `yes` or `on`
+/// in any case is true, anything else false (so `HF_HUB_OFFLINE=0` is online, never an error).
+pub(super) fn hf_boolean(s: &str) -> Result<bool, String> {
+    Ok(matches!(
+        s.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    ))
+}
+
+/// `--threads` (or `RAYON_NUM_THREADS`): a count of threads, where 0, like an empty variable,
+/// means the default, as it does to rayon.
+pub(super) fn threads(s: &str) -> Result<u16, String> {
+    match s.trim() {
+        "" => Ok(0),
+        n => n
+            .parse::<u16>()
+            .map_err(|_| format!("`{n}` is not a number of threads (0 for the default)")),
     }
 }
 

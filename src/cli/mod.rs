@@ -11,11 +11,59 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::hub::DEFAULT_SUMMARIZER;
 
-/// Printed under every command's `--help`.
+/// The exit codes, printed under the top-level `--help` (each command's help has its own line)
+/// and in the man page.
 pub const EXIT_CODES: &str =
     "Exit codes: 0 ok, 1 some inputs failed (the others were written), 2 usage error, \
 3 model error, 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (finished outputs are \
 kept; rerun to resume).";
+
+/// The environment variables tarjama reads, and what for: printed under the top-level `--help`
+/// and in the man page. The Hugging Face ones mean what they mean to Python's `huggingface_hub`.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "HF_TOKEN",
+        "Hugging Face access token, sent for gated and private repos",
+    ),
+    (
+        "HF_HOME",
+        "the cache is $HF_HOME/hub [default: ~/.cache/huggingface]",
+    ),
+    (
+        "HF_HUB_CACHE",
+        "the model cache itself [default: $HF_HOME/hub]",
+    ),
+    (
+        "HF_ENDPOINT",
+        "the Hub's address, for a mirror [default: https://huggingface.co]",
+    ),
+    (
+        "HF_HUB_OFFLINE",
+        "1, true, yes or on: use the cache only, as --offline",
+    ),
+    ("RAYON_NUM_THREADS", "CPU threads, as --threads"),
+    (
+        "NO_COLOR",
+        "set and not empty: no colour in help and error messages",
+    ),
+    (
+        "SLURM_ARRAY_TASK_*",
+        "with --shard auto: the task's ID, COUNT, MIN and STEP in a Slurm job array",
+    ),
+    (
+        "JOB_COMPLETION_INDEX",
+        "with --shard auto: the pod's index in a Kubernetes Indexed Job",
+    ),
+];
+
+/// The top-level help's epilogue: the exit codes and the environment.
+fn after_help() -> String {
+    let mut text = format!("{EXIT_CODES}\n\nEnvironment:");
+    for (name, what) in ENVIRONMENT {
+        text.push_str(&format!("\n  {name:21} {what}"));
+    }
+    text
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,15 +71,16 @@ kept; rerun to resume).";
     version,
     about = "Translate Arabic news articles into English with open models, offline-capable, on CPU or GPU",
     propagate_version = true,
-    after_help = EXIT_CODES
+    after_help = after_help()
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// CPU threads for the model's arithmetic (default: the physical cores this process may run
-    /// on).
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    /// CPU threads for the model's arithmetic [default: the physical cores this process may run
+    /// on; so does 0].
+    #[arg(long, global = true, value_name = "N", env = "RAYON_NUM_THREADS",
+          value_parser = threads)]
     pub threads: Option<u16>,
 }
 
@@ -96,16 +145,30 @@ Exit codes: 0 ok, 1 verification failed, 2 usage error, 3 model error.")]
         action: ModelsCommand,
     },
 
-    /// Score translations (BLEU, chrF, as sacrebleu) or summaries (ROUGE, as rouge-score)
-    /// against references, translating the source first unless --hyp is given.
+    /// Score translations (BLEU, chrF, chrF++, as sacrebleu) or summaries (ROUGE, as
+    /// rouge-score) against references, translating the source first unless --hyp is given.
     #[command(after_help = "Examples:
   tarjama eval --src test.ar.txt --ref test.en.txt --model opus-mt-ar-en
   tarjama eval --hyp system.en.txt --ref test.en.txt
+  tarjama eval --hyp system.en.txt --ref ref1.en.txt --ref ref2.en.txt --chrf-word-order 2
   tarjama eval --task summarize --hyp summaries.txt --ref highlights.txt --format json
 
 Files hold one segment per line; hypotheses and references must have the same number of lines.
+Scores are sacrebleu 2.6.0's, bit for bit, and carry its signature (version:2.6.0, the release
+they are tested against), so they can be cited as sacrebleu scores.
 Exit codes: 0 ok, 1 unreadable input, 2 usage error, 3 model error.")]
     Eval(EvalArgs),
+
+    /// Write the manual pages, made from these definitions: tarjama(1) to stdout, or with -o
+    /// one page per command (tarjama.1, tarjama-translate.1, ...) into a directory.
+    #[command(after_help = "Examples:
+  tarjama man | man -l -
+  tarjama man -o ~/.local/share/man/man1")]
+    Man {
+        /// Directory to write the pages into, created if missing [default: tarjama(1) to stdout].
+        #[arg(short, long, value_name = "DIR")]
+        output: Option<PathBuf>,
+    },
 
     /// Print a shell completion script.
     #[command(after_help = "Examples:
@@ -157,9 +220,16 @@ pub enum ListFormat {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// References, one segment per line.
-    #[arg(long = "ref", value_name = "FILE")]
-    pub reference: PathBuf,
+    /// References, one segment per line; repeat for several references per segment (BLEU and
+    /// chrF then score as sacrebleu does with several reference files).
+    #[arg(long = "ref", value_name = "FILE", required = true)]
+    pub reference: Vec<PathBuf>,
+
+    /// Word n-gram order of chrF: 0 is chrF (sacrebleu's default), 2 is chrF++ (NLLB's
+    /// published metric).
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub chrf_word_order: u8,
 
     /// Hypotheses to score, one per line.
     #[arg(
@@ -222,15 +292,16 @@ pub struct SummarizeArgs {
     pub show_translation: bool,
 
     /// The language an encoder-decoder summarizer reads, for models without a preset: `en`
-    /// (the article is translated first) or `ar` (the Arabic summary is translated).
+    /// (the article is translated first) or `ar` (the Arabic summary is translated) [default:
+    /// the preset's, else en].
     #[arg(long, value_name = "LANG", value_parser = ["en", "ar"])]
     pub summarizer_reads: Option<String>,
 
     /// Length of the summary in sentences.
-    #[arg(long, value_name = "N", conflicts_with = "words")]
-    pub sentences: Option<u32>,
+    #[arg(long, value_name = "N", conflicts_with = "words", default_value_t = 3)]
+    pub sentences: u32,
 
-    /// Length of the summary in words (ends at a sentence boundary).
+    /// Length of the summary in words, ending at a sentence boundary (instead of --sentences).
     #[arg(long, value_name = "N")]
     pub words: Option<u32>,
 
@@ -328,7 +399,7 @@ impl Cli {
             Command::Summarize(args) => args.generation.check(),
             Command::Eval(args) => args.generation.check(),
             Command::Serve(args) => args.generation.check(),
-            Command::Models { .. } | Command::Completions { .. } => Ok(()),
+            Command::Models { .. } | Command::Completions { .. } | Command::Man { .. } => Ok(()),
         }
     }
 
@@ -339,7 +410,7 @@ impl Cli {
             Command::Summarize(args) => args.runtime.verbose,
             Command::Eval(args) => args.runtime.verbose,
             Command::Serve(args) => args.runtime.verbose,
-            Command::Models { .. } | Command::Completions { .. } => false,
+            Command::Models { .. } | Command::Completions { .. } | Command::Man { .. } => false,
         }
     }
 

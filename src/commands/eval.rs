@@ -1,7 +1,7 @@
 //! `tarjama eval`: BLEU and chrF of translations, ROUGE of summaries, against references, with
 //! the reference tools' definitions (see [`crate::eval`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::batch::Outcome;
@@ -19,7 +19,12 @@ fn read_lines(path: &Path) -> Result<Vec<String>> {
 }
 
 pub fn run(args: EvalArgs) -> Result<Outcome> {
-    let references = read_lines(&args.reference)?;
+    let streams = args
+        .reference
+        .iter()
+        .map(|path| read_lines(path))
+        .collect::<Result<Vec<_>>>()?;
+    let references = &streams[0];
     let hypotheses = match (&args.hyp, &args.src) {
         (Some(hyp), _) => read_lines(hyp)?,
         (None, Some(src)) => {
@@ -32,7 +37,7 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
             let mut save = match &args.save_hyp {
                 Some(path) => Some(Sink::single_file(
                     path,
-                    &[src, &args.reference],
+                    &[&[src.as_path()], &refs_paths(&args)[..]].concat(),
                     "--save-hyp",
                 )?),
                 None => None,
@@ -51,11 +56,17 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
     };
     let (text, json) = match args.task {
         EvalTask::Translate => {
-            let scores = eval::score_translation(&hypotheses, &references)?;
+            let scores =
+                eval::score_translation_multi(&hypotheses, &streams, args.chrf_word_order.into())?;
             (scores.to_string(), serde_json::to_value(scores))
         }
         EvalTask::Summarize => {
-            let scores = eval::score_summaries(&hypotheses, &references)?;
+            if streams.len() > 1 {
+                return Err(Error::usage(
+                    "eval --task summarize takes one --ref: ROUGE as rouge-score computes it has one reference per summary",
+                ));
+            }
+            let scores = eval::score_summaries(&hypotheses, references)?;
             (scores.to_string(), serde_json::to_value(scores))
         }
     };
@@ -71,6 +82,10 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+fn refs_paths(args: &EvalArgs) -> Vec<&Path> {
+    args.reference.iter().map(PathBuf::as_path).collect()
+}
+
 /// Translates every line of `src` on its own (a line's sentences together), as a test set's
 /// segments are.
 fn translate_lines(args: &EvalArgs, src: &Path, expected: usize) -> Result<Vec<String>> {
@@ -82,7 +97,7 @@ fn translate_lines(args: &EvalArgs, src: &Path, expected: usize) -> Result<Vec<S
             "{} has {} lines but {} has {expected}: the source and reference must be line-aligned",
             src.display(),
             doc.paragraphs.len(),
-            args.reference.display()
+            args.reference[0].display()
         )));
     }
     let rt = &args.runtime;

@@ -2,6 +2,7 @@
 
 pub mod batch;
 mod eval;
+mod man;
 mod models;
 mod records;
 mod serve;
@@ -18,7 +19,7 @@ use crate::{device, hub, Result};
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
-    crate::device::configure_threads(cli.threads.map(usize::from))?;
+    crate::device::configure_threads(cli.threads.map(usize::from).filter(|&n| n > 0))?;
     crate::document::stop_reading_when(crate::interrupt::requested);
     match cli.command {
         Command::Translate(args) => translate::run(args),
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Models { action } => models::run(action),
         Command::Eval(args) => eval::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Man { output } => man::run(output.as_deref()),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "tarjama", &mut std::io::stdout());

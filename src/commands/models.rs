@@ -30,7 +30,7 @@ pub fn run(command: ModelsCommand) -> Result<Outcome> {
 fn preset(name: &str) -> Result<Preset> {
     hub::find_preset(name).ok_or_else(|| {
         let names: Vec<String> = hub::presets().into_iter().map(|p| p.name).collect();
-        Error::usage(format!(
+        Error::model(format!(
             "unknown preset {name:?}: the presets are {}",
             names.join(", ")
         ))
@@ -149,6 +149,7 @@ fn list(format: ListFormat) -> Result<Outcome> {
                 "repo": p.repo,
                 "revision": p.revision,
                 "license": p.license,
+                "commercial_use": !p.non_commercial(),
                 "cached": status(&state),
                 "cached_bytes": state.bytes,
                 "description": p.description,
@@ -158,11 +159,13 @@ fn list(format: ListFormat) -> Result<Outcome> {
         return Ok(Outcome::Success);
     }
     let width = presets.iter().map(|p| p.name.len()).max().unwrap_or(4);
+    let licenses: Vec<String> = presets.iter().map(Preset::license_summary).collect();
+    let lwidth = licenses.iter().map(String::len).max().unwrap_or(7);
     println!(
-        "{:width$}  {:13}  {:7}  {:>9}  DESCRIPTION",
-        "NAME", "TASK", "CACHED", "SIZE"
+        "{:width$}  {:13}  {:7}  {:>9}  {:lwidth$}  DESCRIPTION",
+        "NAME", "TASK", "CACHED", "SIZE", "LICENSE"
     );
-    for p in &presets {
+    for (p, license) in presets.iter().zip(&licenses) {
         let state = cache_state(p);
         let size = if state.present.is_empty() {
             "-".to_string()
@@ -170,7 +173,7 @@ fn list(format: ListFormat) -> Result<Outcome> {
             human_size(state.bytes)
         };
         println!(
-            "{:width$}  {:13}  {:7}  {:>9}  {}",
+            "{:width$}  {:13}  {:7}  {:>9}  {license:lwidth$}  {}",
             p.name,
             p.task,
             status(&state),
@@ -211,7 +214,7 @@ fn info(name: &str) -> Result<Outcome> {
         "repository:  https://huggingface.co/{} ({})",
         p.repo, p.revision
     );
-    println!("license:     {}", p.license);
+    println!("license:     {}", p.license_summary());
     let mut files: Vec<String> = p.files.clone();
     files.extend(p.file.clone());
     if !p.weights.is_empty() {

@@ -14,11 +14,10 @@ use crate::{interrupt, Error, Result};
 
 pub fn run(args: SummarizeArgs) -> Result<Outcome> {
     let length = match (args.sentences, args.words) {
-        (Some(0), _) => return Err(Error::usage("--sentences must be at least 1")),
+        (0, _) => return Err(Error::usage("--sentences must be at least 1")),
         (_, Some(0)) => return Err(Error::usage("--words must be at least 1")),
         (_, Some(words)) => SummaryLength::Words(words as usize),
-        (Some(n), None) => SummaryLength::Sentences(n as usize),
-        (None, None) => SummaryLength::Sentences(3),
+        (n, None) => SummaryLength::Sentences(n as usize),
     };
     let plan = Plan::new(&args.batch, ".summary.txt")?;
     // Settled before the model loads, so a bad or busy output path fails at once.
@@ -151,7 +150,7 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
     closed?;
     if rt.verbose {
         eprintln!(
-            "tarjama: summarized {}",
+            "tarjama: summarized: {}",
             engine.report(started.elapsed().as_secs_f64())
         );
     }

@@ -57,22 +57,38 @@ impl BleuStats {
 
     /// The statistics of already tokenized text (sacrebleu's `_compute_segment_statistics`).
     pub fn tokenized(hyp: &[&str], reference: &[&str]) -> Self {
+        Self::tokenized_multi(hyp, &[reference])
+    }
+
+    /// The statistics of one hypothesis against several references, as sacrebleu computes
+    /// them: each n-gram may match as often as it occurs in the reference that has it most
+    /// often, and the reference length is the one closest to the hypothesis' (the shorter of
+    /// two as close).
+    pub fn tokenized_multi(hyp: &[&str], references: &[&[&str]]) -> Self {
         let mut stats = Self {
             sys_len: hyp.len() as u64,
-            ref_len: reference.len() as u64,
+            ref_len: closest_ref_len(hyp.len(), references.iter().map(|r| r.len())),
             ..Self::default()
         };
         // Reference n-gram → how many of its occurrences are still unmatched; taking one per
         // matched hypothesis n-gram is sacrebleu's min(hyp count, ref count) per distinct n-gram.
         let mut unmatched: HashMap<&[&str], u64> = HashMap::new();
+        let mut counts: HashMap<&[&str], u64> = HashMap::new();
         for i in 0..MAX_NGRAM_ORDER {
             let n = i + 1;
             if hyp.len() < n {
                 break;
             }
             unmatched.clear();
-            for gram in reference.windows(n) {
-                *unmatched.entry(gram).or_insert(0) += 1;
+            for reference in references {
+                counts.clear();
+                for gram in reference.windows(n) {
+                    *counts.entry(gram).or_insert(0) += 1;
+                }
+                for (&gram, &count) in &counts {
+                    let max = unmatched.entry(gram).or_insert(0);
+                    *max = (*max).max(count);
+                }
             }
             let mut correct = 0;
             for gram in hyp.windows(n) {
@@ -85,6 +101,24 @@ impl BleuStats {
             stats.total[i] = (hyp.len() + 1 - n) as u64;
         }
         stats
+    }
+
+    /// The statistics of one untokenized hypothesis against several untokenized references.
+    pub fn sentence_multi(hyp: &str, references: &[&str]) -> Self {
+        let hyp = preprocess(hyp);
+        let references: Vec<String> = references.iter().map(|r| preprocess(r)).collect();
+        let ref_tokens: Vec<Vec<&str>> = references.iter().map(|r| tokens(r)).collect();
+        let ref_slices: Vec<&[&str]> = ref_tokens.iter().map(Vec::as_slice).collect();
+        Self::tokenized_multi(&tokens(&hyp), &ref_slices)
+    }
+
+    /// The summed statistics of a corpus against one or more reference streams (`refs[k][i]` is
+    /// reference `k` of sentence `i`, sacrebleu's layout).
+    ///
+    /// # Panics
+    /// If a stream's length differs from `hyps`'.
+    pub fn corpus_multi(hyps: &[&str], refs: &[Vec<&str>]) -> Self {
+        super::per_sentence(hyps, refs, Self::sentence_multi).sum()
     }
 
     /// The summed statistics of a corpus, sentence `i` of `hyps` against sentence `i` of `refs`.
@@ -230,12 +264,17 @@ impl fmt::Display for BleuScore {
     /// sacrebleu's `BLEUScore.format()` without the signature, for example
     /// `BLEU = 32.42 63.5/38.8/25.6/17.1 (BP = 1.000 ratio = 1.013 hyp_len = 1291 ref_len = 1275)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BLEU = {:.2} {}", self.score, self.verbose())
+    }
+}
+
+impl BleuScore {
+    /// What sacrebleu prints after the score: precisions, brevity penalty, length ratio and
+    /// lengths.
+    pub fn verbose(&self) -> String {
         let p = &self.precisions;
-        write!(
-            f,
-            "BLEU = {:.2} {:.1}/{:.1}/{:.1}/{:.1} (BP = {:.3} ratio = {:.3} hyp_len = {} \
-             ref_len = {})",
-            self.score,
+        format!(
+            "{:.1}/{:.1}/{:.1}/{:.1} (BP = {:.3} ratio = {:.3} hyp_len = {} ref_len = {})",
             p[0],
             p[1],
             p[2],
@@ -255,6 +294,29 @@ impl fmt::Display for BleuScore {
 /// If `hyps` and `refs` differ in length.
 pub fn corpus_bleu<H: AsRef<str>, R: AsRef<str>>(hyps: &[H], refs: &[R]) -> BleuScore {
     BleuStats::corpus(hyps, refs).score(false)
+}
+
+/// sacrebleu's corpus-level BLEU against one or more reference streams:
+/// `sacrebleu.corpus_bleu(hyps, refs)`.
+///
+/// # Panics
+/// If a stream's length differs from `hyps`'.
+pub fn corpus_bleu_multi(hyps: &[&str], refs: &[Vec<&str>]) -> BleuScore {
+    BleuStats::corpus_multi(hyps, refs).score(false)
+}
+
+/// sacrebleu's `BLEU._get_closest_ref_len`: the reference length closest to the hypothesis
+/// length, the shorter of two as close; 0 without references.
+fn closest_ref_len(hyp_len: usize, ref_lens: impl Iterator<Item = usize>) -> u64 {
+    let mut closest: Option<(usize, usize)> = None;
+    for len in ref_lens {
+        let diff = hyp_len.abs_diff(len);
+        closest = match closest {
+            Some((d, l)) if d < diff || (d == diff && l <= len) => Some((d, l)),
+            _ => Some((diff, len)),
+        };
+    }
+    closest.map_or(0, |(_, len)| len as u64)
 }
 
 /// sacrebleu's sentence-level BLEU: `sacrebleu.sentence_bleu(hyp, [reference])`, which averages
@@ -393,6 +455,19 @@ mod tests {
         // sacrebleu 2.6.0's `_extract_corpus_statistics` gives the same.
         let s = BleuStats::tokenized(&["the", "the", "the"], &["the", "cat", "the"]);
         assert_eq!(s.to_sacrebleu(), [3, 3, 2, 0, 0, 0, 3, 2, 1, 0]);
+    }
+
+    #[test]
+    fn several_references_clip_at_the_largest_count_and_take_the_closest_length() {
+        let s = BleuStats::tokenized_multi(
+            &["the", "the", "the"],
+            &[&["the", "cat"], &["the", "the", "a", "b"]],
+        );
+        // "the" may match twice and "the the" once (the second reference); lengths 2 and 4 are
+        // both 1 away from 3, and the shorter counts.
+        assert_eq!(s.to_sacrebleu(), [3, 2, 2, 1, 0, 0, 3, 2, 1, 0]);
+        assert_eq!(closest_ref_len(5, [9, 4, 6].into_iter()), 4);
+        assert_eq!(closest_ref_len(5, std::iter::empty()), 0);
     }
 
     #[test]

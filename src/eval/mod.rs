@@ -1,12 +1,14 @@
 //! Translation and summary quality metrics, computed exactly as the reference Python tools do so
 //! that scores can be compared with published ones.
 //!
-//! - [`chrf`]: sacrebleu's default chrF (character n-gram F-score, chrF2).
+//! - [`chrf`]: sacrebleu's default chrF (character n-gram F-score, chrF2), and chrF++ (word
+//!   n-grams too).
 //! - [`bleu`]: sacrebleu's default BLEU (13a tokens, 4-grams, exponential smoothing).
 //! - [`rouge`]: Google rouge-score's ROUGE-1, ROUGE-2 and ROUGE-L, without stemming.
 //!
 //! [`score_translation`] and [`score_summaries`] score whole files of lines, one reference line
-//! per output line.
+//! per output line; [`score_translation_multi`] takes several reference files and chrF++, and
+//! its scores carry sacrebleu's signatures, so that a score can be cited and reproduced.
 
 pub mod bleu;
 pub mod chrf;
@@ -18,25 +20,68 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-pub use bleu::{corpus_bleu, sentence_bleu, tokenize_13a, BleuScore, BleuStats};
-pub use chrf::{corpus_chrf, sentence_chrf, ChrfStats};
+pub use bleu::{corpus_bleu, corpus_bleu_multi, sentence_bleu, tokenize_13a, BleuScore, BleuStats};
+pub use chrf::{corpus_chrf, corpus_chrf_multi, sentence_chrf, ChrfStats};
 pub use rouge::{corpus_rouge, sentence_rouge, RougeScore, RougeScores};
 
-/// Corpus-level translation scores, as `sacrebleu hyps.txt -i refs.txt -m bleu chrf` reports them.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+/// The sacrebleu release whose definitions the metrics follow, whose outputs the fixtures hold
+/// (`scripts/make-metric-fixtures.py`) and whose version the signatures name.
+pub const SACREBLEU_VERSION: &str = "2.6.0";
+
+/// sacrebleu's signature of its default corpus BLEU against `nrefs` references.
+pub fn bleu_signature(nrefs: usize) -> String {
+    format!("nrefs:{nrefs}|case:mixed|eff:no|tok:13a|smooth:exp|version:{SACREBLEU_VERSION}")
+}
+
+/// sacrebleu's signature of its chrF with word order `word_order` (2: chrF++) against `nrefs`
+/// references.
+pub fn chrf_signature(nrefs: usize, word_order: usize) -> String {
+    format!(
+        "nrefs:{nrefs}|case:mixed|eff:yes|nc:{}|nw:{word_order}|space:no|version:{SACREBLEU_VERSION}",
+        chrf::CHAR_ORDER
+    )
+}
+
+/// sacrebleu's name of the chrF variant: `chrF2`, `chrF2+`, `chrF2++`.
+pub fn chrf_name(word_order: usize) -> String {
+    format!("chrF{}{}", chrf::BETA, "+".repeat(word_order))
+}
+
+/// Corpus-level translation scores, as `sacrebleu refs... -i hyps.txt -m bleu chrf` reports
+/// them, with their signatures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TranslationScores {
     /// How many hypothesis/reference pairs were scored.
     pub sentences: usize,
+    /// How many references each hypothesis has.
+    pub references: usize,
     /// sacrebleu's `corpus_bleu`.
     pub bleu: BleuScore,
+    /// sacrebleu's signature of the BLEU settings.
+    pub bleu_signature: String,
     /// sacrebleu's `corpus_chrf` score, 0 to 100.
     pub chrf: f64,
+    /// `chrF2`, or `chrF2++` with word n-grams.
+    pub chrf_name: String,
+    /// sacrebleu's signature of the chrF settings.
+    pub chrf_signature: String,
 }
 
 impl fmt::Display for TranslationScores {
+    /// sacrebleu's `--format text` (with `--width 2`): `NAME|SIGNATURE = SCORE ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", self.bleu)?;
-        write!(f, "chrF2 = {:.2}", self.chrf)
+        writeln!(
+            f,
+            "BLEU|{} = {:.2} {}",
+            self.bleu_signature,
+            self.bleu.score,
+            self.bleu.verbose()
+        )?;
+        write!(
+            f,
+            "{}|{} = {:.2}",
+            self.chrf_name, self.chrf_signature, self.chrf
+        )
     }
 }
 
@@ -48,13 +93,69 @@ pub fn score_translation<H: AsRef<str>, R: AsRef<str>>(
     hyps: &[H],
     refs: &[R],
 ) -> Result<TranslationScores> {
-    check_pairs(hyps.len(), refs.len())?;
+    let stream: Vec<&str> = refs.iter().map(AsRef::as_ref).collect();
+    score_translation_multi(hyps, &[stream], 0)
+}
+
+/// BLEU and chrF (chrF++ with `chrf_word_order` 2) of `hyps` against one or more reference
+/// streams (`refs[k][i]` is reference `k` of line `i`), as sacrebleu computes them with several
+/// references.
+///
+/// # Errors
+/// [`Error::Input`] when a stream's length differs from `hyps`', or there is nothing to score.
+/// [`Error::Usage`] without any stream, or with a word order above [`chrf::MAX_WORD_ORDER`].
+pub fn score_translation_multi<H: AsRef<str>, R: AsRef<str>>(
+    hyps: &[H],
+    refs: &[Vec<R>],
+    chrf_word_order: usize,
+) -> Result<TranslationScores> {
+    if refs.is_empty() {
+        return Err(Error::usage("give at least one reference file (--ref)"));
+    }
+    if chrf_word_order > chrf::MAX_WORD_ORDER {
+        return Err(Error::usage(format!(
+            "chrF word order {chrf_word_order} is not supported: use 0 (chrF) or 2 (chrF++)"
+        )));
+    }
+    for stream in refs {
+        check_pairs(hyps.len(), stream.len())?;
+    }
     let hyp_strs: Vec<&str> = hyps.iter().map(AsRef::as_ref).collect();
-    let ref_strs: Vec<&str> = refs.iter().map(AsRef::as_ref).collect();
+    let ref_strs: Vec<Vec<&str>> = refs
+        .iter()
+        .map(|stream| stream.iter().map(AsRef::as_ref).collect())
+        .collect();
     Ok(TranslationScores {
         sentences: hyps.len(),
-        bleu: corpus_bleu(&hyp_strs, &ref_strs),
-        chrf: corpus_chrf(&hyp_strs, &ref_strs),
+        references: refs.len(),
+        bleu: corpus_bleu_multi(&hyp_strs, &ref_strs),
+        bleu_signature: bleu_signature(refs.len()),
+        chrf: corpus_chrf_multi(&hyp_strs, &ref_strs, chrf_word_order),
+        chrf_name: chrf_name(chrf_word_order),
+        chrf_signature: chrf_signature(refs.len(), chrf_word_order),
+    })
+}
+
+/// `score(hyp, references)` for every sentence of a corpus against its references in each
+/// stream (`refs[k][i]` is reference `k` of sentence `i`).
+///
+/// # Panics
+/// If a stream's length differs from `hyps`' (sacrebleu silently drops the extra sentences).
+fn per_sentence<'a, T>(
+    hyps: &'a [&str],
+    refs: &'a [Vec<&str>],
+    score: impl Fn(&str, &[&str]) -> T + 'a,
+) -> impl Iterator<Item = T> + 'a {
+    for stream in refs {
+        assert_eq!(
+            hyps.len(),
+            stream.len(),
+            "one reference per hypothesis in each stream"
+        );
+    }
+    hyps.iter().enumerate().map(move |(i, h)| {
+        let references: Vec<&str> = refs.iter().map(|stream| stream[i]).collect();
+        score(h, &references)
     })
 }
 
@@ -113,9 +214,26 @@ mod tests {
         assert_eq!(t.sentences, 2);
         assert_eq!(t.bleu, corpus_bleu(&hyps, &refs));
         assert_eq!(t.chrf.to_bits(), corpus_chrf(&hyps, &refs).to_bits());
-        assert!(t.to_string().starts_with("BLEU = "), "{t}");
+        assert!(
+            t.to_string()
+                .starts_with("BLEU|nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0 = "),
+            "{t}"
+        );
+        assert!(t
+            .to_string()
+            .contains("\nchrF2|nrefs:1|case:mixed|eff:yes|nc:6|nw:0|"));
         let json = serde_json::to_value(t).unwrap();
         assert!(json["bleu"]["precisions"].is_array());
+        assert_eq!(json["chrf_name"], "chrF2");
+        let pp = score_translation_multi(&hyps, &[refs.to_vec(), hyps.to_vec()], 2).unwrap();
+        assert_eq!(pp.chrf_name, "chrF2++");
+        assert_eq!(
+            pp.chrf_signature,
+            "nrefs:2|case:mixed|eff:yes|nc:6|nw:2|space:no|version:2.6.0"
+        );
+        // The second reference is the hypothesis itself (sacrebleu's float sum gives 100 plus
+        // an ulp or so, as here).
+        assert!((pp.bleu.score - 100.0).abs() < 1e-9, "{}", pp.bleu.score);
         let r = score_summaries(&hyps, &refs).unwrap();
         assert_eq!(r, corpus_rouge(&hyps, &refs));
         assert!(serde_json::to_value(r).unwrap()["rougeL"]["fmeasure"].is_number());

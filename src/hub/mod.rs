@@ -95,6 +95,21 @@ pub struct Preset {
 }
 
 impl Preset {
+    /// Whether the model's licence forbids commercial use (Creative Commons `-NC-` licences:
+    /// NLLB-200, mT5-XLSum), which `models list` and `models info` say.
+    pub fn non_commercial(&self) -> bool {
+        self.license.split('-').any(|part| part == "NC")
+    }
+
+    /// The licence as `models` prints it: its SPDX id, and what a non-commercial one means.
+    pub fn license_summary(&self) -> String {
+        if self.non_commercial() {
+            format!("{} (non-commercial use only)", self.license)
+        } else {
+            self.license.clone()
+        }
+    }
+
     /// The preset's generation settings as JSON, the form checkpoints store them in.
     pub fn generation_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.generation).unwrap_or_default()
@@ -310,7 +325,7 @@ fn fetch(
     };
     let offline_hint = |file: &str| {
         format!(
-            "{file} of {source} is not in the Hugging Face cache ({}) and --offline/HF_HUB_OFFLINE forbids downloading: run once online, or `huggingface-cli download {repo_id}`",
+            "{file} of {source} is not in the Hugging Face cache ({}) and --offline/HF_HUB_OFFLINE forbids downloading: run once online, or `hf download {repo_id}`",
             cache.path().display()
         )
     };

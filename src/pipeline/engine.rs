@@ -305,9 +305,14 @@ impl Engine {
     pub fn report(&self, seconds: f64) -> String {
         let u = self.usage();
         if self.is_chat() {
+            // A chat summarizer reads whole articles: it has no sentences to count.
+            let sentences = match u.sentences {
+                0 => String::new(),
+                n => format!("{n} sentences, "),
+            };
             format!(
-                "{} sentences, {} prompt tokens ({} of them cached from an earlier prompt) and {} generated tokens in {seconds:.2}s",
-                u.sentences, u.prompt_tokens, u.cached_prompt_tokens, u.generated_tokens
+                "{sentences}{} prompt tokens ({} of them cached from an earlier prompt) and {} generated tokens in {seconds:.2}s",
+                u.prompt_tokens, u.cached_prompt_tokens, u.generated_tokens
             )
         } else {
             format!(

@@ -256,10 +256,7 @@ fn cuda_in_a_cpu_build_names_the_feature() {
 #[test]
 fn sentence_longer_than_the_model_positions_is_split_not_truncated() {
     // 40 NTREX sentences chained with Arabic commas: one "sentence" far over 256 positions.
-    let text = fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ntrex/ar.txt"),
-    )
-    .unwrap();
+    let text = fs::read_to_string(crate::common::shared("ntrex/ar.txt")).unwrap();
     let clauses: Vec<&str> = text
         .lines()
         .take(40)
@@ -355,7 +352,8 @@ fn bad_quantize_and_threads_values() {
     let tmp = tempfile::tempdir().unwrap();
     for (args, expect) in [
         (["--quantize", "q3"], "use q8_0"),
-        (["--threads", "0"], "--threads"),
+        // 0 is the default, as RAYON_NUM_THREADS=0 is to rayon: --threads takes that variable.
+        (["--threads", "two"], "--threads"),
         (["--batch-size", "0"], "--batch-size"),
         (["--batch-tokens", "0"], "--batch-tokens"),
     ] {

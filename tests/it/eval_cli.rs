@@ -124,7 +124,7 @@ fn rouge_from_files_equals_rouge_score() {
 #[test]
 fn translate_then_score_and_errors() {
     let tmp = tempfile::tempdir().unwrap();
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ntrex");
+    let shared = crate::common::shared("ntrex");
     let take = |file: &str| -> Vec<String> {
         fs::read_to_string(shared.join(file))
             .unwrap()
@@ -263,4 +263,93 @@ fn save_hyp_never_replaces_an_input_or_a_file_another_run_writes() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(fs::read_to_string(&saved).unwrap().lines().count(), 1);
+}
+
+/// Several `--ref` files and `--chrf-word-order 2` print exactly what `sacrebleu REF1 REF2 -i HYP
+/// -m bleu chrf --chrf-word-order 2 -f text -w 2` prints (the fixture's `text` lines), and the
+/// JSON carries the same signatures.
+#[test]
+fn several_references_and_chrf_plus_plus_print_sacrebleus_lines() {
+    let fixture = fixture("multiref.json");
+    let case = |name: &str| {
+        fixture["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no case {name}"))
+            .clone()
+    };
+    let bleu = case("bleu/3refs/en/typos");
+    let chrf = case("chrf++/3refs/en/typos");
+    assert_eq!(bleu["refs"], chrf["refs"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let hyp = tmp.path().join("hyp.txt");
+    fs::write(&hyp, lines(&fixture, &bleu["hyps"]).join("\n") + "\n").unwrap();
+    let mut cmd = Command::cargo_bin("tarjama").unwrap();
+    cmd.args(["eval", "--chrf-word-order", "2", "--hyp"])
+        .arg(&hyp);
+    for (k, refs) in bleu["refs"].as_array().unwrap().iter().enumerate() {
+        let path = tmp.path().join(format!("ref{k}.txt"));
+        fs::write(&path, lines(&fixture, refs).join("\n") + "\n").unwrap();
+        cmd.arg("--ref").arg(path);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = format!(
+        "{}\n{}\n",
+        bleu["text"].as_str().unwrap(),
+        chrf["text"].as_str().unwrap()
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+
+    let json: Value =
+        serde_json::from_slice(&cmd.args(["--format", "json"]).output().unwrap().stdout).unwrap();
+    assert_eq!(json["references"], 3);
+    assert_eq!(json["bleu_signature"], bleu["signature"]);
+    assert_eq!(json["chrf_signature"], chrf["signature"]);
+    assert_eq!(json["chrf_name"], "chrF2++");
+    assert_eq!(
+        json["chrf"].as_f64().unwrap(),
+        bits(&chrf["corpus"]["bits"])
+    );
+    assert_eq!(
+        json["bleu"]["score"].as_f64().unwrap(),
+        bits(&bleu["corpus"]["bits"])
+    );
+
+    // A reference file of another length is named like a single one; ROUGE takes one --ref.
+    let short = tmp.path().join("short.txt");
+    fs::write(&short, "one line\n").unwrap();
+    let out = cmd.arg("--ref").arg(&short).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = Command::cargo_bin("tarjama")
+        .unwrap()
+        .args(["eval", "--task", "summarize", "--hyp"])
+        .arg(&hyp)
+        .args(["--ref", "a.txt", "--ref"])
+        .arg(&hyp)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a.txt is missing: an input error first"
+    );
+    let out = Command::cargo_bin("tarjama")
+        .unwrap()
+        .args(["eval", "--task", "summarize", "--hyp"])
+        .arg(&hyp)
+        .arg("--ref")
+        .arg(&hyp)
+        .arg("--ref")
+        .arg(&hyp)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("one --ref"));
 }

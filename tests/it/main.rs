@@ -2,8 +2,8 @@
 //! linking candle, and linking took much of a test run. One module per area; run one with
 //! `cargo test --release --test it <module>::` (for example `parity::`, `cli::`, `metrics::bleu::`).
 //!
-//! The tests read the committed fixtures in `tests/fixtures/` and the shared corpus in
-//! `../shared/data`. Tests that measure the memory of the processes they start run themselves in
+//! The tests read only what is committed: the fixtures in `tests/fixtures/`, NTREX-128 among them
+//! (`tests/fixtures/ntrex/`), so a plain clone runs them. Tests that measure the memory of the processes they start run themselves in
 //! a process of their own (`common::alone_in_a_process`).
 
 mod common;
@@ -11,10 +11,13 @@ mod common;
 mod batch;
 mod cli;
 mod conventions;
+mod docs;
 mod document;
 mod engine_flags;
 mod eval_cli;
+mod exit_codes;
 mod fuzz_regressions;
+mod help;
 mod language;
 mod long_lines;
 mod model_limits;
@@ -25,6 +28,7 @@ mod portable;
 mod progress;
 mod quantize;
 mod recipes;
+mod scripts;
 mod serve;
 mod shards;
 mod soak;
@@ -41,10 +45,11 @@ mod parity {
     mod t5;
 }
 
-/// chrF, BLEU and ROUGE against sacrebleu and rouge-score.
+/// chrF, chrF++, BLEU and ROUGE against sacrebleu and rouge-score.
 mod metrics {
     mod bleu;
     mod chrf;
+    mod multiref;
     mod rouge;
 }
 
