@@ -127,6 +127,7 @@ Exit codes: 0 ok, 1 some inputs failed, 2 usage error, 3 model error, 130 interr
 
 Endpoints: POST /translate, GET /languages, POST /detect (LibreTranslate's), POST /summarize,
 GET /health (503 until the model is loaded), GET /metrics (Prometheus).
+On CPU the server decodes up to 64 sentences a call (--batch-size), the command line 16.
 SIGTERM or Ctrl-C stops accepting connections, answers the requests in flight, and exits 0.
 Exit codes: 0 stopped by a signal after draining, 2 usage error, 3 model error.")]
     Serve(ServeArgs),
