@@ -256,7 +256,10 @@ fn cuda_in_a_cpu_build_names_the_feature() {
 #[test]
 fn sentence_longer_than_the_model_positions_is_split_not_truncated() {
     // 40 NTREX sentences chained with Arabic commas: one "sentence" far over 256 positions.
-    let text = fs::read_to_string(crate::common::shared("ntrex/ar.txt")).unwrap();
+    let text = fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ntrex/ar.txt"),
+    )
+    .unwrap();
     let clauses: Vec<&str> = text
         .lines()
         .take(40)

@@ -69,7 +69,10 @@ fn usage_errors_exit_2_and_no_color_means_no_escape_codes() {
 #[test]
 fn verbose_reports_load_encode_and_decode_times() {
     let tmp = tempfile::tempdir().unwrap();
-    let arabic = std::fs::read_to_string(crate::common::shared("ntrex/ar.txt")).unwrap();
+    let arabic = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ntrex/ar.txt"),
+    )
+    .unwrap();
     let out = tarjama()
         .env("HF_HOME", tmp.path())
         .args(["translate", "--verbose", "--beams", "1", "--model"])

@@ -1,7 +1,7 @@
 //! Tests of the document module on the project's real inputs: the scraped article in
-//! `tests/fixtures/document/article-ar.txt` and the NTREX-128 test set in `tests/fixtures/ntrex`.
+//! `tests/fixtures/document/article-ar.txt` and the NTREX-128 test set in `../shared/data/ntrex`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tarjama::document::{
     contains_arabic, is_boilerplate, normalize_for_model, read_input, split_long, split_sentences,
@@ -319,7 +319,7 @@ fn ends_with_terminator(line: &str) -> bool {
 /// `TARJAMA_NTREX_VERBOSE=1` to print each disagreement.
 #[test]
 fn ntrex_sentence_boundaries_are_recovered() {
-    let shared = crate::common::shared("ntrex");
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ntrex");
     let (Ok(ar), Ok(ids)) = (
         std::fs::read_to_string(shared.join("ar.txt")),
         std::fs::read_to_string(shared.join("doc_ids.txt")),
@@ -436,7 +436,7 @@ fn ntrex_sentence_boundaries_are_recovered() {
 /// furniture, and stripping boilerplate from its articles (one paragraph a line) removes nothing.
 #[test]
 fn ntrex_news_is_never_boilerplate() {
-    let shared = crate::common::shared("ntrex");
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ntrex");
     let (Ok(ar), Ok(en), Ok(ids)) = (
         std::fs::read_to_string(shared.join("ar.txt")),
         std::fs::read_to_string(shared.join("en.txt")),

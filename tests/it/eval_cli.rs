@@ -124,7 +124,7 @@ fn rouge_from_files_equals_rouge_score() {
 #[test]
 fn translate_then_score_and_errors() {
     let tmp = tempfile::tempdir().unwrap();
-    let shared = crate::common::shared("ntrex");
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ntrex");
     let take = |file: &str| -> Vec<String> {
         fs::read_to_string(shared.join(file))
             .unwrap()

@@ -15,7 +15,7 @@ use std::process::Stdio;
 use crate::common;
 
 fn ntrex_words() -> Vec<String> {
-    let path = crate::common::shared("ntrex/ar.txt");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ntrex/ar.txt");
     fs::read_to_string(path)
         .unwrap()
         .split_whitespace()

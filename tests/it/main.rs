@@ -2,8 +2,8 @@
 //! linking candle, and linking took much of a test run. One module per area; run one with
 //! `cargo test --release --test it <module>::` (for example `parity::`, `cli::`, `metrics::bleu::`).
 //!
-//! The tests read only what is committed: the fixtures in `tests/fixtures/`, NTREX-128 among them
-//! (`tests/fixtures/ntrex/`), so a plain clone runs them. Tests that measure the memory of the processes they start run themselves in
+//! The tests read the committed fixtures in `tests/fixtures/` and the shared corpus in
+//! `../shared/data`. Tests that measure the memory of the processes they start run themselves in
 //! a process of their own (`common::alone_in_a_process`).
 
 mod common;

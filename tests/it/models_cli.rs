@@ -118,7 +118,10 @@ fn list_info_verify_translate_and_remove_a_cached_preset() {
     assert!(verify.contains("loads     opus-mt-ar-en"), "{verify}");
 
     // The preset resolves offline from the cache, and records carry the snapshot's commit.
-    let ar = fs::read_to_string(crate::common::shared("ntrex/ar.txt")).unwrap();
+    let ar = fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ntrex/ar.txt"),
+    )
+    .unwrap();
     let record = stdout(
         tarjama(home)
             .args(["translate", "--quiet", "--beams", "1", "--format", "jsonl"])

@@ -7,7 +7,7 @@ use assert_cmd::Command;
 
 use super::{fixtures, shared};
 
-/// Line `line` (counted from 1) of `tests/fixtures/ntrex/<file>`.
+/// Line `line` (counted from 1) of `../shared/data/ntrex/<file>`.
 pub fn ntrex(file: &str, line: usize) -> String {
     std::fs::read_to_string(shared("ntrex").join(file))
         .unwrap()
@@ -17,7 +17,7 @@ pub fn ntrex(file: &str, line: usize) -> String {
         .to_string()
 }
 
-/// The lines of `tests/fixtures/ntrex/<file>`.
+/// The lines of `../shared/data/ntrex/<file>`.
 pub fn ntrex_lines(file: &str) -> Vec<String> {
     std::fs::read_to_string(shared("ntrex").join(file))
         .unwrap()

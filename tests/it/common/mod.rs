@@ -23,19 +23,14 @@ pub fn fixtures() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
 }
 
-/// The real text the tests read, committed under `tests/fixtures/` so that a plain clone runs
-/// them: NTREX-128 (`ntrex/`, Microsoft, CC BY-SA 4.0, copied from the workspace's shared corpus
-/// with its licence) and the example article.
+/// The shared data directory (NTREX, the example article) next to the repository.
 pub fn shared_data() -> PathBuf {
-    fixtures()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
 }
 
-/// `path` in the test data: `ntrex/...`, or `article-ar.txt`.
+/// `path` in the shared data directory.
 pub fn shared(path: &str) -> PathBuf {
-    match path {
-        "article-ar.txt" => fixtures().join("document/article-ar.txt"),
-        _ => shared_data().join(path),
-    }
+    shared_data().join(path)
 }
 
 /// Where the real test model is (Qwen2.5-Coder-0.5B-Instruct Q4_K_M), present or not: the same

@@ -75,7 +75,10 @@ fn utf16_without_byte_order_mark_is_reported() {
 
 /// Writes a 50 MB input of one line: Arabic words with `separator` between them.
 fn one_line_file(dir: &Path, separator: &str) -> (PathBuf, Vec<u8>) {
-    let text = std::fs::read_to_string(crate::common::shared("ntrex/ar.txt")).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ntrex/ar.txt"),
+    )
+    .unwrap();
     let words: Vec<&str> = text
         .split(|c: char| !('\u{0621}'..='\u{064A}').contains(&c))
         .filter(|w| !w.is_empty())
