@@ -110,6 +110,14 @@ pub(super) fn require_arabic(text: &str, name: &str) -> crate::Result<bool> {
     match check(text) {
         Verdict::Arabic => Ok(true),
         Verdict::Undecided => Ok(false),
+        // A weak guess (URLs and numbers read as Romanian, say) is named as a guess only:
+        // what is certain is that the text is not Arabic.
+        Verdict::Other(d) if d.confidence < 0.5 => Err(crate::Error::input(format!(
+            "{name}: no Arabic text found (it reads most like {} ({}), confidence {:.2}); skipped (pass --assume-arabic to treat it as Arabic)",
+            self::name(d.language),
+            d.language,
+            d.confidence
+        ))),
         Verdict::Other(d) => Err(crate::Error::input(format!(
             "{name}: detected {} ({}, confidence {:.2}), not Arabic; skipped (pass --assume-arabic to treat it as Arabic)",
             self::name(d.language),

@@ -55,12 +55,13 @@ struct Run {
 /// Translates `input` into `output` with the fixture model and measures the child's peak RSS.
 // The child is reaped by `wait4`, which also returns its resource usage.
 #[allow(clippy::zombie_processes)]
-fn translate(tmp: &Path, input: &Path, output: &Path) -> Run {
+fn translate(tmp: &Path, input: &Path, output: &Path, extra: &[&str]) -> Run {
     let err = tmp.join("stderr.txt");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_tarjama"))
         .env("HF_HOME", tmp)
         .args(["translate", "--quiet", "--beams", "1", "--model"])
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian-tiny"))
+        .args(extra)
         .arg(input)
         .arg("-o")
         .arg(output)
@@ -129,7 +130,17 @@ fn a_50_mb_line_is_read_in_bounded_memory() {
         .collect();
     write_line(&input, &words, " ", 50 << 20);
     let output = tmp.path().join("line.out.txt");
-    let run = translate(tmp.path(), &input, &output);
+    // The language check refuses the line (it is not Arabic) from its first piece.
+    let refused = translate(tmp.path(), &input, &output, &[]);
+    assert!(!refused.success, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("no Arabic text found"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.peak_mb < 100, "peak RSS {} MB", refused.peak_mb);
+    assert!(!output.exists());
+    let run = translate(tmp.path(), &input, &output, &["--assume-arabic"]);
     assert!(run.success, "{}", run.stderr);
     eprintln!("peak RSS for a 50 MB line: {} MB", run.peak_mb);
     // The program and the model take about 50 MB; the line alone would be 50 MB more.
@@ -171,7 +182,7 @@ fn translate_long_arabic_line(separator: &str) {
     let input = tmp.path().join("line.txt");
     write_line(&input, &ntrex_words(), separator, 36 << 10);
     let output = tmp.path().join("line.out.txt");
-    let run = translate(tmp.path(), &input, &output);
+    let run = translate(tmp.path(), &input, &output, &[]);
     assert!(run.success, "{}", run.stderr);
     eprintln!("peak RSS {} MB", run.peak_mb);
     assert!(run.peak_mb < 300, "peak RSS {} MB", run.peak_mb);
