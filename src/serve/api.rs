@@ -93,6 +93,19 @@ impl Fields {
             // The body's fields first, then the query's: the first value of a name wins, as
             // Flask's `request.values.get` does for LibreTranslate.
             let query = query.unwrap_or("").as_bytes();
+            // form_urlencoded decodes lossily; bytes that are not UTF-8 must not reach the
+            // model as replacement characters. The fields are cut at ASCII `&` and `=`, so
+            // they are all valid exactly when the whole decoded body is.
+            for part in [body, query] {
+                if percent_encoding::percent_decode(part)
+                    .decode_utf8()
+                    .is_err()
+                {
+                    return Err(ApiError::bad_request(
+                        "Invalid request: the form is not valid UTF-8 (percent-encode UTF-8 text)",
+                    ));
+                }
+            }
             for (name, value) in form_urlencoded::parse(body).chain(form_urlencoded::parse(query)) {
                 map.entry(name.into_owned())
                     .or_insert(Value::String(value.into_owned()));

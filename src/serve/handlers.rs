@@ -25,12 +25,12 @@ type Answer = Result<Json<Value>, ApiError>;
 
 pub(super) fn router(state: Arc<State>) -> Router {
     Router::new()
-        .route("/translate", post(translate))
-        .route("/detect", post(detect))
-        .route("/languages", get(languages))
-        .route("/summarize", post(summarize))
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
+        .route("/translate", post(translate).fallback(wrong_method))
+        .route("/detect", post(detect).fallback(wrong_method))
+        .route("/languages", get(languages).fallback(wrong_method))
+        .route("/summarize", post(summarize).fallback(wrong_method))
+        .route("/health", get(health).fallback(wrong_method))
+        .route("/metrics", get(metrics).fallback(wrong_method))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), measure))
         .with_state(state)
@@ -56,6 +56,23 @@ async fn not_found(request: Request) -> ApiError {
         StatusCode::NOT_FOUND,
         format!(
             "Not found: {} {}; the endpoints are POST /translate, POST /detect, GET /languages, POST /summarize, GET /health and GET /metrics",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// A known endpoint asked with another method: 405 in the API's error shape (axum's own 405
+/// has an empty body, which clients that read `error` cannot report).
+async fn wrong_method(request: Request) -> ApiError {
+    let allowed = match request.uri().path() {
+        "/languages" | "/health" | "/metrics" => "GET",
+        _ => "POST",
+    };
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "Method not allowed: {} {}; use {allowed}",
             request.method(),
             request.uri().path()
         ),

@@ -257,6 +257,11 @@ fn bad_requests_get_a_400_with_one_clear_message() {
             "--x--",
             "Invalid request: multipart/form-data is not supported",
         ),
+        (
+            "application/x-www-form-urlencoded",
+            "q=%FF%FE&source=ar&target=en",
+            "Invalid request: the form is not valid UTF-8",
+        ),
     ];
     for (content_type, body, message) in cases {
         let answer = server.post("/translate", content_type, body);
@@ -267,6 +272,20 @@ fn bad_requests_get_a_400_with_one_clear_message() {
             answer.body
         );
     }
+    for (path, allowed) in [("/translate", "POST"), ("/metrics", "GET")] {
+        let wrong = if allowed == "POST" {
+            server.get(path)
+        } else {
+            server.post(path, "application/json", "{}")
+        };
+        assert_eq!(wrong.status, 405, "{}", wrong.body);
+        assert!(
+            wrong.error().ends_with(&format!("use {allowed}")),
+            "{}",
+            wrong.body
+        );
+    }
+
     let detect = server.post_json("/detect", &json!({"text": "x"}));
     assert_eq!(detect.status, 400);
     assert_eq!(detect.error(), "Invalid request: missing q parameter");
