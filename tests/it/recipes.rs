@@ -407,3 +407,82 @@ fn the_recipes_are_in_the_readme() {
             .is_file());
     }
 }
+
+/// The image builds from what `deploy/Dockerfile`'s build stage copies and `.dockerignore` lets
+/// through: the manifests, the sources, and every file the library compiles in with
+/// `include_str!`/`include_bytes!` (the presets in `models/` were once left out, and the image
+/// could not build). Includes after a file's first `#[cfg(test)]` are its tests' own.
+#[test]
+fn the_dockerfile_copies_every_file_the_binary_compiles_in() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = deploy("Dockerfile");
+    let build_stage: Vec<&str> = dockerfile
+        .lines()
+        .skip_while(|l| !l.starts_with("FROM "))
+        .skip(1)
+        .take_while(|l| !l.starts_with("FROM "))
+        .collect();
+    let copied: BTreeSet<String> = build_stage
+        .iter()
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .flat_map(|l| {
+            let words: Vec<&str> = l
+                .split_whitespace()
+                .filter(|w| !w.starts_with("--"))
+                .collect();
+            words[..words.len() - 1]
+                .iter()
+                .map(|w| w.trim_end_matches('/').to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let ignored: BTreeSet<String> = fs::read_to_string(root.join(".dockerignore"))
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_end_matches('/').to_string())
+        .collect();
+
+    let mut needed: BTreeSet<String> = ["Cargo.toml", "Cargo.lock", ".cargo", "src"]
+        .map(String::from)
+        .into();
+    for entry in walkdir::WalkDir::new(root.join("src")) {
+        let entry = entry.unwrap();
+        if entry.path().extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = fs::read_to_string(entry.path()).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for piece in code.split("include_").skip(1) {
+            let Some(rest) = piece
+                .strip_prefix("str!(\"")
+                .or_else(|| piece.strip_prefix("bytes!(\""))
+            else {
+                continue;
+            };
+            let relative = &rest[..rest.find('"').unwrap()];
+            let target = entry.path().parent().unwrap().join(relative);
+            let target = target
+                .canonicalize()
+                .unwrap_or_else(|e| panic!("{}: {relative}: {e}", entry.path().display()));
+            let inside = target.strip_prefix(root.canonicalize().unwrap()).unwrap();
+            let top = inside.components().next().unwrap();
+            needed.insert(top.as_os_str().to_string_lossy().into_owned());
+        }
+    }
+    assert!(
+        needed.contains("models"),
+        "the presets are compiled in: {needed:?}"
+    );
+    for path in &needed {
+        assert!(
+            copied.contains(path),
+            "deploy/Dockerfile's build stage does not COPY {path} (it copies {copied:?})"
+        );
+        assert!(
+            !ignored.contains(path),
+            ".dockerignore leaves out {path}, which the build needs"
+        );
+    }
+}
