@@ -157,7 +157,8 @@ pub struct ModelArgs {
     #[arg(short, long, default_value = DEFAULT_TRANSLATOR, value_name = "MODEL")]
     pub model: String,
 
-    /// Most sentences translated together in one batch [default: 16 on CPU, 128 on GPU]
+    /// Most sentences translated together in one batch [default: 16 on CPU (64 for serve), 128
+    /// on GPU]
     /// (encoder-decoder models).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch_size: Option<u32>,
