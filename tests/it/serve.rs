@@ -5,6 +5,7 @@
 mod api;
 mod concurrency;
 mod limits;
+mod manifest;
 mod parser;
 mod signals;
 
