@@ -288,20 +288,14 @@ pub fn translate_worker(mut engine: Engine, jobs: Receiver<TranslateJob>, shared
         let docs: Vec<&Document> = batch.iter().map(|b| &b.3).collect();
         let mut english: Vec<String> = vec![String::new(); docs.len()];
         let started = Instant::now();
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let result = guarded("translate", || {
             engine.translate(&docs, &Progress::hidden(), &mut |t| {
                 english[t.doc].push_str(t.text);
                 Ok(())
             })
-        }));
+        });
         metrics.batch(sentences, requests, started.elapsed());
-        let failure = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(format!("Cannot translate text: {}", e.one_line())),
-            Err(_) => Some(
-                "Cannot translate text: the model failed (a bug: see the server's log)".to_string(),
-            ),
-        };
+        let failure = result.err();
         for ((j, t, p, _), text) in batch.into_iter().zip(english) {
             let a = &mut active[j];
             a.pending -= 1;
@@ -328,7 +322,7 @@ pub fn summarize_worker(mut engine: Engine, jobs: Receiver<SummarizeJob>, shared
             continue;
         }
         let started = Instant::now();
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let reply = guarded("summarize", || {
             job.articles
                 .iter()
                 .map(|paragraphs| {
@@ -337,21 +331,26 @@ pub fn summarize_worker(mut engine: Engine, jobs: Receiver<SummarizeJob>, shared
                         .map(|s| s.text)
                 })
                 .collect::<crate::Result<Vec<String>>>()
-        }));
+        });
         metrics.summaries(job.articles.len(), started.elapsed());
-        let reply = match result {
-            Ok(Ok(summaries)) => Ok(summaries),
-            Ok(Err(e)) => Err(format!("Cannot summarize text: {}", e.one_line())),
-            Err(_) => Err(
-                "Cannot summarize text: the model failed (a bug: see the server's log)".to_string(),
-            ),
-        };
         if let Err(why) = &reply {
             metrics.engine_error();
             eprintln!("tarjama: {why}");
         }
         drop(job.permit);
         let _ = job.reply.send(reply);
+    }
+}
+
+/// Runs an engine call for the workers: an error becomes the client's one-line message, and a
+/// panic inside the model is caught, so that one bad request cannot stop the worker.
+fn guarded<T>(task: &str, call: impl FnOnce() -> crate::Result<T>) -> Result<T, String> {
+    match std::panic::catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(format!("Cannot {task} text: {}", e.one_line())),
+        Err(_) => Err(format!(
+            "Cannot {task} text: the model failed (a bug: see the server's log)"
+        )),
     }
 }
 

@@ -47,16 +47,24 @@ pub fn texts(html: &str) -> Option<Vec<String>> {
 
 /// Every readable text node, `Some` where it holds Arabic.
 fn nodes(html: &str) -> Option<Vec<Option<Node>>> {
+    let raw = raw_nodes(html)?;
+    Some(
+        raw.into_iter()
+            .map(|raw| contains_arabic(&raw).then(|| Node::of(&raw)))
+            .collect(),
+    )
+}
+
+/// The raw text (entities undecoded) of every readable text node, in order. lol_html may hand
+/// a node over in several chunks; they are joined here.
+fn raw_nodes(html: &str) -> Option<Vec<String>> {
     let nodes = RefCell::new(Vec::new());
     let mut current = String::new();
     let settings = RewriteStrSettings::new().append_document_content_handler(doc_text!(|t| {
         if readable(t) {
             current.push_str(t.as_str());
             if t.last_in_text_node() {
-                let raw = std::mem::take(&mut current);
-                nodes
-                    .borrow_mut()
-                    .push(contains_arabic(&raw).then(|| Node::of(&raw)));
+                nodes.borrow_mut().push(std::mem::take(&mut current));
             }
         }
         Ok(())
@@ -100,21 +108,13 @@ pub fn replace(html: &str, english: &[String]) -> Option<String> {
 /// The readable text of `html`, one text node a line: what a summary reads.
 pub fn plain_text(html: &str) -> Option<String> {
     let mut out = String::new();
-    let mut current = String::new();
-    let settings = RewriteStrSettings::new().append_document_content_handler(doc_text!(|t| {
-        if readable(t) {
-            current.push_str(t.as_str());
-            if t.last_in_text_node() {
-                let node = Node::of(&std::mem::take(&mut current));
-                if !node.text.is_empty() {
-                    out.push_str(&node.text);
-                    out.push('\n');
-                }
-            }
+    for raw in raw_nodes(html)? {
+        let node = Node::of(&raw);
+        if !node.text.is_empty() {
+            out.push_str(&node.text);
+            out.push('\n');
         }
-        Ok(())
-    }));
-    rewrite_str(html, settings).ok()?;
+    }
     Some(out)
 }
 
