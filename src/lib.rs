@@ -15,10 +15,11 @@
 //! - `error`, `allocator`, `kernels`: nothing
 //! - `output`, `device`, `document`, `eval`, `hub`, `gguf_reader`: `error`
 //! - `interrupt`: `error`, `output`
+//! - `faithful`: `error`, `document`
 //! - `tokenizer`: `error`, `gguf_reader`
 //! - `models`: `error`, `kernels`, `gguf_reader`
 //! - `generate`: `error`, `kernels`, `models`
-//! - `pipeline`: `error`, `interrupt`, `device`, `document`, `hub`, `tokenizer`, `models`, `generate`
+//! - `pipeline`: `error`, `interrupt`, `device`, `document`, `faithful`, `hub`, `tokenizer`, `models`, `generate`
 //! - `fuzzing`: `error`, `document`, `gguf_reader`, `tokenizer`, `models`
 //! - `cli`: `error`, `device`, `hub`
 //! - `serve`: `error`, `document`, `pipeline`
@@ -45,6 +46,7 @@ pub mod device;
 pub mod document;
 pub mod error;
 pub mod eval;
+pub mod faithful;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod generate;

@@ -306,6 +306,13 @@ pub struct SummarizeArgs {
     #[arg(long, value_name = "N")]
     pub words: Option<u32>,
 
+    /// Do not check the summary against the article. By default every summary sentence's
+    /// names, numbers and dates must appear in the article (its translation, or the Arabic for
+    /// numbers, dates and transliterated names); a sentence that fails is written again with
+    /// those words banned, and dropped if it still fails.
+    #[arg(long)]
+    pub no_check: bool,
+
     /// Print sentences as they are written (default when stdout is a terminal).
     #[arg(long, overrides_with = "no_stream")]
     pub stream: bool,

@@ -112,10 +112,22 @@ pub fn run(args: SummarizeArgs) -> Result<Outcome> {
                 }
                 Err(e) => return Err(e),
             };
+            if let Some(report) = &summary.check {
+                if report.short_by > 0 && !rt.quiet {
+                    progress.println(&format!(
+                        "tarjama: note: {}: {}",
+                        record.name,
+                        report.tally()
+                    ));
+                } else if rt.verbose {
+                    progress.println(&format!("tarjama: {}: {}", record.name, report.tally()));
+                }
+            }
             let written = if json {
                 let mut line = OutputRecord::new(record.id.clone(), "summarize", &engine);
                 line.summary = Some(summary.text.clone());
                 line.english = summary.translation.clone();
+                line.check = summary.check.clone();
                 if let Some(g) = &summary.tokens {
                     line.prompt_tokens = Some(g.prompt_tokens);
                     line.cached_prompt_tokens = Some(g.cached_prompt_tokens);
@@ -175,7 +187,13 @@ fn summarize(
             let _ = stdout.flush();
         }
     };
-    engine.summarize(paragraphs, length, &mut on_text, &mut on_part)
+    engine.summarize(
+        paragraphs,
+        length,
+        !args.no_check,
+        &mut on_text,
+        &mut on_part,
+    )
 }
 
 /// Reports the parts of a long article as they are summarized, on a terminal only.

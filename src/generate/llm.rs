@@ -6,7 +6,7 @@
 
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 
-use super::processors::banned_ngram_tokens;
+use super::processors::{banned_bad_words, banned_ngram_tokens};
 use crate::models::CausalLm;
 use crate::Result;
 
@@ -67,6 +67,9 @@ pub struct TurnTokens<'a> {
     pub stops: &'a [u32],
     /// Control tokens (a new turn, tool calls), which never belong in a reply.
     pub special: &'a [u32],
+    /// Token sequences the reply must not contain (transformers' `bad_words_ids`): the last
+    /// token of each is banned where the others end the reply so far.
+    pub banned: &'a [Vec<u32>],
 }
 
 /// Whether generation goes on after a token.
@@ -133,6 +136,11 @@ pub fn generate<M: CausalLm + ?Sized>(
                 if let Some(x) = logits.get_mut(id as usize) {
                     *x = f32::NEG_INFINITY;
                 }
+            }
+        }
+        for id in banned_bad_words(tokens.banned, u32::MAX, &generated) {
+            if let Some(x) = logits.get_mut(id as usize) {
+                *x = f32::NEG_INFINITY;
             }
         }
         let tensor = candle_core::Tensor::new(logits.as_slice(), &candle_core::Device::Cpu)?;

@@ -85,7 +85,7 @@ pub enum SummaryLength {
 /// A loaded GGUF chat model with its tokenizer and template.
 pub struct ChatPipeline {
     model: ChatModel,
-    tokenizer: GgufTokenizer,
+    pub(super) tokenizer: GgufTokenizer,
     template: ChatTemplate,
     pub settings: LlmSettings,
     /// Tokens a prompt plus its reply may use; longer articles are summarised in parts.
@@ -115,33 +115,25 @@ impl ChatPipeline {
         &self.model.architecture
     }
 
-    fn prompt_tokens(&self, messages: &[Message]) -> Result<Vec<u32>> {
+    pub(super) fn prompt_tokens(&self, messages: &[Message]) -> Result<Vec<u32>> {
         self.tokenizer
             .encode(&self.template.render(messages)?, false)
     }
 
-    fn run(
-        &mut self,
-        messages: &[Message],
-        settings: &LlmSettings,
-        length: Option<SummaryLength>,
-        on_text: &mut dyn FnMut(&str),
-    ) -> Result<Generation> {
-        let prompt = self.prompt_tokens(messages)?;
-        self.run_tokens(&prompt, settings, length, on_text)
-    }
-
     /// Generates a reply to `prompt`, streamed to `on_text` and stopped once it has `length`.
-    fn run_tokens(
+    /// `banned` token sequences are never written.
+    pub(super) fn run_tokens(
         &mut self,
         prompt: &[u32],
         settings: &LlmSettings,
         length: Option<SummaryLength>,
+        banned: &[Vec<u32>],
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation> {
         let tokens = TurnTokens {
             stops: self.tokenizer.eos_ids(),
             special: self.tokenizer.special_ids(),
+            banned,
         };
         let mut reply = ReplyText::new(&self.tokenizer, length, on_text);
         llm::generate(&mut self.model, tokens, prompt, settings, &mut reply)
@@ -155,13 +147,29 @@ impl ChatPipeline {
         on_text: &mut dyn FnMut(&str),
         on_part: &mut dyn FnMut(usize, usize),
     ) -> Result<Generation> {
+        let (messages, parts) = self.summary_messages(paragraphs, length, on_part)?;
+        let prompt = self.prompt_tokens(&messages)?;
+        let settings = self.settings.clone();
+        let mut g = self.run_tokens(&prompt, &settings, Some(length), &[], on_text)?;
+        g.add_counts(&parts);
+        Ok(g)
+    }
+
+    /// The messages that ask for the article's summary: the article itself when it fits the
+    /// context, else the summaries of its parts (map-reduce), with the token counts of the
+    /// parts' summaries.
+    pub(super) fn summary_messages(
+        &mut self,
+        paragraphs: &[String],
+        length: SummaryLength,
+        on_part: &mut dyn FnMut(usize, usize),
+    ) -> Result<(Vec<Message>, Generation)> {
         let settings = self.settings.clone();
         let article = paragraphs.join("\n\n");
-        let messages = prompts::summary(&article, length);
         let room = self.context_budget.saturating_sub(settings.max_new_tokens);
-        let prompt = self.prompt_tokens(&messages)?;
-        if prompt.len() <= room {
-            return self.run_tokens(&prompt, &settings, Some(length), on_text);
+        let messages = prompts::summary(&article, length);
+        if self.prompt_tokens(&messages)?.len() <= room {
+            return Ok((messages, Generation::default()));
         }
         // Map: summarise consecutive parts that fit; reduce: summarise the summaries.
         let parts = self.split_to_fit(paragraphs, room)?;
@@ -170,24 +178,13 @@ impl ChatPipeline {
         let mut parts_total = Generation::default();
         for (i, part) in parts.iter().enumerate() {
             on_part(i, parts.len());
-            let g = self.run(
-                &prompts::part_summary(part),
-                &settings,
-                part_length,
-                &mut |_| {},
-            )?;
+            let prompt = self.prompt_tokens(&prompts::part_summary(part))?;
+            let g = self.run_tokens(&prompt, &settings, part_length, &[], &mut |_| {})?;
             parts_total.add_counts(&g);
             summaries.push(g.text);
         }
         on_part(parts.len(), parts.len());
-        let mut g = self.run(
-            &prompts::combine(&summaries, length),
-            &settings,
-            Some(length),
-            on_text,
-        )?;
-        g.add_counts(&parts_total);
-        Ok(g)
+        Ok((prompts::combine(&summaries, length), parts_total))
     }
 
     /// Groups paragraphs into parts whose part-summary prompt fits in `room` tokens; a single
@@ -210,6 +207,7 @@ impl ChatPipeline {
             repetition_penalty: 1.0,
             ..self.settings.clone()
         };
-        self.run(&prompts::translation(paragraph), &settings, None, on_text)
+        let prompt = self.prompt_tokens(&prompts::translation(paragraph))?;
+        self.run_tokens(&prompt, &settings, None, &[], on_text)
     }
 }

@@ -9,11 +9,12 @@ use std::time::Duration;
 use candle_core::Device;
 
 use super::{
-    ArticleSummary, ChatPipeline, GenerationOverrides, Progress, Seq2Seq, Summarizer,
-    SummaryLength, Task, Translator,
+    ChatPipeline, GenerationOverrides, Progress, Seq2Seq, Summarizer, SummaryLength, Task,
+    Translator,
 };
 use crate::device::{self, DTypeChoice, Precision, QuantizeChoice};
 use crate::document::Document;
+use crate::faithful::CheckReport;
 use crate::generate::llm::Generation;
 use crate::hub::{self, HubOptions, ModelFiles, DEFAULT_TRANSLATOR};
 use crate::{interrupt, Error, Result};
@@ -85,6 +86,8 @@ pub struct Summary {
     pub translation: Option<Vec<String>>,
     /// A chat model's token counts for this summary.
     pub tokens: Option<Generation>,
+    /// The support check of the summary's sentences, when it ran.
+    pub check: Option<CheckReport>,
 }
 
 /// A piece of translated output: `text` is the English of `part` (one line per paragraph),
@@ -419,23 +422,31 @@ impl Engine {
     }
 
     /// Summarizes an article given as paragraphs. `on_text` gets a chat model's summary
-    /// sentence by sentence as it is written; `on_part` reports the parts of an article too long
-    /// for the model at once.
+    /// sentence by sentence as it is written (with `check`, once checked); `on_part` reports
+    /// the parts of an article too long for the model at once. With `check`, every sentence's
+    /// names, numbers and dates must be supported by the article ([`crate::faithful`]).
     pub fn summarize(
         &mut self,
         paragraphs: &[String],
         length: SummaryLength,
+        check: bool,
         on_text: &mut dyn FnMut(&str),
         on_part: &mut dyn FnMut(usize, usize),
     ) -> Result<Summary> {
         match &mut self.loaded {
             Loaded::Chat(chat) => {
-                let g = chat.summarize(paragraphs, length, on_text, on_part)?;
+                let (g, report) = if check {
+                    let (g, report) = chat.summarize_checked(paragraphs, length, on_text, on_part)?;
+                    (g, Some(report))
+                } else {
+                    (chat.summarize(paragraphs, length, on_text, on_part)?, None)
+                };
                 add_tokens(&mut self.usage, &g);
                 Ok(Summary {
                     text: g.text.clone(),
                     translation: None,
                     tokens: Some(g),
+                    check: report,
                 })
             }
             Loaded::Summarizer {
@@ -443,20 +454,30 @@ impl Engine {
                 translator,
                 ..
             } => {
-                let ArticleSummary {
-                    summary,
-                    translation,
-                } = summarizer.summarize_article(
-                    translator,
-                    paragraphs,
-                    length,
-                    self.with_translation,
-                    on_part,
-                )?;
+                let (summary, report) = if check {
+                    let (summary, report) = summarizer.summarize_article_checked(
+                        translator,
+                        paragraphs,
+                        length,
+                        self.with_translation,
+                        on_part,
+                    )?;
+                    (summary, Some(report))
+                } else {
+                    let summary = summarizer.summarize_article(
+                        translator,
+                        paragraphs,
+                        length,
+                        self.with_translation,
+                        on_part,
+                    )?;
+                    (summary, None)
+                };
                 Ok(Summary {
-                    text: summary,
-                    translation,
+                    text: summary.summary,
+                    translation: summary.translation,
                     tokens: None,
+                    check: report,
                 })
             }
             Loaded::Translator(_) => Err(Error::usage(format!(

@@ -1,6 +1,7 @@
 //! Orchestration: documents in, translations and summaries out, with batching and progress.
 
 pub mod chat;
+mod checked;
 mod checkpoint;
 mod engine;
 mod progress;

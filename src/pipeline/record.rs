@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::Engine;
+use crate::faithful::CheckReport;
 
 /// The version of the record layout, written as `schema` in every record; it changes only when
 /// a field changes meaning or goes away (new optional fields keep it).
@@ -26,6 +27,7 @@ pub const FIELDS: &[&str] = &[
     "prompt_tokens",
     "cached_prompt_tokens",
     "generated_tokens",
+    "check",
 ];
 
 /// One result record.
@@ -60,6 +62,9 @@ pub struct OutputRecord {
     pub cached_prompt_tokens: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generated_tokens: Option<usize>,
+    /// The support check of a summary's sentences (summarize, unless --no-check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckReport>,
 }
 
 impl OutputRecord {
@@ -80,6 +85,7 @@ impl OutputRecord {
             prompt_tokens: None,
             cached_prompt_tokens: None,
             generated_tokens: None,
+            check: None,
         }
     }
 
@@ -147,6 +153,7 @@ mod tests {
             prompt_tokens: Some(1),
             cached_prompt_tokens: Some(1),
             generated_tokens: Some(1),
+            check: Some(CheckReport::default()),
         };
         let Value::Object(map) = record.with_fields(Map::new()) else {
             panic!("an object")

@@ -140,18 +140,7 @@ impl Summarizer {
         keep_translation: bool,
         on_part: &mut dyn FnMut(usize, usize),
     ) -> Result<ArticleSummary> {
-        let translate = |paragraphs: &[String]| -> Result<Vec<String>> {
-            paragraphs
-                .iter()
-                .map(|p| {
-                    let sentences = split_sentences(p);
-                    let sentences: Vec<&str> = sentences.iter().map(String::as_str).collect();
-                    Ok(translator
-                        .translate_sentences(&sentences, &Progress::hidden())?
-                        .join(" "))
-                })
-                .collect()
-        };
+        let translate = |paragraphs: &[String]| translate_paragraphs(translator, paragraphs);
         if self.reads_english() {
             let english = translate(paragraphs)?;
             let summary = self.summarize(&english, length, on_part)?;
@@ -169,6 +158,23 @@ impl Summarizer {
                 .transpose()?,
         })
     }
+}
+
+/// Translates paragraphs sentence by sentence, a paragraph per entry.
+pub(super) fn translate_paragraphs(
+    translator: &Translator,
+    paragraphs: &[String],
+) -> Result<Vec<String>> {
+    paragraphs
+        .iter()
+        .map(|p| {
+            let sentences = split_sentences(p);
+            let sentences: Vec<&str> = sentences.iter().map(String::as_str).collect();
+            Ok(translator
+                .translate_sentences(&sentences, &Progress::hidden())?
+                .join(" "))
+        })
+        .collect()
 }
 
 /// Keeps the first sentences of `summary` up to the requested length: `n` sentences, or the

@@ -327,7 +327,7 @@ pub fn summarize_worker(mut engine: Engine, jobs: Receiver<SummarizeJob>, shared
                 .iter()
                 .map(|paragraphs| {
                     engine
-                        .summarize(paragraphs, job.length, &mut |_| {}, &mut |_, _| {})
+                        .summarize(paragraphs, job.length, true, &mut |_| {}, &mut |_, _| {})
                         .map(|s| s.text)
                 })
                 .collect::<crate::Result<Vec<String>>>()

@@ -16,6 +16,7 @@ mod document;
 mod engine_flags;
 mod eval_cli;
 mod exit_codes;
+mod faithful;
 mod fuzz_regressions;
 mod help;
 mod language;
@@ -36,6 +37,7 @@ mod streaming;
 mod streams;
 mod summarize;
 mod summarize_seq2seq;
+mod summary_check;
 mod tokenizer;
 
 /// Reference parity with transformers, per model family.

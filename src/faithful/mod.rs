@@ -1,0 +1,370 @@
+//! Whether a summary sentence says only what its article says: the names (people, places,
+//! organisations), numbers and dates in an English sentence must appear in the article, in its
+//! English translation or, for numbers, dates and transliterated names, in the Arabic source.
+//!
+//! This is a support check, not a proof of faithfulness: a sentence that recombines supported
+//! names into a false claim passes. What it catches is the failure small chat models show most,
+//! a name, number or date the article does not contain. The pipeline uses it to regenerate
+//! such sentences with the unsupported words banned, or drop them ([`crate::pipeline`]).
+
+mod arabic;
+mod english;
+mod numbers;
+mod places;
+
+use serde::Serialize;
+
+pub use arabic::{skeleton_of_arabic, skeleton_of_latin, ArabicEvidence};
+pub use english::{names, words, EnglishEvidence};
+
+/// What kind of fact an item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemKind {
+    /// A country, region, city or international organisation (see `places.tsv`).
+    Place,
+    /// Another name: a person, an organisation, a place the list does not have.
+    Name,
+    Number,
+    Date,
+}
+
+/// A name, number or date of a summary sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Item {
+    pub kind: ItemKind,
+    pub text: String,
+    /// The words of it the article does not support (empty when it is supported): what a
+    /// regeneration bans.
+    #[serde(skip)]
+    pub unsupported_words: Vec<String>,
+}
+
+/// One sentence's items, split by support.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SentenceCheck {
+    pub supported: Vec<Item>,
+    pub unsupported: Vec<Item>,
+}
+
+impl SentenceCheck {
+    pub fn passes(&self) -> bool {
+        self.unsupported.is_empty()
+    }
+
+    /// The words a regeneration of this sentence must not write.
+    pub fn banned_words(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for item in &self.unsupported {
+            for word in &item.unsupported_words {
+                if !out.contains(word) {
+                    out.push(word.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What an article supports: its Arabic source always, its English translation once made.
+#[derive(Debug, Default)]
+pub struct Evidence {
+    arabic: ArabicEvidence,
+    english: Option<EnglishEvidence>,
+    /// The English is a human reference, trusted for places too (an evaluation's judge); a
+    /// machine translation is not: the model that invents a place in a summary invents it in
+    /// its translation as well, so places must be in the Arabic.
+    english_is_reference: bool,
+}
+
+impl Evidence {
+    /// The evidence of the Arabic source alone.
+    pub fn from_arabic(arabic: &str) -> Self {
+        Self {
+            arabic: ArabicEvidence::new(arabic),
+            english: None,
+            english_is_reference: false,
+        }
+    }
+
+    /// Adds the article's machine translation.
+    pub fn with_english(mut self, english: &str) -> Self {
+        self.english = Some(EnglishEvidence::new(english));
+        self
+    }
+
+    /// Adds a human reference translation of the article (see `english_is_reference`).
+    pub fn with_reference(mut self, english: &str) -> Self {
+        self.english = Some(EnglishEvidence::new(english));
+        self.english_is_reference = true;
+        self
+    }
+
+    pub fn has_english(&self) -> bool {
+        self.english.is_some()
+    }
+
+    fn english_has(&self, f: impl Fn(&EnglishEvidence) -> bool) -> bool {
+        self.english.as_ref().is_some_and(f)
+    }
+
+    /// Checks one English sentence's names, numbers and dates.
+    pub fn check(&self, sentence: &str) -> SentenceCheck {
+        let mut check = SentenceCheck::default();
+        let mut sort = |kind, text: String, unsupported_words: Vec<String>| {
+            let item = Item {
+                kind,
+                text,
+                unsupported_words,
+            };
+            if item.unsupported_words.is_empty() {
+                check.supported.push(item);
+            } else {
+                check.unsupported.push(item);
+            }
+        };
+        let sentence_words = words(sentence);
+        let places = places::mentions(&sentence_words);
+        for place in &places {
+            let known = self.arabic.has_place(place.arabic())
+                || place
+                    .words
+                    .iter()
+                    .all(|w| self.arabic.has_transliteration(w))
+                || (self.english_is_reference
+                    && self.english_has(|e| place.words.iter().all(|w| e.has_word(w))));
+            let missing = if known {
+                Vec::new()
+            } else {
+                place.words.clone()
+            };
+            sort(ItemKind::Place, place.words.join(" "), missing);
+        }
+        let in_places = |w: &String| places.iter().any(|p| p.words.contains(w));
+        for name in names(sentence) {
+            let rest: Vec<&String> = name.words.iter().filter(|w| !in_places(w)).collect();
+            if rest.is_empty() {
+                continue;
+            }
+            let text = if rest.len() == name.words.len() {
+                name.text
+            } else {
+                rest.iter()
+                    .map(|w| w.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let missing: Vec<String> = rest
+                .into_iter()
+                .filter(|w| {
+                    !self.english_has(|e| e.has_word(w)) && !self.arabic.has_transliteration(w)
+                })
+                .cloned()
+                .collect();
+            sort(ItemKind::Name, text, missing);
+        }
+        for numeral in numbers::numerals(sentence, english::english_scale) {
+            let known = |v: &numbers::Value| {
+                self.arabic.values.contains(v) || self.english_has(|e| e.values.contains(v))
+            };
+            let missing = if numeral.values.iter().any(known) {
+                Vec::new()
+            } else {
+                // The digits are what a regeneration bans: the scale word is no fact alone.
+                vec![numeral
+                    .text
+                    .split(' ')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()]
+            };
+            sort(ItemKind::Number, numeral.text, missing);
+        }
+        for &word in &sentence_words {
+            if let Some(date) = english::english_date(word) {
+                // "may" the verb is no month.
+                if word == "May" || !word.starts_with(char::is_lowercase) {
+                    let known = self.arabic.dates.contains(&date)
+                        || self.english_has(|e| e.dates.contains(&date));
+                    let missing = if known {
+                        Vec::new()
+                    } else {
+                        vec![word.to_string()]
+                    };
+                    sort(ItemKind::Date, word.to_string(), missing);
+                }
+            }
+        }
+        check
+    }
+}
+
+/// What happened to one sentence of a checked summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Supported as first written.
+    Kept,
+    /// Written again with unsupported words banned, and supported then.
+    Regenerated,
+    /// Unsupported, and written again (the next sentence of the report is its next try).
+    Rejected,
+    /// Still unsupported after every try: left out of the summary.
+    Dropped,
+}
+
+/// One sentence the model wrote, its items and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SentenceReport {
+    pub text: String,
+    pub outcome: Outcome,
+    pub supported: Vec<Item>,
+    pub unsupported: Vec<Item>,
+}
+
+impl SentenceReport {
+    pub fn new(text: &str, check: SentenceCheck, outcome: Outcome) -> Self {
+        Self {
+            text: text.to_string(),
+            outcome,
+            supported: check.supported,
+            unsupported: check.unsupported,
+        }
+    }
+}
+
+/// The support check of one summary, as `--format json` reports it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckReport {
+    /// The first draft's sentences: the summary as it would be without the check.
+    pub draft: Vec<String>,
+    /// Every sentence written, in order: the kept and regenerated ones make the summary.
+    pub sentences: Vec<SentenceReport>,
+    /// Sentences asked for (for a length in words: the sentences of the first draft).
+    pub requested: usize,
+    /// How many sentences the summary has fewer than asked for (0 when it is complete).
+    pub short_by: usize,
+    /// Whether the check translated the article (facts the Arabic alone could not support).
+    pub used_translation: bool,
+}
+
+impl CheckReport {
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.sentences
+            .iter()
+            .filter(|s| s.outcome == outcome)
+            .count()
+    }
+
+    /// One line for `--verbose` and for the note a short summary gets.
+    pub fn tally(&self) -> String {
+        let mut line = format!(
+            "check: {} sentence(s) kept, {} regenerated, {} dropped ({} unsupported tries)",
+            self.count(Outcome::Kept),
+            self.count(Outcome::Regenerated),
+            self.count(Outcome::Dropped),
+            self.count(Outcome::Rejected) + self.count(Outcome::Dropped)
+        );
+        if self.short_by > 0 {
+            line.push_str(&format!(
+                "; the summary is {} sentence(s) short of the {} asked for",
+                self.short_by, self.requested
+            ));
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARABIC: &str = "أعلن رئيس الوزراء العراقي حيدر العبادي يوم الخميس ٥ تشرين الأول تحرير \
+        مدينة الحويجة من تنظيم داعش، وقال إن ١٢٠٠ مقاتل شاركوا في العملية التي بدأت في ٢١ أيلول.";
+    const ENGLISH: &str = "Iraqi Prime Minister Haider al-Abadi announced on Thursday, October 5, \
+        the liberation of the city of Hawija from Daesh, saying 1,200 fighters took part in the \
+        operation that began on September 21.";
+
+    fn unsupported(evidence: &Evidence, sentence: &str) -> Vec<String> {
+        evidence
+            .check(sentence)
+            .unsupported
+            .into_iter()
+            .map(|i| i.text)
+            .collect()
+    }
+
+    #[test]
+    fn supported_names_numbers_and_dates_pass() {
+        let evidence = Evidence::from_arabic(ARABIC).with_english(ENGLISH);
+        let check = evidence.check(
+            "Haider al-Abadi said on Thursday that 1,200 fighters freed Hawija from ISIS in October.",
+        );
+        assert!(check.passes(), "{check:?}");
+        let kinds: Vec<ItemKind> = check.supported.iter().map(|i| i.kind).collect();
+        assert!(kinds.contains(&ItemKind::Name));
+        assert!(kinds.contains(&ItemKind::Number));
+        assert!(kinds.contains(&ItemKind::Date));
+    }
+
+    #[test]
+    fn invented_names_numbers_and_dates_fail() {
+        let evidence = Evidence::from_arabic(ARABIC).with_english(ENGLISH);
+        assert_eq!(
+            unsupported(
+                &evidence,
+                "The Afghan Taliban met in Kabul on Monday, and 3,000 fighters joined in March."
+            ),
+            ["Afghan", "Kabul", "Taliban", "3,000", "Monday", "March"]
+        );
+        let check = evidence.check("The Afghan Taliban praised Abadi.");
+        assert_eq!(check.banned_words(), ["Afghan", "Taliban"]);
+    }
+
+    #[test]
+    fn numbers_in_arabic_indic_digits_are_found_in_the_source() {
+        // Without a translation, the Arabic source alone vouches for the digits and the dates.
+        let evidence = Evidence::from_arabic(ARABIC);
+        assert!(evidence.check("About 1200 fighters took part.").passes());
+        assert!(evidence.check("It began on September 21.").passes());
+        assert!(evidence.check("It ended on October 5.").passes());
+        assert_eq!(
+            unsupported(&evidence, "About 1,300 fighters took part on 22 September."),
+            ["1,300", "22"]
+        );
+        let western = Evidence::from_arabic("قتل 15 شخصا في 2019");
+        assert!(western.check("15 people died in 2019.").passes());
+    }
+
+    #[test]
+    fn transliterated_names_are_found_in_the_source() {
+        let evidence = Evidence::from_arabic(ARABIC);
+        assert!(evidence
+            .check("Haidar Al-Abbadi announced that Huwaija was freed.")
+            .passes());
+        assert_eq!(unsupported(&evidence, "Erdogan announced it."), ["Erdogan"]);
+    }
+
+    #[test]
+    fn tally_reports_a_short_summary() {
+        let evidence = Evidence::from_arabic(ARABIC);
+        let mut report = CheckReport {
+            requested: 3,
+            short_by: 1,
+            ..CheckReport::default()
+        };
+        for (text, outcome) in [
+            ("Abadi spoke.", Outcome::Kept),
+            ("Kabul fell.", Outcome::Dropped),
+            ("Hawija was freed.", Outcome::Regenerated),
+        ] {
+            report
+                .sentences
+                .push(SentenceReport::new(text, evidence.check(text), outcome));
+        }
+        assert_eq!(
+            report.tally(),
+            "check: 1 sentence(s) kept, 1 regenerated, 1 dropped (1 unsupported tries); the summary is 1 sentence(s) short of the 3 asked for"
+        );
+    }
+}
