@@ -345,6 +345,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MODEL")]
     pub summarizer: Option<String>,
 
+    /// Do not check /summarize's summaries against their articles (see `summarize --help`).
+    #[arg(long)]
+    pub no_check: bool,
+
     /// The address to listen on; 0.0.0.0 for every interface (in a container).
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
     pub host: String,

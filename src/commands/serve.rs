@@ -26,6 +26,7 @@ pub fn run(args: ServeArgs) -> Result<Outcome> {
         max_chars: args.max_chars as usize,
         timeout: Duration::from_secs_f64(args.timeout),
         verbose: rt.verbose,
+        check_summaries: !args.no_check,
     };
     let runtime = super::runtime(rt)?;
     let mut options = super::engine_options(Some(&args.model), &args.generation, None);

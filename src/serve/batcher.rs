@@ -32,6 +32,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Translation requests being read and checked, not yet in the queue.
     pub arriving: Arc<AtomicUsize>,
+    /// Summaries are checked against their articles.
+    pub check_summaries: bool,
 }
 
 /// Counts a translation request as arriving until it is dropped (once it is queued, or
@@ -327,7 +329,13 @@ pub fn summarize_worker(mut engine: Engine, jobs: Receiver<SummarizeJob>, shared
                 .iter()
                 .map(|paragraphs| {
                     engine
-                        .summarize(paragraphs, job.length, true, &mut |_| {}, &mut |_, _| {})
+                        .summarize(
+                            paragraphs,
+                            job.length,
+                            shared.check_summaries,
+                            &mut |_| {},
+                            &mut |_, _| {},
+                        )
                         .map(|s| s.text)
                 })
                 .collect::<crate::Result<Vec<String>>>()

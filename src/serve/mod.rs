@@ -48,6 +48,8 @@ pub struct Config {
     pub timeout: Duration,
     /// Report each batch on stderr.
     pub verbose: bool,
+    /// Check summaries against their articles (see `crate::faithful`).
+    pub check_summaries: bool,
 }
 
 impl Config {
@@ -243,6 +245,7 @@ async fn serve(config: Config, translator: Loader, summarizer: Option<Loader>) -
     let shared = || batcher::Shared {
         metrics: metrics.clone(),
         arriving: arriving.clone(),
+        check_summaries: config.check_summaries,
     };
     start_worker(
         "translate",
