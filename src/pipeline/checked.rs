@@ -231,7 +231,7 @@ impl ChatPipeline {
 }
 
 impl Summarizer {
-    /// Summarises an article with every sentence checked. An English summarizer is asked again
+    /// Summarises an article, with every sentence checked when `check` is set. An English summarizer is asked again
     /// with the unsupported words banned (`bad_words_ids`) and the attempt with the most
     /// supported sentences is kept; an Arabic one writes Arabic, where English words cannot be
     /// banned, so its unsupported sentences are dropped. The evidence is the Arabic source and
@@ -242,14 +242,20 @@ impl Summarizer {
         paragraphs: &[String],
         length: SummaryLength,
         keep_translation: bool,
+        check: bool,
         on_part: &mut dyn FnMut(usize, usize),
-    ) -> Result<(ArticleSummary, CheckReport)> {
+    ) -> Result<(ArticleSummary, Option<CheckReport>)> {
+        if !check {
+            let summary =
+                self.summarize_article(translator, paragraphs, length, keep_translation, on_part)?;
+            return Ok((summary, None));
+        }
         // The bans are this article's: the model's own come back whatever happens.
         let saved_bans = self.core().generation.bad_words_ids.clone();
         let result =
             self.checked_attempts(translator, paragraphs, length, keep_translation, on_part);
         self.core_mut().generation.bad_words_ids = saved_bans;
-        result
+        result.map(|(summary, report)| (summary, Some(report)))
     }
 
     fn checked_attempts(

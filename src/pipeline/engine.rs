@@ -454,25 +454,14 @@ impl Engine {
                 translator,
                 ..
             } => {
-                let (summary, report) = if check {
-                    let (summary, report) = summarizer.summarize_article_checked(
-                        translator,
-                        paragraphs,
-                        length,
-                        self.with_translation,
-                        on_part,
-                    )?;
-                    (summary, Some(report))
-                } else {
-                    let summary = summarizer.summarize_article(
-                        translator,
-                        paragraphs,
-                        length,
-                        self.with_translation,
-                        on_part,
-                    )?;
-                    (summary, None)
-                };
+                let (summary, report) = summarizer.summarize_article_checked(
+                    translator,
+                    paragraphs,
+                    length,
+                    self.with_translation,
+                    check,
+                    on_part,
+                )?;
                 Ok(Summary {
                     text: summary.summary,
                     translation: summary.translation,

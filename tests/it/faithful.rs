@@ -17,6 +17,33 @@ fn lines(path: &str) -> Vec<String> {
         .collect()
 }
 
+/// Prints a measurement and checks it against what was measured when the method was built.
+fn assert_measured(
+    what: &str,
+    total: usize,
+    own: usize,
+    elsewhere: usize,
+    at_least: usize,
+    recall: f64,
+    false_rate: f64,
+) {
+    let share = |n: usize| n as f64 / total as f64;
+    println!(
+        "{total} {what}: found in their own sentence {own} ({:.1}%), in another article's {elsewhere} ({:.1}%)",
+        100.0 * share(own),
+        100.0 * share(elsewhere)
+    );
+    assert!(total > at_least, "{total}");
+    assert!(
+        share(own) >= recall,
+        "found in their own sentence: {own}/{total}"
+    );
+    assert!(
+        share(elsewhere) <= false_rate,
+        "found elsewhere: {elsewhere}/{total}"
+    );
+}
+
 #[test]
 fn transliterated_names_are_found_in_their_own_sentence_and_rarely_elsewhere() {
     let ar = lines("ntrex/ar.txt");
@@ -54,16 +81,15 @@ fn transliterated_names_are_found_in_their_own_sentence_and_rarely_elsewhere() {
             }
         }
     }
-    let recall = own as f64 / words as f64;
-    let false_rate = elsewhere as f64 / words as f64;
-    println!(
-        "{words} name words: found in their own sentence {own} ({:.1}%), in another article's {elsewhere} ({:.1}%)",
-        100.0 * recall,
-        100.0 * false_rate
+    assert_measured(
+        "name words",
+        words,
+        own,
+        elsewhere,
+        1000,
+        RECALL,
+        FALSE_RATE,
     );
-    assert!(words > 1000, "{words}");
-    assert!(recall >= RECALL, "recall {recall:.3}");
-    assert!(false_rate <= FALSE_RATE, "false matches {false_rate:.3}");
 }
 
 // Measured: 5208 name words, 42.6% found in their own sentence, 1.7% in another article's.
@@ -101,18 +127,14 @@ fn places_are_found_in_their_own_sentence_and_rarely_elsewhere() {
         own += mine.iter().filter(|ok| **ok).count();
         elsewhere += supported(&ar[other(i)]).iter().filter(|ok| **ok).count();
     }
-    let recall = own as f64 / places as f64;
-    let false_rate = elsewhere as f64 / places as f64;
-    println!(
-        "{places} places: found in their own sentence {own} ({:.1}%), in another article's {elsewhere} ({:.1}%)",
-        100.0 * recall,
-        100.0 * false_rate
-    );
-    assert!(places > 200, "{places}");
-    assert!(recall >= PLACE_RECALL, "recall {recall:.3}");
-    assert!(
-        false_rate <= PLACE_FALSE_RATE,
-        "false matches {false_rate:.3}"
+    assert_measured(
+        "places",
+        places,
+        own,
+        elsewhere,
+        200,
+        PLACE_RECALL,
+        PLACE_FALSE_RATE,
     );
 }
 
