@@ -3,6 +3,7 @@
 pub mod chat;
 mod checkpoint;
 mod engine;
+pub mod int8;
 mod progress;
 mod prompts;
 pub mod record;
