@@ -1,5 +1,4 @@
-//! `tarjama models`: the presets and their files in the Hugging Face cache, and the int8 weights
-//! `models quantize` saves beside a model's weights.
+//! `tarjama models`: the presets and their files in the Hugging Face cache.
 //!
 //! The cache is hf-hub's (and Python's `huggingface_hub`'s) layout:
 //! `models--owner--name/refs/<revision>` holds a commit, `snapshots/<commit>/<file>` links to
@@ -14,10 +13,9 @@ use hf_hub::{Repo, RepoType};
 use sha1::Digest;
 
 use super::batch::Outcome;
+use super::quantize;
 use crate::cli::{ListFormat, ModelsCommand};
 use crate::hub::{self, HubOptions, Preset};
-use crate::output::{self, OutputTarget};
-use crate::pipeline::int8::{self, Existing};
 use crate::{Error, Result};
 
 pub fn run(command: ModelsCommand) -> Result<Outcome> {
@@ -27,7 +25,7 @@ pub fn run(command: ModelsCommand) -> Result<Outcome> {
         ModelsCommand::Info { name } => info(&name),
         ModelsCommand::Verify { name } => verify(&name),
         ModelsCommand::Rm { name } => remove(&name),
-        ModelsCommand::Quantize { name } => quantize(&name),
+        ModelsCommand::Quantize { name } => quantize::quantize(&name),
     }
 }
 
@@ -126,7 +124,7 @@ fn status(state: &CacheState) -> &'static str {
 }
 
 /// `1234567` → `1.2 MB`.
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     const UNITS: &[&str] = &["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -248,6 +246,9 @@ fn info(name: &str) -> Result<Outcome> {
                 format!("; missing {}", state.missing.join(", "))
             }
         ),
+    }
+    if state.missing.is_empty() && p.family != "gguf" {
+        println!("int8:        {}", quantize::int8_status(name));
     }
     if p.scores.is_empty() {
         if let Some(note) = &p.scores_note {
@@ -376,55 +377,6 @@ fn verify(name: &str) -> Result<Outcome> {
             Ok(Outcome::SomeFailed)
         }
     }
-}
-
-/// Saves the int8 weights of `model` beside its weights, unless they are there and up to date.
-fn quantize(model: &str) -> Result<Outcome> {
-    if hub::is_gguf(model) {
-        return Err(Error::usage(format!(
-            "{model} is a GGUF chat model, quantized already: `models quantize` saves the int8 weights of encoder-decoder models"
-        )));
-    }
-    let files = hub::resolve(model, &HubOptions::from_env(false, true))?;
-    let path = match int8::existing(&files)? {
-        Existing::UpToDate(path) => {
-            println!(
-                "{}: the int8 weights in {} are up to date",
-                files.name,
-                path.display()
-            );
-            return Ok(Outcome::Success);
-        }
-        Existing::Missing(path) => path,
-        Existing::Unusable(path, why) => {
-            println!("{}: replacing {} ({why})", files.name, path.display());
-            path
-        }
-    };
-    if path.is_dir() {
-        return Err(Error::Output {
-            path,
-            source: std::io::Error::other("a directory of that name is in the way"),
-        });
-    }
-    if let Some(dir) = path.parent() {
-        output::remove_stale_temps(dir);
-    }
-    // Created now, so a directory that is not writable fails before the model is loaded.
-    let mut target = OutputTarget::open(Some(&path))?;
-    let started = std::time::Instant::now();
-    let made = int8::make(&files)?;
-    target.write_bytes(&made.bytes)?;
-    target.commit()?;
-    println!(
-        "{}: int8 weights of {} layers saved to {} ({}, {:.1}s); `--quantize q8_0` reads them from now on",
-        files.name,
-        made.layers,
-        made.path.display(),
-        human_size(made.bytes.len() as u64),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(Outcome::Success)
 }
 
 fn remove(name: &str) -> Result<Outcome> {

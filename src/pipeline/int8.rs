@@ -45,6 +45,10 @@ pub(super) fn quantization(
     if !saved_int8::applies(device) || format != GgmlDType::Q8_0 {
         return at_load("int8 quantized at load");
     }
+    // Saved weights are quantized from f32 (`make`), which another --dtype does not read.
+    if precision.dtype != DType::F32 {
+        return at_load("int8 quantized at load (saved int8 weights serve --dtype f32 only)");
+    }
     let path = saved_path(files);
     let key = saved_int8::source_key(&files.weight_files()?)?;
     match SavedInt8::open(&path, &key, precision.dtype) {

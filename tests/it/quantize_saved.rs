@@ -215,6 +215,8 @@ fn a_cached_preset_is_quantized_in_its_snapshot_and_removed_with_it() {
     let home = tempfile::tempdir().unwrap();
     crate::models_cli::cache_fixture_as_preset(home.path());
     let tarjama = || crate::models_cli::tarjama(home.path());
+    let info = || stdout(tarjama().args(["models", "info", "opus-mt-ar-en"]));
+    assert!(info().contains("int8:        not saved (`tarjama models quantize opus-mt-ar-en`"));
     let out = stdout(tarjama().args(["models", "quantize", "opus-mt-ar-en"]));
     let snapshot = home
         .path()
@@ -226,6 +228,8 @@ fn a_cached_preset_is_quantized_in_its_snapshot_and_removed_with_it() {
         "{out}"
     );
     assert!(snapshot.join(SAVED).is_file());
+    let info = info();
+    assert!(info.contains("int8:        saved, 1.2 MB ("), "{info}");
     let run = tarjama()
         .args(["translate", "--quiet", "--verbose", "--quantize", "q8_0"])
         .args(["--model", "opus-mt-ar-en"])
