@@ -132,7 +132,8 @@ SIGTERM or Ctrl-C stops accepting connections, answers the requests in flight, a
 Exit codes: 0 stopped by a signal after draining, 2 usage error, 3 model error.")]
     Serve(ServeArgs),
 
-    /// List, download, inspect, verify and remove the preset models in the Hugging Face cache.
+    /// List, download, inspect, verify and remove the preset models in the Hugging Face cache, and
+    /// save a model's int8 weights once (quantize).
     #[command(after_help = "Examples:
   tarjama models list
   tarjama models download opus-mt-ar-en      # prefetch for offline use
