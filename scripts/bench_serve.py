@@ -5,12 +5,15 @@ at several concurrencies, and of the baseline (the command line run once per req
     python3 scripts/bench_serve.py cli "BIN ARGS..." WORKLOAD CONCURRENCY REQUESTS
     python3 scripts/bench_serve.py table RESULTS.jsonl
     python3 scripts/bench_serve.py model OUT_DIR
+    python3 scripts/bench_serve.py model-tc-big OUT_DIR
 
 `model` writes a random model shaped like Helsinki-NLP/opus-mt-ar-en (vocab 62834, d_model 512,
 6+6 layers, 77M parameters, as scripts/bench_translate.py builds with torch, here with the
 standard library only) on the tiny fixture's tokenizer: a real model's cost per step, where the
 tiny fixture's weights fit in cache and gain little from batching. Its output is noise; run it
-with --max-length 40 --min-length 39 so every sentence costs 40 decoder steps.
+with --max-length 40 --min-length 39 so every sentence costs 40 decoder steps. `model-tc-big`
+writes the shape of the default model, Helsinki-NLP/opus-mt-tc-big-ar-en (vocab 61109, d_model
+1024, 16 heads, FFN 4096, 6+6 layers).
 
 WORKLOAD is `sentence` (one ntrex line a request) or `paragraph` (5 consecutive lines joined
 into one paragraph). Each prints one line of JSON. Standard library only: a thread per client,
@@ -127,13 +130,15 @@ def cli_sender(command: str):
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = 62834  # Helsinki-NLP/opus-mt-ar-en
 SHAPE = {"d_model": 512, "ffn": 2048, "layers": 6, "heads": 8}
+# Helsinki-NLP/opus-mt-tc-big-ar-en, the default model: transformer-big.
+TC_BIG = ({"d_model": 1024, "ffn": 4096, "layers": 6, "heads": 16}, 61109)
 
 
-def build_model(out: Path) -> None:
+def build_model(out: Path, arch: dict = SHAPE, vocab_size: int = VOCAB) -> None:
     tiny = REPO / "tests" / "fixtures" / "marian-tiny"
     config = json.loads((tiny / "config.json").read_text())
     d, ffn, vocab = config["d_model"], config["encoder_ffn_dim"], config["vocab_size"]
-    dims = {d: SHAPE["d_model"], ffn: SHAPE["ffn"], vocab: VOCAB}
+    dims = {d: arch["d_model"], ffn: arch["ffn"], vocab: vocab_size}
     with open(tiny / "model.safetensors", "rb") as f:
         header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
     header.pop("__metadata__", None)
@@ -145,7 +150,7 @@ def build_model(out: Path) -> None:
             i = parts.index("layers")
             if parts[i + 1] != "0":
                 continue
-            for layer in range(SHAPE["layers"]):
+            for layer in range(arch["layers"]):
                 parts[i + 1] = str(layer)
                 names[".".join(parts)] = info["shape"]
         else:
@@ -180,14 +185,14 @@ def build_model(out: Path) -> None:
     # The fixture's vocabulary padded to the real size, <pad> last as in opus-mt-ar-en.
     pieces = json.loads((tiny / "vocab.json").read_text())
     ordered = [p for p, _ in sorted(pieces.items(), key=lambda kv: kv[1]) if p != "<pad>"]
-    ordered += [f"<unused{i}>" for i in range(VOCAB - 1 - len(ordered))] + ["<pad>"]
+    ordered += [f"<unused{i}>" for i in range(vocab_size - 1 - len(ordered))] + ["<pad>"]
     (out / "vocab.json").write_text(json.dumps({p: i for i, p in enumerate(ordered)}, ensure_ascii=False))
-    pad = VOCAB - 1
+    pad = vocab_size - 1
     config.update(
-        d_model=SHAPE["d_model"], encoder_ffn_dim=SHAPE["ffn"], decoder_ffn_dim=SHAPE["ffn"],
-        encoder_layers=SHAPE["layers"], decoder_layers=SHAPE["layers"],
-        encoder_attention_heads=SHAPE["heads"], decoder_attention_heads=SHAPE["heads"],
-        vocab_size=VOCAB, decoder_vocab_size=VOCAB, pad_token_id=pad, decoder_start_token_id=pad,
+        d_model=arch["d_model"], encoder_ffn_dim=arch["ffn"], decoder_ffn_dim=arch["ffn"],
+        encoder_layers=arch["layers"], decoder_layers=arch["layers"],
+        encoder_attention_heads=arch["heads"], decoder_attention_heads=arch["heads"],
+        vocab_size=vocab_size, decoder_vocab_size=vocab_size, pad_token_id=pad, decoder_start_token_id=pad,
         max_position_embeddings=512,
     )
     (out / "config.json").write_text(json.dumps(config, indent=2))
@@ -235,6 +240,9 @@ def main() -> None:
         return
     if mode == "model":
         build_model(Path(sys.argv[2]))
+        return
+    if mode == "model-tc-big":
+        build_model(Path(sys.argv[2]), *TC_BIG)
         return
     target, workload, concurrency, requests = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
     work = texts(workload, requests)

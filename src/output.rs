@@ -269,10 +269,15 @@ impl OutputTarget {
 
     /// Appends `text`: printed at once to stdout, kept in the temporary file for a file.
     pub fn write(&mut self, text: &str) -> Result<()> {
+        self.write_bytes(text.as_bytes())
+    }
+
+    /// Appends `bytes`, as [`OutputTarget::write`] appends text.
+    pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
         match self {
             OutputTarget::Stdout => {
                 let mut out = std::io::stdout().lock();
-                out.write_all(text.as_bytes())
+                out.write_all(bytes)
                     .and_then(|_| out.flush())
                     .map_err(|source| match source.kind() {
                         std::io::ErrorKind::BrokenPipe => Error::StdoutClosed,
@@ -284,11 +289,10 @@ impl OutputTarget {
             }
             OutputTarget::File { path, temp } => {
                 let file = temp.temp.as_mut().expect("a pending file until committed");
-                file.write_all(text.as_bytes())
-                    .map_err(|source| Error::Output {
-                        path: path.clone(),
-                        source,
-                    })
+                file.write_all(bytes).map_err(|source| Error::Output {
+                    path: path.clone(),
+                    source,
+                })
             }
         }
     }

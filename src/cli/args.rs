@@ -187,8 +187,9 @@ pub struct RuntimeArgs {
     pub dtype: DTypeChoice,
 
     /// Quantize the linear layers of encoder-decoder models at load time: q8_0 (int8 weights,
-    /// about 4x smaller, faster on CPU). GGUF chat models are quantized already [default: none,
-    /// the weights' own type].
+    /// about 4x smaller, faster on CPU). On CPU the int8 weights `tarjama models quantize` saved
+    /// beside the model's weights are read instead when they are up to date. GGUF chat models are
+    /// quantized already [default: none, the weights' own type].
     #[arg(long, value_name = "FORMAT")]
     pub quantize: Option<QuantizeChoice>,
 

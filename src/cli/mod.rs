@@ -132,15 +132,18 @@ SIGTERM or Ctrl-C stops accepting connections, answers the requests in flight, a
 Exit codes: 0 stopped by a signal after draining, 2 usage error, 3 model error.")]
     Serve(ServeArgs),
 
-    /// List, download, inspect, verify and remove the preset models in the Hugging Face cache.
+    /// List, download, inspect, verify and remove the preset models in the Hugging Face cache, and
+    /// save a model's int8 weights once (quantize).
     #[command(after_help = "Examples:
   tarjama models list
   tarjama models download opus-mt-ar-en      # prefetch for offline use
   tarjama models info nllb-200-distilled-600m
   tarjama models verify opus-mt-ar-en        # hashes of the cached files
   tarjama models rm opus-mt-ar-en
+  tarjama models quantize opus-mt-tc-big-ar-en   # int8 weights saved once, for --quantize q8_0
 
-Exit codes: 0 ok, 1 verification failed, 2 usage error, 3 model error.")]
+Exit codes: 0 ok, 1 verification failed or the int8 weights cannot be written, 2 usage error,
+3 model error.")]
     Models {
         #[command(subcommand)]
         action: ModelsCommand,
@@ -209,6 +212,25 @@ pub enum ModelsCommand {
     /// Remove a preset's files from the cache.
     Rm {
         /// A preset name (see `tarjama models list`).
+        name: String,
+    },
+    /// Quantize an encoder-decoder model's linear layers to int8 once and save them beside its
+    /// weights (tarjama-q8_0.safetensors, in the layout the CPU kernel reads), so that
+    /// `--quantize q8_0` loads them as fast as f32 weights instead of quantizing at every load.
+    /// The file records the weights it was made from (size and modification time) and the
+    /// kernel's layout: when either changes it is not read (a warning says so) until this
+    /// command is run again. Up-to-date weights are left as they are. x86-64 CPUs with AVX2 and
+    /// FMA or AVX-512 only: elsewhere `--quantize` always quantizes at load.
+    #[command(after_help = "Examples:
+  tarjama models quantize opus-mt-tc-big-ar-en
+  tarjama models quantize ./my-marian-model
+  tarjama translate --quantize q8_0 --model opus-mt-tc-big-ar-en article.txt
+
+Exit codes: 0 saved or up to date, 1 the model's directory is not writable, 2 a GGUF chat model
+or a CPU without the int8 kernel, 3 model error.")]
+    Quantize {
+        /// A preset, Hub repo id or local directory, as `--model` takes.
+        #[arg(value_name = "MODEL")]
         name: String,
     },
 }

@@ -4,6 +4,7 @@ pub mod batch;
 mod eval;
 mod man;
 mod models;
+mod quantize;
 mod records;
 mod serve;
 mod shard;

@@ -13,6 +13,7 @@ use hf_hub::{Repo, RepoType};
 use sha1::Digest;
 
 use super::batch::Outcome;
+use super::quantize;
 use crate::cli::{ListFormat, ModelsCommand};
 use crate::hub::{self, HubOptions, Preset};
 use crate::{Error, Result};
@@ -24,6 +25,7 @@ pub fn run(command: ModelsCommand) -> Result<Outcome> {
         ModelsCommand::Info { name } => info(&name),
         ModelsCommand::Verify { name } => verify(&name),
         ModelsCommand::Rm { name } => remove(&name),
+        ModelsCommand::Quantize { name } => quantize::quantize(&name),
     }
 }
 
@@ -122,7 +124,7 @@ fn status(state: &CacheState) -> &'static str {
 }
 
 /// `1234567` → `1.2 MB`.
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     const UNITS: &[&str] = &["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -244,6 +246,9 @@ fn info(name: &str) -> Result<Outcome> {
                 format!("; missing {}", state.missing.join(", "))
             }
         ),
+    }
+    if state.missing.is_empty() && p.family != "gguf" {
+        println!("int8:        {}", quantize::int8_status(name));
     }
     if p.scores.is_empty() {
         if let Some(note) = &p.scores_note {

@@ -19,3 +19,12 @@ pub fn safetensors<P: AsRef<Path>>(
     // SAFETY: as above: the files are mapped read-only and nothing in tarjama writes to them.
     unsafe { VarBuilder::from_mmaped_safetensors(paths, dtype, device) }
 }
+
+/// `file` mapped read-only, for a reader that copies what it needs out before it returns.
+///
+/// tarjama writes the files it maps this way (saved int8 weights) to a temporary file renamed
+/// into place, never in place, so a mapping is never of a file being written.
+pub fn map_read_only(file: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: as above; the mapping lives only while its reader copies out of it.
+    unsafe { memmap2::Mmap::map(file) }
+}

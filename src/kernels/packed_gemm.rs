@@ -17,6 +17,9 @@
 //! time.
 
 mod int8;
+mod saved;
+
+pub use saved::{int8_lengths, INT8_LAYOUT};
 
 use rayon::prelude::*;
 

@@ -6,13 +6,45 @@
 //! 1.3–1.6x faster than `x · Wᵀ` there, because the `gemm` crate packs its right operand anew on
 //! every call. With `--quantize` the weight is quantized at load time (Q8_0: int8 in blocks of 32
 //! with an f16 scale each) and multiplied by candle's quantized matmul, which quantizes each input
-//! row the same way and takes integer dot products.
+//! row the same way and takes integer dot products. Where [`packed_gemm`] runs, the int8 weights
+//! can also come from a file saved once ([`saved_int8`]), and are recorded for it.
+
+use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use super::saved_int8::{Int8Recorder, SavedInt8};
 use crate::kernels::packed_gemm::{self, PackedWeight};
+
+/// `--quantize`: the format linear layers are quantized to, and where int8 weights come from.
+#[derive(Debug, Clone)]
+pub struct Quantize {
+    pub format: GgmlDType,
+    pub int8: Int8Store,
+}
+
+/// Where the int8 weights of [`packed_gemm`] come from, or go.
+#[derive(Debug, Clone, Default)]
+pub enum Int8Store {
+    /// Quantized from the weights as each layer loads.
+    #[default]
+    AtLoad,
+    /// Read from saved int8 weights; a layer they lack is quantized at load.
+    Saved(Arc<SavedInt8>),
+    /// Quantized at load, and each layer's int8 weights recorded, to be saved.
+    Record(Arc<Int8Recorder>),
+}
+
+impl Quantize {
+    pub fn at_load(format: GgmlDType) -> Self {
+        Self {
+            format,
+            int8: Int8Store::AtLoad,
+        }
+    }
+}
 
 /// At or below this many rows, candle's path uses `(W · xᵀ)ᵀ`.
 const FEW_ROWS: usize = 64;
@@ -56,15 +88,7 @@ impl Linear {
                 Some(_) => PackedWeight::pack_int8(&host, n, k),
                 None => PackedWeight::pack(&host, n, k),
             };
-            return Ok(Self {
-                inner: Weight::Packed {
-                    weight,
-                    bias: bias
-                        .map(|b| b.to_dtype(DType::F32)?.to_vec1::<f32>())
-                        .transpose()?,
-                    device: Device::Cpu,
-                },
-            });
+            return Self::packed(weight, bias);
         }
         if let Some(format) = quantize {
             let (_, k) = weight.dims2()?;
@@ -81,15 +105,78 @@ impl Linear {
         })
     }
 
+    /// The layer `name` (a key of the checkpoint, or of saved int8 weights) of `[out, in]`
+    /// `shape`, whose weight `weight` reads unless saved int8 weights have it.
+    pub fn named(
+        name: &str,
+        shape: (usize, usize),
+        weight: impl FnOnce() -> Result<Tensor>,
+        bias: Option<Tensor>,
+        quantize: Option<&Quantize>,
+    ) -> Result<Self> {
+        let Some(quantize) = quantize else {
+            return Self::new(weight()?, bias, None);
+        };
+        if let Int8Store::Saved(saved) = &quantize.int8 {
+            let saved = saved
+                .take(name, shape.0, shape.1)
+                .filter(|_| packed_gemm::available());
+            if let Some(weight) = saved {
+                return Self::packed(weight, bias);
+            }
+        }
+        let layer = Self::new(weight()?, bias, Some(quantize.format))?;
+        if let (Int8Store::Record(recorder), Weight::Packed { weight, .. }) =
+            (&quantize.int8, &layer.inner)
+        {
+            recorder.record(name, weight);
+        }
+        Ok(layer)
+    }
+
+    fn packed(weight: PackedWeight, bias: Option<Tensor>) -> Result<Self> {
+        Ok(Self {
+            inner: Weight::Packed {
+                weight,
+                bias: bias
+                    .map(|b| b.to_dtype(DType::F32)?.to_vec1::<f32>())
+                    .transpose()?,
+                device: Device::Cpu,
+            },
+        })
+    }
+
+    /// The layer at `vb` (`weight` `[out_dim, in_dim]` and `bias`).
     pub fn load(
         in_dim: usize,
         out_dim: usize,
         vb: VarBuilder,
-        quantize: Option<GgmlDType>,
+        quantize: Option<&Quantize>,
     ) -> Result<Self> {
-        let weight = vb.get((out_dim, in_dim), "weight")?;
         let bias = vb.get(out_dim, "bias")?;
-        Self::new(weight, Some(bias), quantize)
+        Self::load_with(in_dim, out_dim, vb, Some(bias), quantize)
+    }
+
+    /// The layer at `vb`, which has a weight and no bias.
+    pub fn load_unbiased(
+        in_dim: usize,
+        out_dim: usize,
+        vb: VarBuilder,
+        quantize: Option<&Quantize>,
+    ) -> Result<Self> {
+        Self::load_with(in_dim, out_dim, vb, None, quantize)
+    }
+
+    fn load_with(
+        in_dim: usize,
+        out_dim: usize,
+        vb: VarBuilder,
+        bias: Option<Tensor>,
+        quantize: Option<&Quantize>,
+    ) -> Result<Self> {
+        let name = format!("{}.weight", vb.prefix());
+        let weight = || vb.get((out_dim, in_dim), "weight");
+        Self::named(&name, (out_dim, in_dim), weight, bias, quantize)
     }
 }
 

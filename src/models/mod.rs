@@ -10,15 +10,16 @@ pub mod limits;
 pub mod linear;
 pub mod masks;
 pub mod packing;
+pub mod saved_int8;
 pub mod t5;
 mod traits;
 
 pub use kv_cache::DecoderCache;
+pub use linear::{Int8Store, Quantize};
 pub use traits::{CausalLm, Seq2SeqModel};
 
 use std::path::{Path, PathBuf};
 
-use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
@@ -67,12 +68,12 @@ pub struct LoadedSeq2Seq {
 }
 
 /// Builds the model `config.json` describes, choosing the family by `model_type`, with its linear
-/// layers quantized to `quantize` if given.
+/// layers quantized as `quantize` says if given.
 pub fn load_seq2seq(
     model_type: &str,
     config: &serde_json::Value,
     vb: VarBuilder<'static>,
-    quantize: Option<GgmlDType>,
+    quantize: Option<Quantize>,
 ) -> Result<LoadedSeq2Seq> {
     let parse_error = |e: serde_json::Error| {
         Error::model(format!(

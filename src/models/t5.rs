@@ -178,10 +178,12 @@ impl T5Model {
         let decoder_embed = Embedding::new(table(&[dec, shared, enc])?, d);
         // transformers 5 ties `lm_head` to `shared` whatever `tie_word_embeddings` says, unless
         // the checkpoint stores a different `lm_head.weight`.
-        let lm_head = Linear::new(
-            table(&["lm_head.weight", shared, enc, dec])?,
+        let lm_head = Linear::named(
+            "lm_head.weight",
+            (vocab, d),
+            || table(&["lm_head.weight", shared, enc, dec]),
             None,
-            cfg.quantize,
+            cfg.quantize.as_ref(),
         )?;
 
         let bias_table = |stack: &str| {

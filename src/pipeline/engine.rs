@@ -179,12 +179,21 @@ impl Engine {
                 ..
             }
         );
+        let int8 = match &loaded {
+            Loaded::Translator(t) => t.int8_origin(),
+            Loaded::Summarizer { summarizer, .. } => summarizer.core().int8_origin(),
+            Loaded::Chat(_) => None,
+        };
+        let kind = match int8 {
+            Some(int8) => format!("{dtype:?}, {int8}"),
+            None => format!("{dtype:?}"),
+        };
         Ok(Engine {
             with_translation,
             loaded,
             files,
             device: runtime.device.clone(),
-            kind: format!("{dtype:?}"),
+            kind,
             usage: Usage::default(),
         })
     }

@@ -4,6 +4,7 @@ pub mod chat;
 mod checked;
 mod checkpoint;
 mod engine;
+pub mod int8;
 mod progress;
 mod prompts;
 pub mod record;

@@ -88,6 +88,8 @@ pub struct Seq2Seq {
     pub name: String,
     device: Device,
     times: std::sync::Mutex<StageTimes>,
+    /// Where the int8 weights of `--quantize` came from.
+    int8: Option<String>,
 }
 
 impl Seq2Seq {
@@ -97,6 +99,18 @@ impl Seq2Seq {
         precision: impl Into<Precision>,
     ) -> Result<Self> {
         let precision = precision.into();
+        let (quantize, int8) = super::int8::quantization(files, precision, device)?;
+        Self::load_with(files, device, precision, quantize, int8)
+    }
+
+    /// [`Seq2Seq::load`] with the linear layers quantized as `quantize` says.
+    pub(super) fn load_with(
+        files: &ModelFiles,
+        device: &Device,
+        precision: Precision,
+        quantize: Option<models::Quantize>,
+        int8: Option<String>,
+    ) -> Result<Self> {
         let config = files.read_json("config.json")?;
         let model_type = config
             .get("model_type")
@@ -106,7 +120,7 @@ impl Seq2Seq {
         let task = Task::of(files, &model_type);
         let mut tokenizer = Seq2SeqTokenizer::from_dir(&files.dir, &model_type, &config)?;
         let vb = checkpoint::open_weights(files, precision.dtype, device)?;
-        let loaded = models::load_seq2seq(&model_type, &config, vb, precision.quantize).map_err(|e| match e {
+        let loaded = models::load_seq2seq(&model_type, &config, vb, quantize).map_err(|e| match e {
             Error::Candle(e) => Error::model(format!(
                 "weights file {} does not match config.json ({e}): the download may be corrupt or incomplete",
                 files.weights.display()
@@ -146,7 +160,13 @@ impl Seq2Seq {
             name: files.name.clone(),
             device: device.clone(),
             times: Default::default(),
+            int8,
         })
+    }
+
+    /// Where the int8 weights of `--quantize` came from, for `--verbose`.
+    pub fn int8_origin(&self) -> Option<&str> {
+        self.int8.as_deref()
     }
 
     pub fn tokenizer(&self) -> &Seq2SeqTokenizer {

@@ -27,7 +27,7 @@ fn every_subcommand_has_examples_and_the_exit_codes_are_documented() {
             "{sub} --help has no examples:\n{help}"
         );
     }
-    for sub in ["list", "download", "info", "verify", "rm"] {
+    for sub in ["list", "download", "info", "verify", "rm", "quantize"] {
         stdout(tarjama().args(["models", sub, "--help"]));
     }
 }

@@ -28,6 +28,7 @@ mod parser_memory;
 mod portable;
 mod progress;
 mod quantize;
+mod quantize_saved;
 mod recipes;
 mod scripts;
 mod serve;

@@ -10,15 +10,15 @@ use sha1::Digest;
 
 use crate::common::{self, stdout_of as stdout};
 
-const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
-const REPO_DIR: &str = "hub/models--Helsinki-NLP--opus-mt-ar-en";
+pub(crate) const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+pub(crate) const REPO_DIR: &str = "hub/models--Helsinki-NLP--opus-mt-ar-en";
 
 fn fixture_model() -> PathBuf {
     common::fixtures().join("marian-tiny")
 }
 
 /// `tarjama` offline, with the Hugging Face cache in `home`.
-fn tarjama(home: &Path) -> Command {
+pub(crate) fn tarjama(home: &Path) -> Command {
     let mut cmd = common::tarjama(home);
     cmd.env("HF_HUB_OFFLINE", "1");
     cmd
@@ -31,7 +31,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Puts the fixture model in `home`'s cache as the preset's revision `main`: each file a blob
 /// named by the etag the Hub gives it (SHA-256 for LFS files, the Git blob SHA-1 otherwise) and
 /// linked from the snapshot. Returns the total size.
-fn cache_fixture_as_preset(home: &Path) -> u64 {
+pub(crate) fn cache_fixture_as_preset(home: &Path) -> u64 {
     let repo = home.join(REPO_DIR);
     fs::create_dir_all(repo.join("refs")).unwrap();
     fs::create_dir_all(repo.join("blobs")).unwrap();

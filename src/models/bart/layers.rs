@@ -32,7 +32,8 @@ impl Attention {
     fn load(vb: VarBuilder, cfg: &BartConfig, heads: usize) -> Result<Self> {
         let d_model = cfg.d_model;
         let head_dim = d_model / heads;
-        let linear = |name: &str| Linear::load(d_model, d_model, vb.pp(name), cfg.quantize);
+        let linear =
+            |name: &str| Linear::load(d_model, d_model, vb.pp(name), cfg.quantize.as_ref());
         Ok(Self {
             q_proj: linear("q_proj")?,
             k_proj: linear("k_proj")?,
@@ -110,8 +111,8 @@ impl FeedForward {
     fn load(vb: &VarBuilder, cfg: &BartConfig, ffn: usize, activation: Activation) -> Result<Self> {
         let d_model = cfg.d_model;
         Ok(Self {
-            fc1: Linear::load(d_model, ffn, vb.pp("fc1"), cfg.quantize)?,
-            fc2: Linear::load(ffn, d_model, vb.pp("fc2"), cfg.quantize)?,
+            fc1: Linear::load(d_model, ffn, vb.pp("fc1"), cfg.quantize.as_ref())?,
+            fc2: Linear::load(ffn, d_model, vb.pp("fc2"), cfg.quantize.as_ref())?,
             activation,
         })
     }

@@ -25,7 +25,6 @@
 mod layers;
 mod positions;
 
-use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
@@ -37,7 +36,7 @@ use super::limits::{
     divides, within, MAX_FFN, MAX_HEADS, MAX_LAYERS, MAX_POSITIONS, MAX_POSITION_TABLE, MAX_VOCAB,
     MAX_WIDTH,
 };
-use super::linear::Linear;
+use super::linear::{Linear, Quantize};
 use super::masks;
 use super::packing::{packed, padded, Packing};
 use crate::models::Seq2SeqModel;
@@ -58,9 +57,9 @@ pub enum Family {
 pub struct BartConfig {
     #[serde(default = "default_model_type")]
     pub model_type: String,
-    /// Not in config.json: the format linear layers are quantized to at load time, if any.
+    /// Not in config.json: how linear layers are quantized, if they are.
     #[serde(skip)]
-    pub quantize: Option<GgmlDType>,
+    pub quantize: Option<Quantize>,
     pub vocab_size: usize,
     #[serde(default)]
     pub decoder_vocab_size: Option<usize>,
@@ -386,10 +385,13 @@ impl BartModel {
             } else {
                 &["lm_head.weight", "model.decoder.embed_tokens.weight"]
             };
-            Linear::new(
-                tied_table(&vb, names, (target_vocab, d))?,
+            // Saved int8 weights key it by its role, whichever table it is tied to.
+            Linear::named(
+                "lm_head.weight",
+                (target_vocab, d),
+                || tied_table(&vb, names, (target_vocab, d)),
                 None,
-                cfg.quantize,
+                cfg.quantize.as_ref(),
             )?
         };
         let (encoder_embed, decoder_embed) = (

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use candle_core::quantized::GgmlDType;
 use candle_core::Tensor;
 use serde::{Deserialize, Deserializer};
 
@@ -11,6 +10,7 @@ use crate::models::limits::{
     finite, within, MAX_FFN, MAX_HEADS, MAX_HEAD_DIM, MAX_LAYERS, MAX_POSITIONS, MAX_T5_BUCKETS,
     MAX_T5_DISTANCE, MAX_VOCAB, MAX_WIDTH,
 };
+use crate::models::linear::Quantize;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct T5Config {
@@ -19,9 +19,9 @@ pub struct T5Config {
     /// [`T5Config::from_json`] fills in.
     #[serde(default = "defaults::model_type")]
     pub model_type: String,
-    /// Not in config.json: the format linear layers are quantized to at load time, if any.
+    /// Not in config.json: how linear layers are quantized, if they are.
     #[serde(skip)]
-    pub quantize: Option<GgmlDType>,
+    pub quantize: Option<Quantize>,
     #[serde(default = "defaults::vocab_size")]
     pub vocab_size: usize,
     #[serde(default = "defaults::d_model")]

@@ -58,11 +58,7 @@ impl Attention {
     pub(super) fn load(vb: VarBuilder, cfg: &T5Config) -> candle_core::Result<Self> {
         let inner = cfg.num_heads * cfg.d_kv;
         let linear = |name: &str, out: usize, inp: usize| {
-            Linear::new(
-                vb.get((out, inp), &format!("{name}.weight"))?,
-                None,
-                cfg.quantize,
-            )
+            Linear::load_unbiased(inp, out, vb.pp(name), cfg.quantize.as_ref())
         };
         Ok(Self {
             q: linear("q", inner, cfg.d_model)?,
@@ -165,11 +161,7 @@ impl FeedForward {
     ) -> candle_core::Result<Self> {
         let (d, ff) = (cfg.d_model, cfg.d_ff);
         let linear = |vb: &VarBuilder, name: &str, out: usize, inp: usize| {
-            Linear::new(
-                vb.get((out, inp), &format!("{name}.weight"))?,
-                None,
-                cfg.quantize,
-            )
+            Linear::load_unbiased(inp, out, vb.pp(name), cfg.quantize.as_ref())
         };
         let (wi, wi_linear) = if kind.gated {
             (

@@ -1,0 +1,81 @@
+//! Int8 weights as they are saved to disk and read back: the panels and scales exactly as the
+//! kernel reads them, so that loading them is a copy, not a repack.
+
+use super::{int8, PackedWeight, Panels, PANEL};
+
+/// The version of the int8 layout ([`int8::to_panels`], [`PANEL`], the padded scales). Saved
+/// int8 weights record it, and files of another version are not read: change it whenever that
+/// layout changes (the `layout_fingerprint` test below fails until then).
+pub const INT8_LAYOUT: u32 = 1;
+
+/// The lengths of the int8 panels and of the scales of an `[n, k]` weight.
+pub fn int8_lengths(n: usize, k: usize) -> (usize, usize) {
+    let panels = n.div_ceil(PANEL);
+    (panels * int8::width(k) * PANEL, panels * PANEL)
+}
+
+impl PackedWeight {
+    /// The int8 panels and the scales (padded to whole panels) of a weight packed by
+    /// [`PackedWeight::pack_int8`]; `None` for f32 weights.
+    pub fn int8_parts(&self) -> Option<(&[i8], &[f32])> {
+        match &self.panels {
+            Panels::Int8 { data, scales } => Some((data, scales)),
+            Panels::F32(_) => None,
+        }
+    }
+
+    /// An `[n, k]` int8 weight from the parts [`PackedWeight::int8_parts`] gave; `None` when
+    /// their lengths are not those of that shape.
+    pub fn from_int8_parts(n: usize, k: usize, data: Vec<i8>, scales: Vec<f32>) -> Option<Self> {
+        if (data.len(), scales.len()) != int8_lengths(n, k) {
+            return None;
+        }
+        Some(Self {
+            panels: Panels::Int8 { data, scales },
+            n,
+            k,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// FNV-1a over the packed bytes of a fixed ragged weight: a change of the layout changes it.
+    #[test]
+    fn layout_fingerprint() {
+        let (n, k) = (70, 33);
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 7919) % 255) as f32 - 127.0)
+            .collect();
+        let packed = PackedWeight::pack_int8(&w, n, k);
+        let (data, scales) = packed.int8_parts().unwrap();
+        let mut hash = 0xcbf29ce484222325u64;
+        let bytes = data
+            .iter()
+            .map(|&b| b as u8)
+            .chain(scales.iter().flat_map(|s| s.to_le_bytes()));
+        for b in bytes {
+            hash = (hash ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+        assert_eq!(
+            (INT8_LAYOUT, hash),
+            (1, 0x012a_5b5e_da7d_c2a9),
+            "the int8 layout changed: raise INT8_LAYOUT, so saved int8 weights of the old layout \
+             are not read, and record the new fingerprint here"
+        );
+    }
+
+    #[test]
+    fn parts_round_trip_and_wrong_lengths_are_refused() {
+        let (n, k) = (65, 5);
+        let w: Vec<f32> = (0..n * k).map(|i| i as f32 - 100.0).collect();
+        let packed = PackedWeight::pack_int8(&w, n, k);
+        let (data, scales) = packed.int8_parts().unwrap();
+        let back = PackedWeight::from_int8_parts(n, k, data.to_vec(), scales.to_vec()).unwrap();
+        assert_eq!(back.int8_parts(), packed.int8_parts());
+        assert!(PackedWeight::from_int8_parts(n, k + 2, data.to_vec(), scales.to_vec()).is_none());
+        assert!(PackedWeight::pack(&w, n, k).int8_parts().is_none());
+    }
+}
