@@ -1,9 +1,12 @@
 //! GFLOP/s of the packed linear-layer product (`src/kernels/packed_gemm.rs`), f32 and int8
-//! weights, on the shapes of the opus-mt-ar-en-shaped benchmark model: an encoder batch (700
-//! rows) through its 512×2048, 2048×512 and 512×512 layers, and a decoding step (16 rows)
-//! through the 62834-word output projection and an FFN layer, plus small in-cache shapes.
+//! weights (for int8 the figure counts integer operations, GOPS), on the shapes of the
+//! opus-mt-ar-en-shaped benchmark model: an encoder batch (700 rows) through its 512×2048,
+//! 2048×512 and 512×512 layers, and a decoding step (16 rows) through the 62834-word output
+//! projection and an FFN layer, plus small in-cache shapes; then the same for the default model,
+//! opus-mt-tc-big-ar-en (d_model 1024, FFN 4096, 61109 words).
 //!
-//! Usage: cargo run --release --example bench_gemm
+//! Usage: cargo run --release --example bench_gemm [f32|int8]
+//! (with an argument, only that weight type is timed).
 
 use std::time::Instant;
 
@@ -24,7 +27,12 @@ fn main() -> anyhow::Result<()> {
         (700, 512, 512),
         (16, 62834, 512),
         (16, 2048, 512),
+        (700, 4096, 1024),
+        (700, 1024, 4096),
+        (700, 1024, 1024),
+        (16, 61109, 1024),
     ];
+    let only = std::env::args().nth(1);
     for (m, n, k) in shapes {
         // Deterministic values in [-0.5, 0.5).
         let x: Vec<f32> = (0..m * k)
@@ -38,6 +46,9 @@ fn main() -> anyhow::Result<()> {
             ("f32", PackedWeight::pack(&w, n, k)),
             ("int8", PackedWeight::pack_int8(&w, n, k)),
         ] {
+            if only.as_deref().is_some_and(|only| only != name) {
+                continue;
+            }
             let repeats = (2e10 / flops).max(3.0) as usize;
             std::hint::black_box(matmul(&x, m, &weight, None));
             let start = Instant::now();

@@ -175,9 +175,10 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32
                     // SAFETY: the instruction set was checked; the tile's writes are its own,
                     // as above.
                     unsafe {
-                        match isa {
-                            Isa::Avx512 => avx512::panel_rows(&tile, panel),
-                            _ => avx2::panel_rows(&tile, panel),
+                        if isa >= Isa::Avx512 {
+                            avx512::panel_rows(&tile, panel)
+                        } else {
+                            avx2::panel_rows(&tile, panel)
                         }
                     }
                 }
@@ -195,7 +196,9 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32
                     };
                     let panel = &data[p * width * PANEL..(p + 1) * width * PANEL];
                     // SAFETY: as above; every CPU with AVX-512 or FMA also has AVX2.
-                    unsafe { int8::panel_rows(&tile, panel, x_scales, &scales[columns.clone()]) }
+                    unsafe {
+                        int8::panel_rows(isa, &tile, panel, x_scales, &scales[columns.clone()])
+                    }
                 }
                 (Panels::Int8 { .. }, None) => unreachable!("int8 weights quantize their inputs"),
             }
@@ -400,7 +403,7 @@ mod tests {
 
     /// Each kernel this CPU can run: AVX2 as well where AVX-512 is there.
     fn kernels() -> Vec<Isa> {
-        [Isa::Avx512, Isa::Avx2]
+        [Isa::Avx512Vnni, Isa::Avx512, Isa::Avx2]
             .into_iter()
             .filter(|&kernel| kernel <= isa())
             .collect()
@@ -434,24 +437,7 @@ mod tests {
             // int8: exactly the integer product of the rounded weights and the inputs rounded
             // per row, scaled back.
             let int8 = PackedWeight::pack_int8(&w, n, k);
-            let rows_q = int8::QuantizedRows::new(&x, m, k);
-            let x_scales: Vec<f32> = (0..m).map(|i| rows_q.scale(i)).collect();
-            let w_scales: Vec<f32> = w
-                .chunks(k)
-                .map(|row| row.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0)
-                .collect();
-            let want_int8: Vec<f32> = (0..m * n)
-                .map(|at| {
-                    let (i, j) = (at / n, at % n);
-                    let dot: i64 = (0..k)
-                        .map(|kk| {
-                            let w_q = (w[j * k + kk] / w_scales[j]).round() as i64;
-                            rows_q.value(i, kk) as i64 * w_q
-                        })
-                        .sum();
-                    dot as f32 * x_scales[i] * w_scales[j] + bias[j]
-                })
-                .collect();
+            let want_int8 = int8::tests::reference(&x, m, &w, n, k, &bias);
             for &isa in &kernels {
                 let got = matmul_on(isa, &x, m, &packed, Some(&bias));
                 for (g, e) in got.iter().zip(&want) {
