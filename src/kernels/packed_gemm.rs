@@ -16,6 +16,21 @@
 //! ran at half the f32 speed on these shapes, because it takes its dot products one output at a
 //! time.
 
+/// `$kernel::<R>(args)` with `R` the tile's `$rows` (at most [`ROWS`]): each kernel keeps a
+/// constant number of rows of accumulators, so that they stay in registers.
+macro_rules! by_rows {
+    ($rows:expr, $kernel:ident($($arg:expr),*)) => {
+        match $rows {
+            1 => $kernel::<1>($($arg),*),
+            2 => $kernel::<2>($($arg),*),
+            3 => $kernel::<3>($($arg),*),
+            4 => $kernel::<4>($($arg),*),
+            5 => $kernel::<5>($($arg),*),
+            _ => $kernel::<ROWS>($($arg),*),
+        }
+    };
+}
+
 mod int8;
 
 use rayon::prelude::*;
@@ -258,16 +273,7 @@ mod avx512 {
     /// `panel` must hold `k * PANEL` weights.
     pub unsafe fn panel_rows(tile: &Tile<f32>, panel: &[f32]) {
         // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
-        unsafe {
-            match tile.rows {
-                1 => kernel::<1>(tile, panel),
-                2 => kernel::<2>(tile, panel),
-                3 => kernel::<3>(tile, panel),
-                4 => kernel::<4>(tile, panel),
-                5 => kernel::<5>(tile, panel),
-                _ => kernel::<ROWS>(tile, panel),
-            }
-        }
+        unsafe { by_rows!(tile.rows, kernel(tile, panel)) }
     }
 
     #[target_feature(enable = "avx512f")]
@@ -323,14 +329,7 @@ mod avx2 {
         // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
         unsafe {
             for start in (0..tile.cols).step_by(SLICE) {
-                match tile.rows {
-                    1 => kernel::<1>(tile, panel, start),
-                    2 => kernel::<2>(tile, panel, start),
-                    3 => kernel::<3>(tile, panel, start),
-                    4 => kernel::<4>(tile, panel, start),
-                    5 => kernel::<5>(tile, panel, start),
-                    _ => kernel::<ROWS>(tile, panel, start),
-                }
+                by_rows!(tile.rows, kernel(tile, panel, start))
             }
         }
     }

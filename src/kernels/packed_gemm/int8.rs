@@ -213,14 +213,7 @@ mod avx2 {
         unsafe {
             for start in (0..tile.cols).step_by(SLICE) {
                 let scales = (x_scales, w_scales);
-                match tile.rows {
-                    1 => kernel::<1>(tile, panel, start, scales),
-                    2 => kernel::<2>(tile, panel, start, scales),
-                    3 => kernel::<3>(tile, panel, start, scales),
-                    4 => kernel::<4>(tile, panel, start, scales),
-                    5 => kernel::<5>(tile, panel, start, scales),
-                    _ => kernel::<ROWS>(tile, panel, start, scales),
-                }
+                by_rows!(tile.rows, kernel(tile, panel, start, scales))
             }
         }
     }

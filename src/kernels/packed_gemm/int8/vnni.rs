@@ -19,14 +19,7 @@ pub(super) unsafe fn panel_rows(
     // relies on.
     unsafe {
         let scales = (x_scales, w_scales);
-        match tile.rows {
-            1 => kernel::<1>(tile, panel, scales),
-            2 => kernel::<2>(tile, panel, scales),
-            3 => kernel::<3>(tile, panel, scales),
-            4 => kernel::<4>(tile, panel, scales),
-            5 => kernel::<5>(tile, panel, scales),
-            _ => kernel::<ROWS>(tile, panel, scales),
-        }
+        by_rows!(tile.rows, kernel(tile, panel, scales))
     }
 }
 
