@@ -29,6 +29,9 @@ pub enum Isa {
     Avx2,
     /// [`Isa::Avx2`] and AVX-512F: the f32 linear-layer product uses 16-lane registers.
     Avx512,
+    /// [`Isa::Avx512`], AVX-512BW and AVX512_VNNI (Intel Ice Lake, Sapphire Rapids, AMD Zen 4
+    /// and later): the int8 linear-layer product fuses its multiply and add (`vpdpwssd`).
+    Avx512Vnni,
 }
 
 /// The instructions of this CPU, detected once.
@@ -42,7 +45,9 @@ fn detect() -> Isa {
     {
         use std::arch::is_x86_feature_detected as has;
         if has!("avx2") && has!("fma") && has!("f16c") {
-            return if has!("avx512f") {
+            return if has!("avx512f") && has!("avx512bw") && has!("avx512vnni") {
+                Isa::Avx512Vnni
+            } else if has!("avx512f") {
                 Isa::Avx512
             } else {
                 Isa::Avx2
@@ -81,6 +86,11 @@ mod tests {
             assert!(std::arch::is_x86_feature_detected!("avx2"));
             assert!(std::arch::is_x86_feature_detected!("fma"));
             assert!(std::arch::is_x86_feature_detected!("f16c"));
+        }
+        #[cfg(target_arch = "x86_64")]
+        if isa() >= Isa::Avx512Vnni {
+            assert!(std::arch::is_x86_feature_detected!("avx512bw"));
+            assert!(std::arch::is_x86_feature_detected!("avx512vnni"));
         }
         #[cfg(not(target_arch = "x86_64"))]
         assert_eq!(isa(), Isa::Portable);

@@ -16,6 +16,21 @@
 //! ran at half the f32 speed on these shapes, because it takes its dot products one output at a
 //! time.
 
+/// `$kernel::<R>(args)` with `R` the tile's `$rows` (at most [`ROWS`]): each kernel keeps a
+/// constant number of rows of accumulators, so that they stay in registers.
+macro_rules! by_rows {
+    ($rows:expr, $kernel:ident($($arg:expr),*)) => {
+        match $rows {
+            1 => $kernel::<1>($($arg),*),
+            2 => $kernel::<2>($($arg),*),
+            3 => $kernel::<3>($($arg),*),
+            4 => $kernel::<4>($($arg),*),
+            5 => $kernel::<5>($($arg),*),
+            _ => $kernel::<ROWS>($($arg),*),
+        }
+    };
+}
+
 mod int8;
 mod saved;
 
@@ -178,9 +193,10 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32
                     // SAFETY: the instruction set was checked; the tile's writes are its own,
                     // as above.
                     unsafe {
-                        match isa {
-                            Isa::Avx512 => avx512::panel_rows(&tile, panel),
-                            _ => avx2::panel_rows(&tile, panel),
+                        if isa >= Isa::Avx512 {
+                            avx512::panel_rows(&tile, panel)
+                        } else {
+                            avx2::panel_rows(&tile, panel)
                         }
                     }
                 }
@@ -198,7 +214,9 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32
                     };
                     let panel = &data[p * width * PANEL..(p + 1) * width * PANEL];
                     // SAFETY: as above; every CPU with AVX-512 or FMA also has AVX2.
-                    unsafe { int8::panel_rows(&tile, panel, x_scales, &scales[columns.clone()]) }
+                    unsafe {
+                        int8::panel_rows(isa, &tile, panel, x_scales, &scales[columns.clone()])
+                    }
                 }
                 (Panels::Int8 { .. }, None) => unreachable!("int8 weights quantize their inputs"),
             }
@@ -258,16 +276,7 @@ mod avx512 {
     /// `panel` must hold `k * PANEL` weights.
     pub unsafe fn panel_rows(tile: &Tile<f32>, panel: &[f32]) {
         // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
-        unsafe {
-            match tile.rows {
-                1 => kernel::<1>(tile, panel),
-                2 => kernel::<2>(tile, panel),
-                3 => kernel::<3>(tile, panel),
-                4 => kernel::<4>(tile, panel),
-                5 => kernel::<5>(tile, panel),
-                _ => kernel::<ROWS>(tile, panel),
-            }
-        }
+        unsafe { by_rows!(tile.rows, kernel(tile, panel)) }
     }
 
     #[target_feature(enable = "avx512f")]
@@ -323,14 +332,7 @@ mod avx2 {
         // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
         unsafe {
             for start in (0..tile.cols).step_by(SLICE) {
-                match tile.rows {
-                    1 => kernel::<1>(tile, panel, start),
-                    2 => kernel::<2>(tile, panel, start),
-                    3 => kernel::<3>(tile, panel, start),
-                    4 => kernel::<4>(tile, panel, start),
-                    5 => kernel::<5>(tile, panel, start),
-                    _ => kernel::<ROWS>(tile, panel, start),
-                }
+                by_rows!(tile.rows, kernel(tile, panel, start))
             }
         }
     }
@@ -403,7 +405,7 @@ mod tests {
 
     /// Each kernel this CPU can run: AVX2 as well where AVX-512 is there.
     fn kernels() -> Vec<Isa> {
-        [Isa::Avx512, Isa::Avx2]
+        [Isa::Avx512Vnni, Isa::Avx512, Isa::Avx2]
             .into_iter()
             .filter(|&kernel| kernel <= isa())
             .collect()
@@ -437,24 +439,7 @@ mod tests {
             // int8: exactly the integer product of the rounded weights and the inputs rounded
             // per row, scaled back.
             let int8 = PackedWeight::pack_int8(&w, n, k);
-            let rows_q = int8::QuantizedRows::new(&x, m, k);
-            let x_scales: Vec<f32> = (0..m).map(|i| rows_q.scale(i)).collect();
-            let w_scales: Vec<f32> = w
-                .chunks(k)
-                .map(|row| row.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0)
-                .collect();
-            let want_int8: Vec<f32> = (0..m * n)
-                .map(|at| {
-                    let (i, j) = (at / n, at % n);
-                    let dot: i64 = (0..k)
-                        .map(|kk| {
-                            let w_q = (w[j * k + kk] / w_scales[j]).round() as i64;
-                            rows_q.value(i, kk) as i64 * w_q
-                        })
-                        .sum();
-                    dot as f32 * x_scales[i] * w_scales[j] + bias[j]
-                })
-                .collect();
+            let want_int8 = int8::tests::reference(&x, m, &w, n, k, &bias);
             for &isa in &kernels {
                 let got = matmul_on(isa, &x, m, &packed, Some(&bias));
                 for (g, e) in got.iter().zip(&want) {

@@ -1,5 +1,6 @@
 //! The int8 product: int8 weights (one scale per output) times inputs quantized row by row to
-//! 16-bit integers, multiplied and summed in 32-bit integers by AVX2's `vpmaddwd`.
+//! 16-bit integers, multiplied and summed in 32-bit integers by AVX2's `vpmaddwd`, or on CPUs
+//! with AVX-512 VNNI by its `vpdpwssd` ([`vnni`], below).
 //!
 //! `vpmaddwd` multiplies 16 pairs of i16 and adds each pair: 16 products per instruction
 //! against 8 for an f32 FMA, and on AMD Zen 3 two of them issue per cycle beside the additions,
@@ -22,10 +23,30 @@
 //! against 44 GMAC/s on one core); these layouts took it from 112–140 to 152–230 GOPS on 2
 //! cores on the opus-mt shapes (700 rows by 512×2048, 2048×512 and 512×512, and 16 rows by the
 //! 62834-word output projection), where the f32 kernel runs at 46–112 GFLOP/s.
+//!
+//! With AVX-512 VNNI ([`Isa::Avx512Vnni`]) a second kernel reads the same panels and inputs.
+//! `vpdpwssd` is `vpmaddwd` and `vpaddd` in one instruction, on 16 lanes: a tile covers all
+//! [`PANEL`] columns in one pass, four widened weight registers against [`ROWS`] × 4
+//! accumulators. The sums cannot overflow (above), so they equal the AVX2 kernel's, and they are
+//! scaled by the same operations in the same order: the two kernels give the same bits, which
+//! the tests check. On one core of a 2-core 2.6 GHz Xeon with AVX512_VNNI (`bench_gemm`
+//! with `RAYON_NUM_THREADS=1`, counted per second of CPU time, as the machine was shared) it
+//! runs at 225–315 GOPS on the encoder shapes of opus-mt and of tc-big (700 rows by 512×2048,
+//! 2048×512, 512×512, 1024×4096, 4096×1024 and 1024×1024) against the AVX2 kernel's 120–150
+//! (1.8–2.2×), and at 225–290 against 75–82 (3–3.5×) on the output projections (16 rows by
+//! 62834 and 61109 words).
+//!
+//! CTranslate2 multiplies with VNNI's other instruction, `vpdpbusd`: unsigned 8-bit inputs
+//! (shifted by 128, the shift's sums taken back out) by int8 weights, four products a lane,
+//! twice `vpdpwssd`'s. Its integer sums are those of inputs rounded to ±127, so what it would
+//! cost was measured by setting the input limit here to 127 and running `tests/it/quantize.rs`:
+//! marian-tiny's greedy outputs then matched f32 on 11 of its 12 training inputs (the test wants
+//! 95%) and 22 of 32 inputs in all, against 12 and 29 with 16-bit inputs; over the six fixture
+//! models, 115 of 152 inputs against 125. So the inputs keep 16 bits.
 
 use rayon::prelude::*;
 
-use super::{finish, Tile, PANEL, ROWS};
+use super::{finish, Isa, Tile, PANEL, ROWS};
 
 /// `k` rounded up to the pairs the kernel consumes.
 pub(super) fn width(k: usize) -> usize {
@@ -144,17 +165,36 @@ fn quantize_block(x: &[f32], k: usize, limit: f32, block: &mut [i16]) -> Vec<f32
         .collect()
 }
 
+/// The tile's products with the kernel of `isa`: the VNNI one from [`Isa::Avx512Vnni`] up,
+/// else the AVX2 one. Both give the same bits.
+///
 /// # Safety
-/// The CPU must support AVX2; the tile's destination must be valid for its writes, its `k` is
-/// the rows' `width`, and `panel` holds `width * PANEL` weights.
+/// The CPU must support `isa`, which must be at least [`Isa::Avx2`]; the tile's destination must
+/// be valid for its writes, its `k` is the rows' `width`, and `panel` holds `width * PANEL`
+/// weights.
 pub(super) unsafe fn panel_rows(
+    isa: Isa,
     tile: &Tile<i16>,
     panel: &[i8],
     x_scales: &[f32],
     w_scales: &[f32],
 ) {
     // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
-    unsafe { avx2::panel_rows(tile, panel, x_scales, w_scales) }
+    unsafe {
+        if isa >= Isa::Avx512Vnni {
+            vnni::panel_rows(tile, panel, x_scales, w_scales)
+        } else {
+            avx2::panel_rows(tile, panel, x_scales, w_scales)
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod vnni;
+
+#[cfg(not(target_arch = "x86_64"))]
+mod vnni {
+    pub(super) use super::avx2::panel_rows;
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -173,14 +213,7 @@ mod avx2 {
         unsafe {
             for start in (0..tile.cols).step_by(SLICE) {
                 let scales = (x_scales, w_scales);
-                match tile.rows {
-                    1 => kernel::<1>(tile, panel, start, scales),
-                    2 => kernel::<2>(tile, panel, start, scales),
-                    3 => kernel::<3>(tile, panel, start, scales),
-                    4 => kernel::<4>(tile, panel, start, scales),
-                    5 => kernel::<5>(tile, panel, start, scales),
-                    _ => kernel::<ROWS>(tile, panel, start, scales),
-                }
+                by_rows!(tile.rows, kernel(tile, panel, start, scales))
             }
         }
     }
@@ -238,8 +271,87 @@ mod avx2 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    use super::super::{matmul_on, PackedWeight};
     use super::*;
+
+    /// The int8 product by its definition: the integer dot products (in i64) of the weights
+    /// rounded as `PackedWeight::pack_int8` rounds them and the rows as [`QuantizedRows`]
+    /// rounds them, scaled back in the kernels' order.
+    pub(in super::super) fn reference(
+        x: &[f32],
+        m: usize,
+        w: &[f32],
+        n: usize,
+        k: usize,
+        bias: &[f32],
+    ) -> Vec<f32> {
+        let rows_q = QuantizedRows::new(x, m, k);
+        let w_scales: Vec<f32> = w
+            .chunks(k)
+            .map(|row| row.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0)
+            .collect();
+        (0..m * n)
+            .map(|at| {
+                let (i, j) = (at / n, at % n);
+                let dot: i64 = (0..k)
+                    .map(|kk| {
+                        let w_q = (w[j * k + kk] / w_scales[j]).round() as i64;
+                        rows_q.value(i, kk) as i64 * w_q
+                    })
+                    .sum();
+                dot as f32 * rows_q.scale(i) * w_scales[j] + bias[j]
+            })
+            .collect()
+    }
+
+    /// The VNNI kernel gives the integer reference's bits, and so the AVX2 kernel's, on shapes
+    /// that leave every remainder (rows past a multiple of `ROWS`, columns past a multiple of
+    /// the panel and of a slice, odd `k`), with `k` past 516 where the input range narrows, and
+    /// rows whose sums reach the edge of i32.
+    #[test]
+    fn the_vnni_kernel_gives_the_integer_reference_bit_for_bit_on_ragged_shapes() {
+        if crate::kernels::isa() < Isa::Avx512Vnni {
+            eprintln!(
+                "skipped: this CPU has no AVX-512 VNNI ({:?}), the VNNI int8 kernel is not tested",
+                crate::kernels::isa()
+            );
+            return;
+        }
+        for (m, n, k) in [
+            (1, 1, 1),
+            (5, 70, 33),
+            (7, 129, 515),
+            (13, 200, 517),
+            (6, 17, 2049),
+            (11, 65, 4097),
+        ] {
+            // Deterministic values in [-1, 1]; the first row and column are all ones, so the
+            // first output's sum is `width · limit · 127`, the largest the input range allows.
+            let value = |i: usize, j: usize| {
+                if i == 0 || j == 0 {
+                    1.0
+                } else {
+                    ((i * 31 + j * 17) as f32 * 0.618).sin()
+                }
+            };
+            let x: Vec<f32> = (0..m * k).map(|at| value(at / k, at % k)).collect();
+            let w: Vec<f32> = (0..n * k).map(|at| value(at / k, at % k)).collect();
+            let bias: Vec<f32> = (0..n).map(|j| value(j + 1, 1)).collect();
+            let packed = PackedWeight::pack_int8(&w, n, k);
+            let want = reference(&x, m, &w, n, k, &bias);
+            let vnni = matmul_on(Isa::Avx512Vnni, &x, m, &packed, Some(&bias));
+            let avx2 = matmul_on(Isa::Avx2, &x, m, &packed, Some(&bias));
+            for (at, ((v, a), e)) in vnni.iter().zip(&avx2).zip(&want).enumerate() {
+                assert_eq!(v.to_bits(), e.to_bits(), "{m}x{n}x{k} at {at}: {v} vs {e}");
+                assert_eq!(
+                    v.to_bits(),
+                    a.to_bits(),
+                    "{m}x{n}x{k} at {at}: {v} vs AVX2 {a}"
+                );
+            }
+        }
+    }
 
     /// The i32 sums cannot overflow at the largest inputs and weights, of either sign.
     #[test]
