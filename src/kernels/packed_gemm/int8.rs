@@ -1,6 +1,6 @@
 //! The int8 product: int8 weights (one scale per output) times inputs quantized row by row to
 //! 16-bit integers, multiplied and summed in 32-bit integers by AVX2's `vpmaddwd`, or on CPUs
-//! with AVX-512 VNNI by its `vpdpwssd` ([`vnni`], below).
+//! with AVX-512 VNNI by its `vpdpwssd` ([`avx512_vnni`], below).
 //!
 //! `vpmaddwd` multiplies 16 pairs of i16 and adds each pair: 16 products per instruction
 //! against 8 for an f32 FMA, and on AMD Zen 3 two of them issue per cycle beside the additions,
@@ -182,7 +182,7 @@ pub(super) unsafe fn panel_rows(
     // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
     unsafe {
         if isa >= Isa::Avx512Vnni {
-            vnni::panel_rows(tile, panel, x_scales, w_scales)
+            avx512_vnni::panel_rows(tile, panel, x_scales, w_scales)
         } else {
             avx2::panel_rows(tile, panel, x_scales, w_scales)
         }
@@ -190,10 +190,10 @@ pub(super) unsafe fn panel_rows(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod vnni;
+mod avx512_vnni;
 
 #[cfg(not(target_arch = "x86_64"))]
-mod vnni {
+mod avx512_vnni {
     pub(super) use super::avx2::panel_rows;
 }
 
