@@ -278,9 +278,14 @@ pub struct Name {
 /// opens the sentence is capitalised anyway: it counts when it is not a common word, and a
 /// common word the list misses is found in the evidence like any other.
 pub fn names(text: &str) -> Vec<Name> {
+    names_in(&words(text))
+}
+
+/// [`names`] of text already split into [`words`].
+pub fn names_in(words: &[&str]) -> Vec<Name> {
     let mut out: Vec<Name> = Vec::new();
     let mut current: Option<Name> = None;
-    for word in words(text) {
+    for &word in words {
         let first = word.chars().next().unwrap_or(' ');
         let lower = word.to_lowercase();
         // "al-Abadi": the article prefix is lower-case, the name after it is not.

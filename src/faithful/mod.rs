@@ -141,7 +141,7 @@ impl Evidence {
             sort(ItemKind::Place, place.words.join(" "), missing);
         }
         let in_places = |w: &String| places.iter().any(|p| p.words.contains(w));
-        for name in names(sentence) {
+        for name in english::names_in(&sentence_words) {
             let rest: Vec<&String> = name.words.iter().filter(|w| !in_places(w)).collect();
             if rest.is_empty() {
                 continue;

@@ -14,7 +14,7 @@ use crate::generate::llm::{Generation, LlmSettings};
 use crate::Result;
 
 /// Tries a sentence gets: the first and two regenerations with more words banned.
-pub const TRIES: usize = 3;
+const TRIES: usize = 3;
 
 /// Sentences written after the ones asked for, to make up for a dropped one.
 const EXTRA_SENTENCES: usize = 1;
@@ -23,7 +23,7 @@ const EXTRA_SENTENCES: usize = 1;
 const SENTENCE_TOKENS: usize = 160;
 
 /// The sentences asked for: `n`, or for a length in words those of the first draft.
-pub(super) fn requested_sentences(length: SummaryLength, draft: &[String]) -> usize {
+fn requested_sentences(length: SummaryLength, draft: &[String]) -> usize {
     match length {
         SummaryLength::Sentences(n) => n,
         SummaryLength::Words(_) => draft.len().max(1),
@@ -33,7 +33,7 @@ pub(super) fn requested_sentences(length: SummaryLength, draft: &[String]) -> us
 /// Checks `sentence`; when the Arabic source alone leaves something unsupported and the
 /// evidence has no translation yet, `translate` makes the article's (once: the check needs it
 /// only for facts a transliteration or digits cannot vouch for, and translating costs).
-pub(super) fn check(
+fn check(
     evidence: &mut Evidence,
     sentence: &str,
     translate: &mut dyn FnMut() -> Result<String>,
