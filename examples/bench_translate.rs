@@ -5,7 +5,7 @@
 //! first LINES lines in batches of BATCH, in file order, generating exactly TOKENS tokens per
 //! line, with f32 weights or linear layers quantized to q8_0, and prints one line of JSON with
 //! the measured tokens per second, the load time and the peak resident memory.
-//! `TARJAMA_BENCH_IDS=FILE` also writes the generated ids there.
+//! `TARJAMA_BENCH_IDS=FILE` (not empty) also writes the generated ids there.
 
 // The same allocator as the tarjama binary.
 #[global_allocator]
@@ -25,7 +25,9 @@ fn main() -> anyhow::Result<()> {
     };
     let workload = bench::TranslateWorkload::parse(workload)?;
     tarjama::device::configure_threads(None)?;
-    let ids = std::env::var_os("TARJAMA_BENCH_IDS").map(std::path::PathBuf::from);
+    let ids = std::env::var_os("TARJAMA_BENCH_IDS")
+        .filter(|path| !path.is_empty())
+        .map(std::path::PathBuf::from);
     println!(
         "{}",
         workload.run(&candle_core::Device::Cpu, weights, ids.as_deref())?

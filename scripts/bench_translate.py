@@ -2,6 +2,7 @@
 and times Hugging Face transformers (PyTorch, fp32) on the same work as tarjama.
 
     python scripts/bench_translate.py build MODEL_DIR                 # opus-mt-ar-en shape
+    python scripts/bench_translate.py build-tc-big MODEL_DIR          # opus-mt-tc-big-ar-en shape
     python scripts/bench_translate.py build-nllb MODEL_DIR            # nllb-200-distilled-600M shape
     python scripts/bench_translate.py build-distilbart MODEL_DIR      # distilbart-cnn-12-6 shape
     python scripts/bench_translate.py article INPUT TOKENIZER_DIR TOKENS OUT   # one long line
@@ -23,24 +24,31 @@ from transformers import (AutoModelForSeq2SeqLM, AutoTokenizer, BartConfig,
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 TINY = FIXTURES / "marian-tiny"
-VOCAB = 62834  # Helsinki-NLP/opus-mt-ar-en
+# The shapes of the two Arabic-English Marian checkpoints: Helsinki-NLP/opus-mt-ar-en
+# (transformer-base) and Helsinki-NLP/opus-mt-tc-big-ar-en, tarjama's default (transformer-big).
+MARIAN_SHAPES = {
+    "opus-mt-ar-en": dict(vocab=62834, d_model=512, heads=8, ffn=2048, activation="swish"),
+    "opus-mt-tc-big-ar-en": dict(vocab=61109, d_model=1024, heads=16, ffn=4096, activation="relu"),
+}
 
 
-def build(out: Path):
+def build(out: Path, shape: str = "opus-mt-ar-en"):
+    vocab_size, d_model, heads, ffn, activation = MARIAN_SHAPES[shape].values()
     out.mkdir(parents=True, exist_ok=True)
-    # The fixture's SentencePiece models, with vocab.json padded to opus-mt-ar-en's size so the
+    # The fixture's SentencePiece models, with vocab.json padded to the real model's size so the
     # output projection has the real cost. Extra entries are never produced by the tokenizer.
     vocab = json.loads((TINY / "vocab.json").read_text())
     pieces = [p for p, _ in sorted(vocab.items(), key=lambda kv: kv[1]) if p != "<pad>"]
-    pieces += [f"<unused{i}>" for i in range(VOCAB - 1 - len(pieces))] + ["<pad>"]
+    pieces += [f"<unused{i}>" for i in range(vocab_size - 1 - len(pieces))] + ["<pad>"]
     (out / "vocab.json").write_text(json.dumps({p: i for i, p in enumerate(pieces)}, ensure_ascii=False))
     for name in ("source.spm", "target.spm", "tokenizer_config.json"):
         shutil.copy(TINY / name, out / name)
-    pad = VOCAB - 1
+    pad = vocab_size - 1
     config = MarianConfig(
-        vocab_size=VOCAB, decoder_vocab_size=VOCAB, d_model=512, encoder_layers=6, decoder_layers=6,
-        encoder_attention_heads=8, decoder_attention_heads=8, encoder_ffn_dim=2048, decoder_ffn_dim=2048,
-        activation_function="swish", max_position_embeddings=512, scale_embedding=True,
+        vocab_size=vocab_size, decoder_vocab_size=vocab_size, d_model=d_model, encoder_layers=6,
+        decoder_layers=6, encoder_attention_heads=heads, decoder_attention_heads=heads,
+        encoder_ffn_dim=ffn, decoder_ffn_dim=ffn, activation_function=activation,
+        max_position_embeddings=512, scale_embedding=True,
         pad_token_id=pad, decoder_start_token_id=pad, eos_token_id=0, forced_eos_token_id=0,
         num_beams=4, max_length=512, bad_words_ids=[[pad]], share_encoder_decoder_embeddings=True,
     )
@@ -184,6 +192,8 @@ if __name__ == "__main__":
     command = sys.argv[1]
     if command == "build":
         build(Path(sys.argv[2]))
+    elif command == "build-tc-big":
+        build(Path(sys.argv[2]), "opus-mt-tc-big-ar-en")
     elif command == "build-nllb":
         build_nllb(Path(sys.argv[2]))
     elif command == "build-distilbart":
