@@ -12,8 +12,8 @@ use candle_core::{Tensor, D};
 
 use super::device_masks::{DeviceMasks, StepMask};
 use super::{
-    log_softmax, map_host_rows, row_index, EarlyStopping, GenerationConfig, Processors,
-    Seq2SeqModel,
+    log_softmax, map_host_rows, row_index, EarlyStopping, GenerationConfig, Laps, Processors,
+    Seq2SeqModel, StepTimes,
 };
 use crate::kernels::parallel;
 use crate::models::kv_cache::DecoderCache;
@@ -79,6 +79,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     mut cache: DecoderCache,
     batch: usize,
     cfg: &GenerationConfig,
+    times: &mut StepTimes,
 ) -> candle_core::Result<Vec<Vec<u32>>> {
     let num_beams = cfg.num_beams;
     let processors = Processors::new(cfg);
@@ -97,12 +98,15 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     let mut scores = Vec::new();
 
     while !active.is_empty() {
+        let mut laps = Laps::start();
+        times.steps += 1;
         let last: Vec<u32> = active
             .iter()
             .flat_map(|&i| items[i].running.iter().map(|s| *s.last().unwrap()))
             .collect();
         let tokens = row_index(&last, model.device())?;
         let logits = model.decode_step(&tokens, &mut cache)?;
+        laps.lap(&mut times.model);
         let vocab = logits.dim(1)?;
         let all_candidates: Vec<Vec<(f32, usize)>> = match &mut on_device {
             Some(scoring) => {
@@ -132,6 +136,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
                 })
             }
         };
+        laps.lap(&mut times.scoring);
 
         let mut next_rows: Vec<u32> = Vec::with_capacity(active.len() * num_beams);
         let mut still_active = Vec::with_capacity(active.len());
@@ -189,6 +194,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
             }
         }
         cur_len += 1;
+        laps.lap(&mut times.bookkeeping);
         if still_active.is_empty() {
             break;
         }
@@ -199,6 +205,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
             cache.select_rows(&index)?;
         }
         active = still_active;
+        laps.lap(&mut times.reorder);
     }
 
     Ok(items

@@ -3,7 +3,9 @@
 use candle_core::{DType, Tensor, D};
 
 use super::device_masks::{DeviceMasks, StepMask};
-use super::{argmax, map_host_rows, row_index, GenerationConfig, Processors, Seq2SeqModel};
+use super::{
+    argmax, map_host_rows, row_index, GenerationConfig, Laps, Processors, Seq2SeqModel, StepTimes,
+};
 use crate::models::kv_cache::DecoderCache;
 
 pub(super) fn search<M: Seq2SeqModel + ?Sized>(
@@ -11,6 +13,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     mut cache: DecoderCache,
     batch: usize,
     cfg: &GenerationConfig,
+    times: &mut StepTimes,
 ) -> candle_core::Result<Vec<Vec<u32>>> {
     // The final re-normalisation never changes which token scores highest; on the host it was
     // an exponential per vocabulary item and row.
@@ -25,12 +28,15 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     let mut active: Vec<usize> = (0..batch).collect();
     let mut scores = Vec::new();
     while !active.is_empty() {
+        let mut laps = Laps::start();
+        times.steps += 1;
         let last: Vec<u32> = active
             .iter()
             .map(|&i| *sequences[i].last().unwrap())
             .collect();
         let tokens = row_index(&last, model.device())?;
         let logits = model.decode_step(&tokens, &mut cache)?;
+        laps.lap(&mut times.model);
         let next: Vec<u32> = match &mut on_device {
             // Every active row has the same length: rows advance together and leave when done.
             Some(choice) => {
@@ -42,6 +48,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
                 argmax(row_scores)
             })?,
         };
+        laps.lap(&mut times.scoring);
         let mut keep = Vec::with_capacity(active.len());
         for (row, (&input, next)) in active.iter().zip(next).enumerate() {
             sequences[input].push(next);
@@ -49,12 +56,14 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
                 keep.push(row as u32);
             }
         }
+        laps.lap(&mut times.bookkeeping);
         if keep.len() < active.len() {
             active = keep.iter().map(|&r| active[r as usize]).collect();
             if !active.is_empty() {
                 cache.select_rows(&row_index(&keep, model.device())?)?;
             }
         }
+        laps.lap(&mut times.reorder);
     }
     Ok(sequences.into_iter().map(|s| s[1..].to_vec()).collect())
 }
