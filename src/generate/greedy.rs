@@ -4,7 +4,7 @@ use candle_core::{DType, Tensor, D};
 
 use super::device_masks::{DeviceMasks, StepMask};
 use super::{
-    argmax, map_host_rows, row_index, GenerationConfig, Laps, Processors, Seq2SeqModel, StepTimes,
+    host_scores, row_index, GenerationConfig, Laps, Processors, Seq2SeqModel, StepTimes,
 };
 use crate::models::kv_cache::DecoderCache;
 
@@ -26,7 +26,6 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     let mut sequences = vec![vec![cfg.decoder_start_token_id]; batch];
     // `active[r]` is the input that cache row `r` belongs to; finished inputs leave the batch.
     let mut active: Vec<usize> = (0..batch).collect();
-    let mut scores = Vec::new();
     while !active.is_empty() {
         let mut laps = Laps::start();
         times.steps += 1;
@@ -43,9 +42,8 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
                 let rows: Vec<&[u32]> = active.iter().map(|&i| sequences[i].as_slice()).collect();
                 choice.next_tokens(&logits, &rows)?
             }
-            None => map_host_rows(&logits, &mut scores, |row, row_scores| {
-                processors.apply(&sequences[active[row]], row_scores);
-                argmax(row_scores)
+            None => host_scores::greedy_choices(&logits, &processors, |row| {
+                sequences[active[row]].as_slice()
             })?,
         };
         laps.lap(&mut times.scoring);
@@ -97,6 +95,7 @@ impl DeviceChoice<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::argmax;
     use super::*;
     use candle_core::Device;
 
@@ -163,6 +162,17 @@ mod tests {
                     }
                 }
                 let mut host = scores.clone();
+                let logits = Tensor::from_vec(scores, (rows, vocab), &Device::Cpu)?;
+                // The host's choice, made on the logits without writing them out.
+                let choices = GenerationConfig {
+                    renormalize_logits: false,
+                    ..cfg.clone()
+                };
+                let from_logits = super::super::host_scores::greedy_choices(
+                    &logits,
+                    &Processors::new(&choices),
+                    |r| sequences[r].as_slice(),
+                )?;
                 let want: Vec<u32> = host
                     .chunks_mut(vocab)
                     .zip(&sequences)
@@ -171,7 +181,7 @@ mod tests {
                         argmax(row)
                     })
                     .collect();
-                let logits = Tensor::from_vec(scores, (rows, vocab), &Device::Cpu)?;
+                assert_eq!(from_logits, want, "length {len}");
                 let rows_seen: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
                 assert_eq!(
                     choice.next_tokens(&logits, &rows_seen)?,

@@ -8,6 +8,7 @@ mod beam;
 mod config;
 mod device_masks;
 mod greedy;
+mod host_scores;
 pub mod llm;
 mod processors;
 
@@ -117,36 +118,6 @@ pub fn generate_timed<M: Seq2SeqModel + ?Sized>(
     };
     times.decode += encoded.elapsed();
     Ok(ids)
-}
-
-/// `[f(0, row 0), f(1, row 1), ..]` over a `[rows, vocab]` f32 logits tensor's rows, each
-/// first copied into `buffer` for `f` to change, in parallel. The buffer is kept from step to
-/// step: reading the logits out whole (8 MB for 32 rows of OPUS-MT's vocabulary) was one thread's
-/// copy into freshly mapped pages at every step.
-fn map_host_rows<R: Send>(
-    logits: &Tensor,
-    buffer: &mut Vec<f32>,
-    f: impl Fn(usize, &mut [f32]) -> R + Sync,
-) -> candle_core::Result<Vec<R>> {
-    let (rows, vocab) = logits.dims2()?;
-    let (storage, layout) = logits.storage_and_layout();
-    if let (candle_core::Storage::Cpu(cpu), Some((start, end))) =
-        (&*storage, layout.contiguous_offsets())
-    {
-        let source = &cpu.as_slice::<f32>()?[start..end];
-        buffer.resize(rows * vocab, 0.0);
-        return Ok(crate::kernels::parallel::map_chunks_mut(
-            buffer,
-            vocab,
-            |r, row| {
-                row.copy_from_slice(&source[r * vocab..(r + 1) * vocab]);
-                f(r, row)
-            },
-        ));
-    }
-    drop(storage);
-    *buffer = logits.flatten_all()?.to_vec1::<f32>()?;
-    Ok(crate::kernels::parallel::map_chunks_mut(buffer, vocab, f))
 }
 
 fn row_index(rows: &[u32], device: &Device) -> candle_core::Result<Tensor> {
