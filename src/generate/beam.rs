@@ -292,6 +292,26 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
+    /// The candidates chosen on written-out rows: log-softmax, processors and running score
+    /// over every row of `logits`, then [`top_k`] over each input's block of rows.
+    fn written_out(
+        cfg: &GenerationConfig,
+        logits: &[f32],
+        vocab: usize,
+        sequences: &[Vec<u32>],
+        running: &[f32],
+    ) -> Vec<Vec<(f32, usize)>> {
+        let mut rows = logits.to_vec();
+        for (r, row) in rows.chunks_mut(vocab).enumerate() {
+            log_softmax(row);
+            Processors::new(cfg).apply(&sequences[r], row);
+            row.iter_mut().for_each(|x| *x += running[r]);
+        }
+        rows.chunks(cfg.num_beams * vocab)
+            .map(|block| top_k(block, 2 * cfg.num_beams))
+            .collect()
+    }
+
     /// The device scoring (run here on CPU tensors) selects what the host path selects.
     #[test]
     fn device_scoring_matches_the_host() -> candle_core::Result<()> {
@@ -336,16 +356,7 @@ mod tests {
                     len,
                     cfg.decoder_start_token_id,
                 );
-                let mut host = logits.clone();
-                for (row_no, row) in host.chunks_mut(vocab).enumerate() {
-                    log_softmax(row);
-                    Processors::new(cfg).apply(&sequences[row_no], row);
-                    row.iter_mut().for_each(|x| *x += running[row_no]);
-                }
-                let want: Vec<Vec<(f32, usize)>> = host
-                    .chunks(num_beams * vocab)
-                    .map(|block| top_k(block, 2 * num_beams))
-                    .collect();
+                let want = written_out(cfg, &logits, vocab, &sequences, &running);
                 let tensor = Tensor::from_vec(logits, (rows, vocab), &Device::Cpu)?;
                 let rows_seen: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
                 let got = scoring.candidates(&tensor, &running, &rows_seen, num_beams)?;
@@ -407,51 +418,39 @@ mod tests {
                 ..base(2, 0)
             },
         ];
-        for cfg in &settings {
+        let steps = settings
+            .iter()
+            .flat_map(|cfg| (1..cfg.max_length).map(move |len| (cfg, len)));
+        for (cfg, len) in steps {
             let processors = Processors::new(cfg);
-            for len in 1..cfg.max_length {
-                let sequences = super::super::device_masks::test_sequences(
-                    &mut rand,
-                    rows,
-                    len,
-                    cfg.decoder_start_token_id,
-                );
-                // Coarse logits, so that scores tie; the seen tokens and a banned one highest.
-                let mut logits: Vec<f32> = (0..rows * vocab)
-                    .map(|_| (rand() * 4.0).round() / 4.0)
-                    .collect();
-                for (r, row) in logits.chunks_mut(vocab).enumerate() {
-                    row[*sequences[r].last().unwrap() as usize] = 7.0;
-                    row[7] = if r % 2 == 0 { 7.0 } else { 6.0 };
-                }
-                let running: Vec<f32> = (0..rows)
-                    .map(|r| if r % 3 == 2 { IMPOSSIBLE } else { rand() })
-                    .collect();
-                let mut written = logits.clone();
-                for (r, row) in written.chunks_mut(vocab).enumerate() {
-                    log_softmax(row);
-                    processors.apply(&sequences[r], row);
-                    row.iter_mut().for_each(|x| *x += running[r]);
-                }
-                let want: Vec<Vec<(f32, usize)>> = written
-                    .chunks(num_beams * vocab)
-                    .map(|block| top_k(block, 2 * num_beams))
-                    .collect();
-                let logits = Tensor::from_vec(logits, (rows, vocab), &Device::Cpu)?;
-                let got = host_scores::beam_candidates(
-                    &logits,
-                    &processors,
-                    cfg.renormalize_logits,
-                    num_beams,
-                    |r| (sequences[r].as_slice(), running[r]),
-                )?;
-                let bits = |c: &Vec<Vec<(f32, usize)>>| -> Vec<Vec<(u32, usize)>> {
-                    c.iter()
-                        .map(|i| i.iter().map(|&(s, t)| (s.to_bits(), t)).collect())
-                        .collect()
-                };
-                assert_eq!(bits(&got), bits(&want), "length {len}, {cfg:?}");
+            let start = cfg.decoder_start_token_id;
+            let sequences = super::super::device_masks::test_sequences(&mut rand, rows, len, start);
+            // Coarse logits, so that scores tie; the seen tokens and a banned one highest.
+            let mut logits: Vec<f32> = (0..rows * vocab)
+                .map(|_| (rand() * 4.0).round() / 4.0)
+                .collect();
+            for (r, row) in logits.chunks_mut(vocab).enumerate() {
+                row[*sequences[r].last().unwrap() as usize] = 7.0;
+                row[7] = if r % 2 == 0 { 7.0 } else { 6.0 };
             }
+            let running: Vec<f32> = (0..rows)
+                .map(|r| if r % 3 == 2 { IMPOSSIBLE } else { rand() })
+                .collect();
+            let want = written_out(cfg, &logits, vocab, &sequences, &running);
+            let logits = Tensor::from_vec(logits, (rows, vocab), &Device::Cpu)?;
+            let got = host_scores::beam_candidates(
+                &logits,
+                &processors,
+                cfg.renormalize_logits,
+                num_beams,
+                |r| (sequences[r].as_slice(), running[r]),
+            )?;
+            let bits = |c: &Vec<Vec<(f32, usize)>>| -> Vec<Vec<(u32, usize)>> {
+                c.iter()
+                    .map(|i| i.iter().map(|&(s, t)| (s.to_bits(), t)).collect())
+                    .collect()
+            };
+            assert_eq!(bits(&got), bits(&want), "length {len}, {cfg:?}");
         }
         Ok(())
     }

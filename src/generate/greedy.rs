@@ -3,9 +3,7 @@
 use candle_core::{DType, Tensor, D};
 
 use super::device_masks::{DeviceMasks, StepMask};
-use super::{
-    host_scores, row_index, GenerationConfig, Laps, Processors, Seq2SeqModel, StepTimes,
-};
+use super::{host_scores, row_index, GenerationConfig, Laps, Processors, Seq2SeqModel, StepTimes};
 use crate::models::kv_cache::DecoderCache;
 
 pub(super) fn search<M: Seq2SeqModel + ?Sized>(

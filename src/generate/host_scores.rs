@@ -84,7 +84,10 @@ fn map_rows<R: Send>(
         && logits.dtype() == DType::F32
         && logits.layout().contiguous_offsets().is_some();
     if !in_place {
-        let read_out = logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let read_out = logits
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         return Ok(parallel::map(rows, |r| {
             f(r, &read_out[r * vocab..(r + 1) * vocab])
         }));
@@ -94,7 +97,9 @@ fn map_rows<R: Send>(
         candle_core::bail!("logits moved off the CPU");
     };
     let data = &cpu.as_slice::<f32>()?[start..end];
-    Ok(parallel::map(rows, |r| f(r, &data[r * vocab..(r + 1) * vocab])))
+    Ok(parallel::map(rows, |r| {
+        f(r, &data[r * vocab..(r + 1) * vocab])
+    }))
 }
 
 /// Beam search's candidates: for each input (a block of `num_beams` rows of `logits`), the best

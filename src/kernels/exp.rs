@@ -251,7 +251,9 @@ mod tests {
     /// bit, with edits in the vector chunks and in the tail.
     #[test]
     fn shifted_sum_matches_the_written_out_row() {
-        let row: Vec<f32> = (0..45).map(|i| ((i * 37) % 23) as f32 * -0.41 + 2.0).collect();
+        let row: Vec<f32> = (0..45)
+            .map(|i| ((i * 37) % 23) as f32 * -0.41 + 2.0)
+            .collect();
         let edits = [(0, -1.0), (5, f32::NEG_INFINITY), (6, -0.5), (41, -2.0)];
         for edits in [&edits[..], &[]] {
             let shifted = super::super::top_k::ShiftedRow {

@@ -133,7 +133,11 @@ mod tests {
                     for p in 0..capacity {
                         for d in 0..dim {
                             let at = |row: usize| ((row * heads + h) * capacity + p) * dim + d;
-                            let want = if p < len { source[at(s as usize)] } else { source[at(r)] };
+                            let want = if p < len {
+                                source[at(s as usize)]
+                            } else {
+                                source[at(r)]
+                            };
                             assert_eq!(buffer[at(r)], want, "{rows:?}");
                         }
                     }

@@ -125,10 +125,21 @@ fn offer_logits(
     #[cfg(target_arch = "x86_64")]
     if super::isa() >= super::Isa::Avx2 {
         // SAFETY: the instructions were checked for.
-        return unsafe { avx2::offer_logits(logits, [sub[0], sub[1], then[0], then[1]], add, offset, best) };
+        return unsafe {
+            avx2::offer_logits(
+                logits,
+                [sub[0], sub[1], then[0], then[1]],
+                add,
+                offset,
+                best,
+            )
+        };
     }
     for (i, &x) in logits.iter().enumerate() {
-        best.offer(score(x, [sub[0], sub[1], then[0], then[1]], add), offset + i);
+        best.offer(
+            score(x, [sub[0], sub[1], then[0], then[1]], add),
+            offset + i,
+        );
     }
 }
 
@@ -223,7 +234,10 @@ mod tests {
     /// The best `k` of a written-out row, the way beam search chose them before.
     fn reference(scores: &[f32], k: usize) -> Vec<(f32, usize)> {
         let mut best = Best::new(k);
-        scores.iter().enumerate().for_each(|(i, &s)| best.offer(s, i));
+        scores
+            .iter()
+            .enumerate()
+            .for_each(|(i, &s)| best.offer(s, i));
         best.into_vec()
     }
 
@@ -268,8 +282,10 @@ mod tests {
                     assert_eq!(shifted.max(max(&row)).to_bits(), want_max.to_bits());
                     for k in [1, 4, 8, 300] {
                         let (then, add) = ([0.5, -0.125], -3.0);
-                        let after: Vec<f32> =
-                            written.iter().map(|&v| ((v - then[0]) - then[1]) + add).collect();
+                        let after: Vec<f32> = written
+                            .iter()
+                            .map(|&v| ((v - then[0]) - then[1]) + add)
+                            .collect();
                         assert_eq!(scan(&shifted, then, add, k), reference(&after, k));
                     }
                 }
