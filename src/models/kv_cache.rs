@@ -99,16 +99,17 @@ impl KvBuffer {
         let Some((k, v)) = &self.kv else {
             return Ok(());
         };
-        let rows = index.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+        let n = index.dim(0)?;
         let in_place = |t: &Tensor| {
             matches!(t.device(), Device::Cpu)
                 && t.dtype() == DType::F32
                 && t.is_contiguous()
-                && t.dim(0).is_ok_and(|n| n == rows.len())
+                && t.dim(0).is_ok_and(|rows| rows == n)
         };
         if !(in_place(k) && in_place(v)) {
             return self.select_rows(index);
         }
+        let rows = index.to_dtype(DType::U32)?.to_vec1::<u32>()?;
         if rows.iter().enumerate().all(|(r, &s)| s as usize == r) {
             return Ok(());
         }
