@@ -4,7 +4,9 @@
 //! Runs the encoder-decoder model (any family: translator or summarizer) on the CPU over the
 //! first LINES lines in batches of BATCH, in file order, generating exactly TOKENS tokens per
 //! line, with f32 weights or linear layers quantized to q8_0, and prints one line of JSON with
-//! the measured tokens per second, the load time and the peak resident memory.
+//! the measured tokens per second, the load time, the peak resident memory, and the mean split
+//! of a decoding step (`step_ms`: the model's forward pass, scoring, bookkeeping, cache
+//! reorder) with the host's share of a step (`host_share`: all but the forward pass).
 //! `TARJAMA_BENCH_IDS=FILE` (not empty) also writes the generated ids there.
 
 // The same allocator as the tarjama binary.

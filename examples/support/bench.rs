@@ -91,13 +91,31 @@ impl<'a> TranslateWorkload<'a> {
             std::fs::write(path, serde_json::to_string(&outputs)?)?;
         }
         Ok(format!(
-            "{{\"system\": \"tarjama {weights}\", \"device\": \"{}\", \"lines\": {}, \"tokens\": {generated}, \"seconds\": {secs:.3}, \"tokens_per_s\": {:.1}, \"load_s\": {load_s:.3}, \"peak_rss_mb\": {:.0}}}",
+            "{{\"system\": \"tarjama {weights}\", \"device\": \"{}\", \"lines\": {}, \"tokens\": {generated}, \"seconds\": {secs:.3}, \"tokens_per_s\": {:.1}, \"load_s\": {load_s:.3}, \"peak_rss_mb\": {:.0}, {}}}",
             tarjama::device::describe(device),
             sentences.len(),
             generated as f64 / secs,
-            peak_rss_mb()
+            peak_rss_mb(),
+            step_split(&translator.stage_times().steps)
         ))
     }
+}
+
+/// The decoding steps' mean split, in milliseconds per step, and the share of a step spent on
+/// the host around the model's forward pass (scoring, bookkeeping, cache reordering), as JSON
+/// fields.
+fn step_split(t: &tarjama::generate::StepTimes) -> String {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / t.steps.max(1) as f64;
+    let host = t.scoring + t.bookkeeping + t.reorder;
+    format!(
+        "\"steps\": {}, \"step_ms\": {{\"model\": {:.3}, \"scoring\": {:.3}, \"bookkeeping\": {:.3}, \"reorder\": {:.3}}}, \"host_share\": {:.4}",
+        t.steps,
+        ms(t.model),
+        ms(t.scoring),
+        ms(t.bookkeeping),
+        ms(t.reorder),
+        host.as_secs_f64() / (host + t.model).as_secs_f64().max(1e-9)
+    )
 }
 
 /// Feeds `prompt_file` (already in chat format) to a GGUF chat model in chunks of 256 tokens,

@@ -12,10 +12,9 @@ use candle_core::{Tensor, D};
 
 use super::device_masks::{DeviceMasks, StepMask};
 use super::{
-    log_softmax, map_host_rows, row_index, EarlyStopping, GenerationConfig, Processors,
-    Seq2SeqModel,
+    host_scores, row_index, EarlyStopping, GenerationConfig, Laps, Processors, Seq2SeqModel,
+    StepTimes,
 };
-use crate::kernels::parallel;
 use crate::models::kv_cache::DecoderCache;
 
 /// The reference's stand-in for "impossible", used for beams that must not be picked.
@@ -60,7 +59,10 @@ impl Hypotheses {
     }
 }
 
-/// The `k` best `(score, flat index)` pairs of `scores`, best first; ties keep the lower index.
+/// The `k` best `(score, flat index)` pairs of `scores`, best first; ties keep the lower index:
+/// the choice on written-out rows that [`host_scores::beam_candidates`] and the device scoring
+/// must match.
+#[cfg(test)]
 fn top_k(scores: &[f32], k: usize) -> Vec<(f32, usize)> {
     let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
     for (i, &s) in scores.iter().enumerate() {
@@ -79,6 +81,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     mut cache: DecoderCache,
     batch: usize,
     cfg: &GenerationConfig,
+    times: &mut StepTimes,
 ) -> candle_core::Result<Vec<Vec<u32>>> {
     let num_beams = cfg.num_beams;
     let processors = Processors::new(cfg);
@@ -94,15 +97,17 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     // `active[p]` is the input whose beams occupy cache rows `p * num_beams ..`.
     let mut active: Vec<usize> = (0..batch).collect();
     let mut cur_len = 1;
-    let mut scores = Vec::new();
 
     while !active.is_empty() {
+        let mut laps = Laps::start();
+        times.steps += 1;
         let last: Vec<u32> = active
             .iter()
             .flat_map(|&i| items[i].running.iter().map(|s| *s.last().unwrap()))
             .collect();
         let tokens = row_index(&last, model.device())?;
         let logits = model.decode_step(&tokens, &mut cache)?;
+        laps.lap(&mut times.model);
         let vocab = logits.dim(1)?;
         let all_candidates: Vec<Vec<(f32, usize)>> = match &mut on_device {
             Some(scoring) => {
@@ -116,22 +121,19 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
                     .collect();
                 scoring.candidates(&logits, &running, &sequences, num_beams)?
             }
-            None => {
-                // Scoring is independent per row and selection per input: both in parallel.
-                map_host_rows(&logits, &mut scores, |row_no, row| {
-                    let item = &items[active[row_no / num_beams]];
-                    let beam = row_no % num_beams;
-                    log_softmax(row);
-                    processors.apply(&item.running[beam], row);
-                    let running = item.running_scores[beam];
-                    row.iter_mut().for_each(|x| *x += running);
-                })?;
-                let block = num_beams * vocab;
-                parallel::map(active.len(), |i| {
-                    top_k(&scores[i * block..(i + 1) * block], 2 * num_beams)
-                })
-            }
+            None => host_scores::beam_candidates(
+                &logits,
+                &processors,
+                cfg.renormalize_logits,
+                num_beams,
+                |row| {
+                    let item = &items[active[row / num_beams]];
+                    let beam = row % num_beams;
+                    (item.running[beam].as_slice(), item.running_scores[beam])
+                },
+            )?,
         };
+        laps.lap(&mut times.scoring);
 
         let mut next_rows: Vec<u32> = Vec::with_capacity(active.len() * num_beams);
         let mut still_active = Vec::with_capacity(active.len());
@@ -189,6 +191,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
             }
         }
         cur_len += 1;
+        laps.lap(&mut times.bookkeeping);
         if still_active.is_empty() {
             break;
         }
@@ -199,6 +202,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
             cache.select_rows(&index)?;
         }
         active = still_active;
+        laps.lap(&mut times.reorder);
     }
 
     Ok(items
@@ -284,8 +288,29 @@ impl DeviceScoring<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::log_softmax;
     use super::*;
     use candle_core::Device;
+
+    /// The candidates chosen on written-out rows: log-softmax, processors and running score
+    /// over every row of `logits`, then [`top_k`] over each input's block of rows.
+    fn written_out(
+        cfg: &GenerationConfig,
+        logits: &[f32],
+        vocab: usize,
+        sequences: &[Vec<u32>],
+        running: &[f32],
+    ) -> Vec<Vec<(f32, usize)>> {
+        let mut rows = logits.to_vec();
+        for (r, row) in rows.chunks_mut(vocab).enumerate() {
+            log_softmax(row);
+            Processors::new(cfg).apply(&sequences[r], row);
+            row.iter_mut().for_each(|x| *x += running[r]);
+        }
+        rows.chunks(cfg.num_beams * vocab)
+            .map(|block| top_k(block, 2 * cfg.num_beams))
+            .collect()
+    }
 
     /// The device scoring (run here on CPU tensors) selects what the host path selects.
     #[test]
@@ -331,16 +356,7 @@ mod tests {
                     len,
                     cfg.decoder_start_token_id,
                 );
-                let mut host = logits.clone();
-                for (row_no, row) in host.chunks_mut(vocab).enumerate() {
-                    log_softmax(row);
-                    Processors::new(cfg).apply(&sequences[row_no], row);
-                    row.iter_mut().for_each(|x| *x += running[row_no]);
-                }
-                let want: Vec<Vec<(f32, usize)>> = host
-                    .chunks(num_beams * vocab)
-                    .map(|block| top_k(block, 2 * num_beams))
-                    .collect();
+                let want = written_out(cfg, &logits, vocab, &sequences, &running);
                 let tensor = Tensor::from_vec(logits, (rows, vocab), &Device::Cpu)?;
                 let rows_seen: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
                 let got = scoring.candidates(&tensor, &running, &rows_seen, num_beams)?;
@@ -357,6 +373,84 @@ mod tests {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The host's candidates, taken from the logits without writing rows out, are exactly (bit
+    /// for bit) the best of the written-out rows: log-softmax, processors, running score, then
+    /// [`top_k`] over each input's block. Across every processor, re-normalisation, forced
+    /// tokens, ties, and rows whose highest logit is banned or penalised.
+    #[test]
+    fn host_candidates_match_the_written_out_rows() -> candle_core::Result<()> {
+        let (inputs, num_beams, vocab) = (3, 3, 301);
+        let rows = inputs * num_beams;
+        let mut rand = super::super::device_masks::test_scores(9, 12.0);
+        let base = |start, eos| GenerationConfig {
+            num_beams,
+            max_length: 9,
+            ..GenerationConfig::new(start, eos, 1)
+        };
+        let settings = [
+            GenerationConfig {
+                renormalize_logits: true,
+                bad_words_ids: vec![vec![7]],
+                forced_eos_token_id: Some(0),
+                ..base(1, 0)
+            },
+            GenerationConfig {
+                min_length: 4,
+                forced_bos_token_id: Some(9),
+                forced_eos_token_id: Some(400),
+                ..base(2, 2)
+            },
+            GenerationConfig {
+                min_length: 2,
+                repetition_penalty: 1.3,
+                no_repeat_ngram_size: 2,
+                bad_words_ids: vec![vec![7], vec![4, 5], vec![3, 4, 6]],
+                renormalize_logits: true,
+                ..base(2, 0)
+            },
+            GenerationConfig {
+                repetition_penalty: 0.8,
+                no_repeat_ngram_size: 1,
+                ..base(2, 0)
+            },
+        ];
+        let steps = settings
+            .iter()
+            .flat_map(|cfg| (1..cfg.max_length).map(move |len| (cfg, len)));
+        for (cfg, len) in steps {
+            let processors = Processors::new(cfg);
+            let start = cfg.decoder_start_token_id;
+            let sequences = super::super::device_masks::test_sequences(&mut rand, rows, len, start);
+            // Coarse logits, so that scores tie; the seen tokens and a banned one highest.
+            let mut logits: Vec<f32> = (0..rows * vocab)
+                .map(|_| (rand() * 4.0).round() / 4.0)
+                .collect();
+            for (r, row) in logits.chunks_mut(vocab).enumerate() {
+                row[*sequences[r].last().unwrap() as usize] = 7.0;
+                row[7] = if r % 2 == 0 { 7.0 } else { 6.0 };
+            }
+            let running: Vec<f32> = (0..rows)
+                .map(|r| if r % 3 == 2 { IMPOSSIBLE } else { rand() })
+                .collect();
+            let want = written_out(cfg, &logits, vocab, &sequences, &running);
+            let logits = Tensor::from_vec(logits, (rows, vocab), &Device::Cpu)?;
+            let got = host_scores::beam_candidates(
+                &logits,
+                &processors,
+                cfg.renormalize_logits,
+                num_beams,
+                |r| (sequences[r].as_slice(), running[r]),
+            )?;
+            let bits = |c: &Vec<Vec<(f32, usize)>>| -> Vec<Vec<(u32, usize)>> {
+                c.iter()
+                    .map(|i| i.iter().map(|&(s, t)| (s.to_bits(), t)).collect())
+                    .collect()
+            };
+            assert_eq!(bits(&got), bits(&want), "length {len}, {cfg:?}");
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use candle_core::{DType, Tensor, D};
 
 use super::device_masks::{DeviceMasks, StepMask};
-use super::{argmax, map_host_rows, row_index, GenerationConfig, Processors, Seq2SeqModel};
+use super::{host_scores, row_index, GenerationConfig, Laps, Processors, Seq2SeqModel, StepTimes};
 use crate::models::kv_cache::DecoderCache;
 
 pub(super) fn search<M: Seq2SeqModel + ?Sized>(
@@ -11,6 +11,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     mut cache: DecoderCache,
     batch: usize,
     cfg: &GenerationConfig,
+    times: &mut StepTimes,
 ) -> candle_core::Result<Vec<Vec<u32>>> {
     // The final re-normalisation never changes which token scores highest; on the host it was
     // an exponential per vocabulary item and row.
@@ -23,25 +24,27 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     let mut sequences = vec![vec![cfg.decoder_start_token_id]; batch];
     // `active[r]` is the input that cache row `r` belongs to; finished inputs leave the batch.
     let mut active: Vec<usize> = (0..batch).collect();
-    let mut scores = Vec::new();
     while !active.is_empty() {
+        let mut laps = Laps::start();
+        times.steps += 1;
         let last: Vec<u32> = active
             .iter()
             .map(|&i| *sequences[i].last().unwrap())
             .collect();
         let tokens = row_index(&last, model.device())?;
         let logits = model.decode_step(&tokens, &mut cache)?;
+        laps.lap(&mut times.model);
         let next: Vec<u32> = match &mut on_device {
             // Every active row has the same length: rows advance together and leave when done.
             Some(choice) => {
                 let rows: Vec<&[u32]> = active.iter().map(|&i| sequences[i].as_slice()).collect();
                 choice.next_tokens(&logits, &rows)?
             }
-            None => map_host_rows(&logits, &mut scores, |row, row_scores| {
-                processors.apply(&sequences[active[row]], row_scores);
-                argmax(row_scores)
+            None => host_scores::greedy_choices(&logits, &processors, |row| {
+                sequences[active[row]].as_slice()
             })?,
         };
+        laps.lap(&mut times.scoring);
         let mut keep = Vec::with_capacity(active.len());
         for (row, (&input, next)) in active.iter().zip(next).enumerate() {
             sequences[input].push(next);
@@ -49,12 +52,14 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
                 keep.push(row as u32);
             }
         }
+        laps.lap(&mut times.bookkeeping);
         if keep.len() < active.len() {
             active = keep.iter().map(|&r| active[r as usize]).collect();
             if !active.is_empty() {
                 cache.select_rows(&row_index(&keep, model.device())?)?;
             }
         }
+        laps.lap(&mut times.reorder);
     }
     Ok(sequences.into_iter().map(|s| s[1..].to_vec()).collect())
 }
@@ -88,6 +93,7 @@ impl DeviceChoice<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::argmax;
     use super::*;
     use candle_core::Device;
 
@@ -154,6 +160,17 @@ mod tests {
                     }
                 }
                 let mut host = scores.clone();
+                let logits = Tensor::from_vec(scores, (rows, vocab), &Device::Cpu)?;
+                // The host's choice, made on the logits without writing them out.
+                let choices = GenerationConfig {
+                    renormalize_logits: false,
+                    ..cfg.clone()
+                };
+                let from_logits = super::super::host_scores::greedy_choices(
+                    &logits,
+                    &Processors::new(&choices),
+                    |r| sequences[r].as_slice(),
+                )?;
                 let want: Vec<u32> = host
                     .chunks_mut(vocab)
                     .zip(&sequences)
@@ -162,7 +179,7 @@ mod tests {
                         argmax(row)
                     })
                     .collect();
-                let logits = Tensor::from_vec(scores, (rows, vocab), &Device::Cpu)?;
+                assert_eq!(from_logits, want, "length {len}");
                 let rows_seen: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
                 assert_eq!(
                     choice.next_tokens(&logits, &rows_seen)?,

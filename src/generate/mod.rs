@@ -8,6 +8,7 @@ mod beam;
 mod config;
 mod device_masks;
 mod greedy;
+mod host_scores;
 pub mod llm;
 mod processors;
 
@@ -36,11 +37,60 @@ pub fn generate<M: Seq2SeqModel + ?Sized>(
 }
 
 /// Time spent in the encoder and in the decoding loop (cross-attention set-up included), summed
-/// over batches, for `--verbose`.
+/// over batches, for `--verbose`; `steps` splits the decoding loop.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StageTimes {
     pub encode: std::time::Duration,
     pub decode: std::time::Duration,
+    pub steps: StepTimes,
+}
+
+impl std::ops::AddAssign for StageTimes {
+    fn add_assign(&mut self, other: Self) {
+        self.encode += other.encode;
+        self.decode += other.decode;
+        self.steps += other.steps;
+    }
+}
+
+/// The decoding loop's steps split into the model's forward pass and the host work around it,
+/// summed over steps: what the benchmark reports as the host's share of a step.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepTimes {
+    pub steps: usize,
+    /// The decoder's forward pass (to the logits).
+    pub model: std::time::Duration,
+    /// Log-softmax, processors and the choice of tokens (top-k or argmax).
+    pub scoring: std::time::Duration,
+    /// Hypothesis bookkeeping: finished and running beams, stopping.
+    pub bookkeeping: std::time::Duration,
+    /// Reordering the cache's rows (following beams, dropping finished inputs).
+    pub reorder: std::time::Duration,
+}
+
+impl std::ops::AddAssign for StepTimes {
+    fn add_assign(&mut self, other: Self) {
+        self.steps += other.steps;
+        self.model += other.model;
+        self.scoring += other.scoring;
+        self.bookkeeping += other.bookkeeping;
+        self.reorder += other.reorder;
+    }
+}
+
+/// A stopwatch that bills the time since its last lap to one of a [`StepTimes`]' parts.
+struct Laps(std::time::Instant);
+
+impl Laps {
+    fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    fn lap(&mut self, part: &mut std::time::Duration) {
+        let now = std::time::Instant::now();
+        *part += now - self.0;
+        self.0 = now;
+    }
 }
 
 /// [`generate`], adding the time each stage took to `times`.
@@ -62,42 +112,12 @@ pub fn generate_timed<M: Seq2SeqModel + ?Sized>(
     let ids = if cfg.max_length <= 1 {
         vec![Vec::new(); batch]
     } else if cfg.num_beams <= 1 {
-        greedy::search(model, cache, batch, cfg)?
+        greedy::search(model, cache, batch, cfg, &mut times.steps)?
     } else {
-        beam::search(model, cache, batch, cfg)?
+        beam::search(model, cache, batch, cfg, &mut times.steps)?
     };
     times.decode += encoded.elapsed();
     Ok(ids)
-}
-
-/// `[f(0, row 0), f(1, row 1), ..]` over a `[rows, vocab]` f32 logits tensor's rows, each
-/// first copied into `buffer` for `f` to change, in parallel. The buffer is kept from step to
-/// step: reading the logits out whole (8 MB for 32 rows of OPUS-MT's vocabulary) was one thread's
-/// copy into freshly mapped pages at every step.
-fn map_host_rows<R: Send>(
-    logits: &Tensor,
-    buffer: &mut Vec<f32>,
-    f: impl Fn(usize, &mut [f32]) -> R + Sync,
-) -> candle_core::Result<Vec<R>> {
-    let (rows, vocab) = logits.dims2()?;
-    let (storage, layout) = logits.storage_and_layout();
-    if let (candle_core::Storage::Cpu(cpu), Some((start, end))) =
-        (&*storage, layout.contiguous_offsets())
-    {
-        let source = &cpu.as_slice::<f32>()?[start..end];
-        buffer.resize(rows * vocab, 0.0);
-        return Ok(crate::kernels::parallel::map_chunks_mut(
-            buffer,
-            vocab,
-            |r, row| {
-                row.copy_from_slice(&source[r * vocab..(r + 1) * vocab]);
-                f(r, row)
-            },
-        ));
-    }
-    drop(storage);
-    *buffer = logits.flatten_all()?.to_vec1::<f32>()?;
-    Ok(crate::kernels::parallel::map_chunks_mut(buffer, vocab, f))
 }
 
 fn row_index(rows: &[u32], device: &Device) -> candle_core::Result<Tensor> {

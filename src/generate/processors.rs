@@ -21,54 +21,74 @@ impl<'a> Processors<'a> {
     /// `sequence` is the decoder sequence so far, start token included; `scores` has one entry
     /// per vocabulary item.
     pub fn apply(&self, sequence: &[u32], scores: &mut [f32]) {
+        self.apply_changes(sequence, scores);
+        if self.cfg.renormalize_logits {
+            log_softmax(scores);
+        }
+    }
+
+    /// Every processor but the final re-normalisation, on a row of scores in any form.
+    pub fn apply_changes<R: ScoreRow + ?Sized>(&self, sequence: &[u32], scores: &mut R) {
         let cfg = self.cfg;
         let len = sequence.len();
         if cfg.repetition_penalty != 1.0 {
             let penalty = cfg.repetition_penalty;
             let seen: HashSet<u32> = sequence.iter().copied().collect();
             for id in seen {
-                if let Some(s) = scores.get_mut(id as usize) {
+                if let Some(s) = scores.score_mut(id) {
                     *s = if *s < 0.0 { *s * penalty } else { *s / penalty };
                 }
             }
         }
         if cfg.no_repeat_ngram_size > 0 {
             for id in banned_ngram_tokens(sequence, cfg.no_repeat_ngram_size) {
-                if let Some(s) = scores.get_mut(id as usize) {
+                if let Some(s) = scores.score_mut(id) {
                     *s = f32::NEG_INFINITY;
                 }
             }
         }
         for id in banned_bad_words(&cfg.bad_words_ids, cfg.eos_token_id, sequence) {
-            if let Some(s) = scores.get_mut(id as usize) {
+            if let Some(s) = scores.score_mut(id) {
                 *s = f32::NEG_INFINITY;
             }
         }
         if len < cfg.min_length {
-            if let Some(s) = scores.get_mut(cfg.eos_token_id as usize) {
+            if let Some(s) = scores.score_mut(cfg.eos_token_id) {
                 *s = f32::NEG_INFINITY;
             }
         }
         if let Some(bos) = cfg.forced_bos_token_id {
             if len == 1 {
-                force(scores, bos);
+                scores.force(bos);
             }
         }
         if let Some(eos) = cfg.forced_eos_token_id {
             if len + 1 == cfg.max_length {
-                force(scores, eos);
+                scores.force(eos);
             }
-        }
-        if cfg.renormalize_logits {
-            log_softmax(scores);
         }
     }
 }
 
-fn force(scores: &mut [f32], id: u32) {
-    scores.fill(f32::NEG_INFINITY);
-    if let Some(s) = scores.get_mut(id as usize) {
-        *s = 0.0;
+/// A row of scores for the processors to change: a written-out row, or one that only records
+/// the changes (beam search's, which never writes a row out).
+pub trait ScoreRow {
+    /// The score of `id`, to change; `None` past the vocabulary.
+    fn score_mut(&mut self, id: u32) -> Option<&mut f32>;
+    /// Every score becomes -inf, except `id`'s, which becomes 0.
+    fn force(&mut self, id: u32);
+}
+
+impl ScoreRow for [f32] {
+    fn score_mut(&mut self, id: u32) -> Option<&mut f32> {
+        self.get_mut(id as usize)
+    }
+
+    fn force(&mut self, id: u32) {
+        self.fill(f32::NEG_INFINITY);
+        if let Some(s) = self.get_mut(id as usize) {
+            *s = 0.0;
+        }
     }
 }
 
@@ -101,7 +121,7 @@ pub(crate) fn banned_ngram_tokens(sequence: &[u32], n: usize) -> Vec<u32> {
 
 /// Numerically stable log-softmax over one row, in place.
 pub fn log_softmax(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = crate::kernels::top_k::max(row);
     let log_sum = crate::kernels::exp::sum_exp(row, max).ln();
     for x in row.iter_mut() {
         *x = *x - max - log_sum;

@@ -13,6 +13,19 @@ pub fn sum_exp(row: &[f32], max: f32) -> f32 {
     row.iter().map(|&x| exp_nonpositive(x - max)).sum()
 }
 
+/// [`sum_exp`] over the entries of `row` (all at most `max`), without writing them out: the same
+/// sum, bit for bit, as [`sum_exp`] of the written-out row.
+pub fn sum_exp_shifted(row: &super::top_k::ShiftedRow, max: f32) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if super::isa() >= super::Isa::Avx2 {
+        // SAFETY: the instructions were checked for.
+        return unsafe { avx2::sum_exp_shifted(row, max) };
+    }
+    (0..row.row.len())
+        .map(|i| exp_nonpositive(row.get(i) - max))
+        .sum()
+}
+
 /// Replaces each `x` of `row` (all at most `max`) by `e^(x - max)` and returns their sum.
 pub fn exp_in_place(row: &mut [f32], max: f32) -> f32 {
     #[cfg(target_arch = "x86_64")]
@@ -114,6 +127,43 @@ mod avx2 {
         }
     }
 
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn sum_exp_shifted(row: &super::super::top_k::ShiftedRow, max: f32) -> f32 {
+        // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
+        unsafe {
+            // `sum_exp`'s loop, with each chunk's entries made from the logits in registers and
+            // the chunks that hold edits patched through memory.
+            let mut chunks = row.row.chunks_exact(8);
+            let mut total = _mm256_setzero_ps();
+            let max8 = _mm256_set1_ps(max);
+            let sub = [_mm256_set1_ps(row.sub[0]), _mm256_set1_ps(row.sub[1])];
+            let mut edits = row.edits.iter().peekable();
+            let mut lanes = [0f32; 8];
+            let mut at = 0;
+            for chunk in &mut chunks {
+                let mut v = _mm256_loadu_ps(chunk.as_ptr());
+                v = _mm256_sub_ps(_mm256_sub_ps(v, sub[0]), sub[1]);
+                if edits.peek().is_some_and(|e| e.0 < at + 8) {
+                    _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+                    while let Some(&&(i, value)) = edits.peek().filter(|e| e.0 < at + 8) {
+                        lanes[i - at] = value;
+                        edits.next();
+                    }
+                    v = _mm256_loadu_ps(lanes.as_ptr());
+                }
+                total = _mm256_add_ps(total, exp8(_mm256_sub_ps(v, max8)));
+                at += 8;
+            }
+            _mm256_storeu_ps(lanes.as_mut_ptr(), total);
+            let tail: f32 = (at..row.row.len())
+                .map(|i| exp_nonpositive(row.get(i) - max))
+                .sum();
+            lanes.iter().sum::<f32>() + tail
+        }
+    }
+
     /// `e^x` of 8 values at most 0.
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn exp8(x: __m256) -> __m256 {
@@ -195,6 +245,29 @@ mod tests {
         ];
         let want: f32 = row.iter().map(|x| x.exp()).sum();
         assert!((sum_exp(&row, 0.0) - want).abs() < 1e-6);
+    }
+
+    /// The sum over a row held as logits and edits is the sum over the written-out row, bit for
+    /// bit, with edits in the vector chunks and in the tail.
+    #[test]
+    fn shifted_sum_matches_the_written_out_row() {
+        let row: Vec<f32> = (0..45)
+            .map(|i| ((i * 37) % 23) as f32 * -0.41 + 2.0)
+            .collect();
+        let edits = [(0, -1.0), (5, f32::NEG_INFINITY), (6, -0.5), (41, -2.0)];
+        for edits in [&edits[..], &[]] {
+            let shifted = super::super::top_k::ShiftedRow {
+                row: &row,
+                sub: [2.0, 0.75],
+                edits,
+            };
+            let written: Vec<f32> = (0..row.len()).map(|i| shifted.get(i)).collect();
+            let max = written.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!(
+                sum_exp_shifted(&shifted, max).to_bits(),
+                sum_exp(&written, max).to_bits()
+            );
+        }
     }
 
     #[test]

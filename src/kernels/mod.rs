@@ -1,7 +1,8 @@
 //! The CPU kernels: the products of the linear layers (f32 and int8, [`packed_gemm`]) and of
 //! the GGML weight types ([`ggml`]), one-query attention ([`attention`]), the exponential of
 //! softmaxes ([`exp`]), work split over candle's thread pool ([`parallel`]), the cache's row
-//! gather ([`gather`]) and the mapping of weight files ([`mmap`]).
+//! gather ([`gather`]), the choice of tokens over a row of logits ([`top_k`]) and the mapping of
+//! weight files ([`mmap`]).
 //!
 //! All of tarjama's `unsafe` code is here, behind safe functions that check what the unsafe
 //! code relies on (the crate root denies `unsafe` everywhere else; `allocator` says why it keeps
@@ -16,6 +17,7 @@ pub mod ggml;
 pub mod mmap;
 pub mod packed_gemm;
 pub mod parallel;
+pub mod top_k;
 
 use std::sync::OnceLock;
 

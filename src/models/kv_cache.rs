@@ -1,7 +1,7 @@
 //! The decoder's key/value cache, kept outside the model so that the decoding loop can reorder
 //! its rows (beam search) and drop finished ones (batching).
 
-use candle_core::{DType, Device, Result, Storage, Tensor};
+use candle_core::{CpuStorage, DType, Device, InplaceOp1, Layout, Result, Storage, Tensor};
 
 /// Keys and values of one attention layer in buffers of `[rows, heads, capacity, head_dim]`,
 /// of which the first `len` positions are filled. A step writes its positions in place:
@@ -89,6 +89,63 @@ impl KvBuffer {
         }
         *k = k.index_select(index, 0)?;
         *v = v.index_select(index, 0)?;
+        Ok(())
+    }
+
+    /// Permutes or repeats the rows as `index` (a `u32` tensor naming as many rows as are held)
+    /// says: on the CPU in place, copying only the rows that change; elsewhere as
+    /// [`KvBuffer::select_rows`]. Only for a buffer no clone shares.
+    pub fn reorder_rows(&mut self, index: &Tensor) -> Result<()> {
+        let Some((k, v)) = &self.kv else {
+            return Ok(());
+        };
+        let n = index.dim(0)?;
+        let in_place = |t: &Tensor| {
+            matches!(t.device(), Device::Cpu)
+                && t.dtype() == DType::F32
+                && t.is_contiguous()
+                && t.dim(0).is_ok_and(|rows| rows == n)
+        };
+        if !(in_place(k) && in_place(v)) {
+            return self.select_rows(index);
+        }
+        let rows = index.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+        if rows.iter().enumerate().all(|(r, &s)| s as usize == r) {
+            return Ok(());
+        }
+        let op = ReorderRows {
+            rows: &rows,
+            len: self.len,
+        };
+        k.inplace_op1(&op)?;
+        v.inplace_op1(&op)
+    }
+}
+
+/// [`crate::kernels::gather::reorder_heads`] as a candle in-place operation, which hands out the
+/// buffer's storage for writing.
+struct ReorderRows<'a> {
+    rows: &'a [u32],
+    len: usize,
+}
+
+impl InplaceOp1 for ReorderRows<'_> {
+    fn name(&self) -> &'static str {
+        "reorder-rows"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+        let (CpuStorage::F32(data), Some((start, end))) = (storage, layout.contiguous_offsets())
+        else {
+            candle_core::bail!("reorder-rows: a contiguous f32 buffer is needed");
+        };
+        let (_, heads, capacity, dim) = layout.shape().dims4()?;
+        crate::kernels::gather::reorder_heads(
+            &mut data[start..end],
+            self.rows,
+            [heads, capacity, dim],
+            self.len,
+        );
         Ok(())
     }
 }
@@ -182,7 +239,7 @@ impl DecoderCache {
     /// beams of an input share the same encoder output, so the cross-attention rows need no copy.
     pub fn reorder_beams(&mut self, index: &Tensor) -> Result<()> {
         for layer in &mut self.layers {
-            layer.self_kv.select_rows(index)?;
+            layer.self_kv.reorder_rows(index)?;
         }
         Ok(())
     }
@@ -227,6 +284,14 @@ mod tests {
         let mut expected = Tensor::cat(&[&kept, &k], 2)?;
         assert_eq!(flat(&got_k)?, flat(&expected)?);
         assert_eq!(cache.len(), 6);
+        // Reordered in place (a swap), then appended to, as a gather would have left it.
+        let swap = Tensor::new(&[1u32, 0], &dev)?;
+        cache.reorder_rows(&swap)?;
+        expected = expected.index_select(&swap, 0)?;
+        let k = step(98)?.index_select(&index, 0)?;
+        let (got_k, _) = cache.append(&k, &k)?;
+        expected = Tensor::cat(&[&expected, &k], 2)?;
+        assert_eq!(flat(&got_k)?, flat(&expected)?);
         // Past the room a selection leaves, the buffers grow again.
         for i in 0..12 {
             let k = step(200 + i)?.index_select(&index, 0)?;

@@ -199,8 +199,7 @@ impl Seq2Seq {
             &mut times,
         )?;
         if let Ok(mut total) = self.times.lock() {
-            total.encode += times.encode;
-            total.decode += times.decode;
+            *total += times;
         }
         Ok(out)
     }
