@@ -119,7 +119,7 @@ impl Q5_0Matrix {
         if isa() < Isa::Avx2 {
             return Ok(None);
         }
-        if k % BLOCK != 0 {
+        if !k.is_multiple_of(BLOCK) {
             return Ok(None);
         }
         let blocks = k / BLOCK;
