@@ -223,7 +223,7 @@ fn gguf_parity(dir: &Path, device: &Device) -> anyhow::Result<bool> {
         let cases = &reference.models[name];
         let greedy = |device: &Device| -> anyhow::Result<Vec<u32>> {
             let (content, mut file) = read_header(&dir.join(&cases.file))?;
-            let mut model = ChatModel::load(content, &mut file, device)?;
+            let mut model = ChatModel::load(&content, &mut file, device)?;
             let mut logits = model.forward(&cases.greedy.input_ids)?;
             let mut ids = Vec::new();
             for _ in 0..cases.greedy.max_new_tokens {

@@ -586,7 +586,7 @@ fn gguf_config(fixture: usize, input: &mut Input) -> Result<(), String> {
             }
         }
     }
-    let mut model = ChatModel::load(content, &mut Cursor::new(bytes), &Device::Cpu)
+    let mut model = ChatModel::load(&content, &mut Cursor::new(bytes), &Device::Cpu)
         .map_err(|e| e.one_line())?;
     if model.forward(&[1, 2, 3]).is_ok() {
         let _ = model.forward(&[4]);

@@ -9,9 +9,8 @@ use candle_core::{DType, Device};
 use tarjama::device::{Precision, QuantizeChoice};
 use tarjama::generate::argmax;
 use tarjama::hub::{self, HubOptions};
-use tarjama::models::gguf::{read_header, ChatModel};
+use tarjama::pipeline::chat::load_model;
 use tarjama::pipeline::Seq2Seq;
-use tarjama::tokenizer::GgufTokenizer;
 
 /// The translation workload: the first `lines` lines of `input` in batches of `batch`, in file
 /// order (no length sorting, so the work equals the reference's), exactly `tokens` generated
@@ -128,9 +127,7 @@ pub fn llm(
     device: &Device,
 ) -> anyhow::Result<String> {
     let load = Instant::now();
-    let (content, mut file) = read_header(std::path::Path::new(model))?;
-    let tokenizer = GgufTokenizer::from_content(&content)?;
-    let mut chat = ChatModel::load(content, &mut file, device)?;
+    let (tokenizer, mut chat) = load_model(std::path::Path::new(model), device)?;
     let load_s = load.elapsed().as_secs_f64();
     let prompt = tokenizer.encode(&std::fs::read_to_string(prompt_file)?, false)?;
 

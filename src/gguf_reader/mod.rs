@@ -19,6 +19,50 @@ pub use validate::validate_gguf;
 /// out of the process's resident memory, where a mapped file counted a second time.
 pub type GgufFile = BufReader<File>;
 
+/// A GGUF file's bytes, readable at any offset from several threads at once, so that a model's
+/// tensors load in parallel; still a reader for code that reads them one after the other.
+pub trait ReadAt: Read + Seek + Sync {
+    /// Fills `buf` with the bytes at `offset`, or fails with `UnexpectedEof` past the end.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
+}
+
+impl ReadAt for GgufFile {
+    #[cfg(unix)]
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(self.get_ref(), buf, offset)
+    }
+
+    #[cfg(windows)]
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = std::os::windows::fs::FileExt::seek_read(
+                self.get_ref(),
+                &mut buf[done..],
+                offset + done as u64,
+            )?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// GGUF bytes in memory (tests, fuzzing).
+impl<T: AsRef<[u8]> + Sync> ReadAt for std::io::Cursor<T> {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let bytes = self.get_ref().as_ref();
+        let src = usize::try_from(offset)
+            .ok()
+            .and_then(|start| bytes.get(start..start.checked_add(buf.len())?))
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
 /// Reads a GGUF header (metadata and tensor index, no tensor data) and checks that the file
 /// holds all the tensor data the header announces.
 pub fn read_header(path: &Path) -> Result<(gguf_file::Content, GgufFile)> {
@@ -84,6 +128,24 @@ pub fn check_complete<R: Seek>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_at_reads_files_and_bytes_alike_and_stops_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.bin");
+        let bytes: Vec<u8> = (0..=255).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let file = BufReader::new(File::open(&path).unwrap());
+        let cursor = std::io::Cursor::new(bytes.as_slice());
+        for reader in [&file as &dyn ReadAt, &cursor] {
+            let mut buf = [0u8; 4];
+            reader.read_exact_at(&mut buf, 250).unwrap();
+            assert_eq!(buf, [250, 251, 252, 253]);
+            let err = reader.read_exact_at(&mut buf, 254).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+            assert!(reader.read_exact_at(&mut buf, u64::MAX).is_err());
+        }
+    }
 
     #[test]
     fn garbage_is_not_a_gguf_file() {

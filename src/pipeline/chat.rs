@@ -82,6 +82,23 @@ pub enum SummaryLength {
     Words(usize),
 }
 
+/// The tokenizer and the weights of the GGUF chat model at `path`, built at the same time from
+/// one reading of the header (the tokenizer takes a few tenths of a second to build from a large
+/// vocabulary, about as long as the weights take to read).
+pub fn load_model(path: &Path, device: &Device) -> Result<(GgufTokenizer, ChatModel)> {
+    let (content, mut file) = gguf::read_header(path)?;
+    gguf::check_supported(&content)?;
+    let (tokenizer, model) = std::thread::scope(|s| {
+        let tokenizer = s.spawn(|| GgufTokenizer::from_content(&content));
+        let model = ChatModel::load(&content, &mut file, device);
+        let tokenizer = tokenizer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (tokenizer, model)
+    });
+    Ok((tokenizer?, model?))
+}
+
 /// A loaded GGUF chat model with its tokenizer and template.
 pub struct ChatPipeline {
     model: ChatModel,
@@ -94,13 +111,10 @@ pub struct ChatPipeline {
 
 impl ChatPipeline {
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
-        let (content, mut file) = gguf::read_header(path)?;
-        gguf::check_supported(&content)?;
-        let tokenizer = GgufTokenizer::from_content(&content)?;
+        let (tokenizer, model) = load_model(path, device)?;
         let template = ChatTemplate::new(tokenizer.chat_template().ok_or_else(|| {
             Error::model(format!("{} has no tokenizer.chat_template", path.display()))
         })?)?;
-        let model = ChatModel::load(content, &mut file, device)?;
         let context_budget = model.context_length.min(4096);
         Ok(Self {
             model,

@@ -11,12 +11,18 @@ use std::sync::Arc;
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
+use rayon::prelude::*;
 
 use super::hparams::Hyperparameters;
+use crate::gguf_reader::ReadAt;
 use crate::kernels::ggml::{Q5_0Matrix, Q8_0Matrix};
 use crate::models::attention;
 use crate::models::kv_cache::KvBuffer;
 use crate::{Error, Result};
+
+mod tensors;
+
+use tensors::{Part, TensorReader};
 
 /// How rotary embeddings pair the dimensions of a head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,16 +81,11 @@ enum Kernel {
 }
 
 impl QLinear {
-    fn new(weight: QTensor, bias: Option<Tensor>) -> Result<Self> {
-        let kernel = match Q5_0Matrix::from_qtensor(&weight)? {
-            Some(q5_0) => Kernel::Q5_0(q5_0),
-            None => {
-                let weight = Arc::new(weight);
-                Kernel::Candle {
-                    matmul: QMatMul::from_arc(weight.clone())?,
-                    weight,
-                }
-            }
+    fn candle(weight: QTensor, bias: Option<Tensor>) -> Result<Self> {
+        let weight = Arc::new(weight);
+        let kernel = Kernel::Candle {
+            matmul: QMatMul::from_arc(weight.clone())?,
+            weight,
         };
         Ok(Self { kernel, bias })
     }
@@ -207,70 +208,46 @@ pub struct Decoder {
     len: usize,
 }
 
-struct TensorReader<'a, R> {
-    content: &'a gguf_file::Content,
-    reader: &'a mut R,
-    device: &'a Device,
-}
-
-impl<R: std::io::Read + std::io::Seek> TensorReader<'_, R> {
-    fn get(&mut self, name: &str) -> Result<QTensor> {
-        self.content
-            .tensor(self.reader, name, self.device)
-            .map_err(|e| Error::model(format!("GGUF tensor {name}: {e}")))
-    }
-
-    fn optional(&mut self, name: &str) -> Result<Option<QTensor>> {
-        if self.content.tensor_infos.contains_key(name) {
-            self.get(name).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
-    fn linear(&mut self, name: &str) -> Result<QLinear> {
-        let weight = self.get(&format!("{name}.weight"))?;
-        let bias = match self.optional(&format!("{name}.bias"))? {
-            Some(b) => Some(b.dequantize(self.device)?),
-            None => None,
-        };
-        QLinear::new(weight, bias)
-    }
-
-    fn norm(&mut self, name: &str, eps: f64) -> Result<RmsNorm> {
-        Ok(RmsNorm::from_qtensor(self.get(name)?, eps)?)
-    }
-
-    fn optional_norm(&mut self, name: &str, eps: f64) -> Result<Option<RmsNorm>> {
-        match self.optional(name)? {
-            Some(w) => Ok(Some(RmsNorm::from_qtensor(w, eps)?)),
-            None => Ok(None),
-        }
-    }
-}
-
 impl Decoder {
-    pub fn from_gguf<R: std::io::Read + std::io::Seek>(
+    /// Reads the weights, the blocks in parallel. On rayon's threads, not candle's: the products
+    /// that make candle repack a block's weights would deadlock inside a task of candle's pool
+    /// (its calling thread takes part in the work without being marked as in the pool).
+    pub fn from_gguf<R: ReadAt>(
         content: &gguf_file::Content,
         hp: &Hyperparameters,
         arch: &str,
-        reader: &mut R,
+        data: &R,
         device: &Device,
     ) -> Result<Self> {
         let config = DecoderConfig::new(hp, arch);
         let eps = config.rms_norm_eps;
-        let mut tensors = TensorReader {
+        let tensors = TensorReader {
             content,
-            reader,
+            data,
             device,
         };
-        // Kept quantized: rows are dequantized when looked up, which saves the hundreds of
-        // megabytes a float copy of a 150k-word table takes.
-        let embeddings = Arc::new(tensors.get("token_embd.weight")?);
-        let output = match tensors.optional("output.weight")? {
-            Some(w) => Arc::new(w),
-            None => embeddings.clone(),
-        };
+        // The two large tables first, so that the blocks fill the time around them.
+        let parts: Vec<Result<Part>> = (0..2 + config.block_count)
+            .into_par_iter()
+            .map(|task| match task {
+                // Kept quantized: rows are dequantized when looked up, which saves the hundreds of
+                // megabytes a float copy of a 150k-word table takes.
+                0 => tensors.get("token_embd.weight").map(Part::Embeddings),
+                1 => tensors.optional("output.weight").map(Part::Output),
+                i => tensors.layer(i - 2, eps).map(|l| Part::Layer(Box::new(l))),
+            })
+            .collect();
+        let (mut embeddings, mut output) = (None, None);
+        let mut layers = Vec::with_capacity(config.block_count);
+        for part in parts {
+            match part? {
+                Part::Embeddings(e) => embeddings = Some(Arc::new(e)),
+                Part::Output(o) => output = o.map(Arc::new),
+                Part::Layer(l) => layers.push(*l),
+            }
+        }
+        let embeddings = embeddings.unwrap_or_else(|| unreachable!("task 0 reads them"));
+        let output = output.unwrap_or_else(|| embeddings.clone());
         let output_q8_0 = Q8_0Matrix::from_arc(output.clone())?;
         let output = QMatMul::from_arc(output)?;
         let norm = tensors.norm("output_norm.weight", eps)?;
@@ -293,39 +270,6 @@ impl Decoder {
             }
             for (f, factor) in inv_freq.iter_mut().zip(factors) {
                 *f /= factor;
-            }
-        }
-        let mut layers = Vec::with_capacity(config.block_count);
-        for i in 0..config.block_count {
-            let p = format!("blk.{i}");
-            layers.push(Layer {
-                attn_norm: tensors.norm(&format!("{p}.attn_norm.weight"), eps)?,
-                q: tensors.linear(&format!("{p}.attn_q"))?,
-                k: tensors.linear(&format!("{p}.attn_k"))?,
-                v: tensors.linear(&format!("{p}.attn_v"))?,
-                q_norm: tensors.optional_norm(&format!("{p}.attn_q_norm.weight"), eps)?,
-                k_norm: tensors.optional_norm(&format!("{p}.attn_k_norm.weight"), eps)?,
-                out: tensors.linear(&format!("{p}.attn_output"))?,
-                ffn_norm: tensors.norm(&format!("{p}.ffn_norm.weight"), eps)?,
-                gate: tensors.linear(&format!("{p}.ffn_gate"))?,
-                up: tensors.linear(&format!("{p}.ffn_up"))?,
-                down: tensors.linear(&format!("{p}.ffn_down"))?,
-                cache: KvBuffer::new(CACHE_GROWTH),
-            });
-        }
-        if matches!(device, Device::Cpu) {
-            for layer in &layers {
-                for linear in [
-                    &layer.q,
-                    &layer.k,
-                    &layer.v,
-                    &layer.out,
-                    &layer.gate,
-                    &layer.up,
-                ] {
-                    linear.prepare()?;
-                }
-                layer.down.prepare()?;
             }
         }
         Ok(Self {

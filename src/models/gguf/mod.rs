@@ -5,8 +5,6 @@
 mod decoder;
 mod hparams;
 
-use std::io::{Read, Seek};
-
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_gemma3;
@@ -17,7 +15,9 @@ use hparams::Hyperparameters;
 use crate::models::CausalLm;
 use crate::{Error, Result};
 
-pub use crate::gguf_reader::{check_complete, read_content, read_header, validate_gguf, GgufFile};
+pub use crate::gguf_reader::{
+    check_complete, read_content, read_header, validate_gguf, GgufFile, ReadAt,
+};
 
 /// Architectures tarjama can run, as GGUF names them.
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["qwen2", "qwen3", "llama", "gemma3"];
@@ -66,25 +66,47 @@ fn unsupported(arch: &str) -> Error {
     ))
 }
 
+/// A copy of `content`, for candle's Gemma 3, which takes the header by value.
+fn owned(content: &gguf_file::Content) -> gguf_file::Content {
+    gguf_file::Content {
+        magic: content.magic,
+        metadata: content.metadata.clone(),
+        tensor_infos: content
+            .tensor_infos
+            .iter()
+            .map(|(name, info)| {
+                let info = gguf_file::TensorInfo {
+                    ggml_dtype: info.ggml_dtype,
+                    shape: info.shape.clone(),
+                    offset: info.offset,
+                };
+                (name.clone(), info)
+            })
+            .collect(),
+        tensor_data_offset: content.tensor_data_offset,
+    }
+}
+
 impl ChatModel {
-    /// Loads the weights of a GGUF file whose header was read by [`read_header`].
-    pub fn load<R: Read + Seek>(
-        content: gguf_file::Content,
+    /// Loads the weights of a GGUF file whose header was read by [`read_header`]. The header is
+    /// borrowed, so that the caller can build the tokenizer from it at the same time.
+    pub fn load<R: ReadAt>(
+        content: &gguf_file::Content,
         reader: &mut R,
         device: &Device,
     ) -> Result<Self> {
-        let arch = architecture(&content)?;
+        let arch = architecture(content)?;
         if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
             return Err(unsupported(&arch));
         }
         // Checked for every architecture, candle's Gemma 3 included, before a tensor is read.
-        let hp = Hyperparameters::read(&content, &arch)?;
+        let hp = Hyperparameters::read(content, &arch)?;
         let weights = match arch.as_str() {
             "qwen2" | "qwen3" | "llama" => {
-                Weights::Decoder(Decoder::from_gguf(&content, &hp, &arch, reader, device)?)
+                Weights::Decoder(Decoder::from_gguf(content, &hp, &arch, reader, device)?)
             }
             "gemma3" => Weights::Gemma3(
-                quantized_gemma3::ModelWeights::from_gguf(content, reader, device).map_err(
+                quantized_gemma3::ModelWeights::from_gguf(owned(content), reader, device).map_err(
                     |e| {
                         Error::model(format!(
                             "cannot load the gemma3 weights of the GGUF file: {e}"

@@ -69,7 +69,7 @@ fn cases(arch: &str) -> ModelCases {
 
 fn load(cases: &ModelCases) -> ChatModel {
     let (content, mut file) = read_header(&fixtures().join(&cases.file)).unwrap();
-    ChatModel::load(content, &mut file, &Device::Cpu).unwrap()
+    ChatModel::load(&content, &mut file, &Device::Cpu).unwrap()
 }
 
 #[track_caller]
@@ -197,7 +197,7 @@ fn a_different_prompt_reuses_nothing() {
 fn load_bytes(bytes: &[u8]) -> tarjama::Result<ChatModel> {
     let mut reader = std::io::Cursor::new(bytes);
     let content = tarjama::models::gguf::read_content(&mut reader, Path::new("model.gguf"))?;
-    ChatModel::load(content, &mut reader, &Device::Cpu)
+    ChatModel::load(&content, &mut reader, &Device::Cpu)
 }
 
 /// The tiny Gemma 3 made from the Qwen3 fixture (`tarjama::fuzzing::gemma3_gguf`) with one

@@ -108,15 +108,21 @@ impl Q5_0Matrix {
         if tensor.dtype() != GgmlDType::Q5_0 || !matches!(tensor.device(), Device::Cpu) {
             return Ok(None);
         }
+        let (n, k) = tensor.shape().dims2()?;
+        Self::from_gguf(&tensor.data()?, n, k)
+    }
+
+    /// The matrix of `[n, k]` Q5_0 weights given as their GGUF bytes, for the CPU, when this CPU
+    /// has AVX2, FMA and F16C; `None` otherwise. Built from the file's bytes, the weights are
+    /// never held as candle's blocks too.
+    pub fn from_gguf(gguf: &[u8], n: usize, k: usize) -> candle_core::Result<Option<Self>> {
         if isa() < Isa::Avx2 {
             return Ok(None);
         }
-        let (n, k) = tensor.shape().dims2()?;
-        if k % BLOCK != 0 {
+        if !k.is_multiple_of(BLOCK) {
             return Ok(None);
         }
         let blocks = k / BLOCK;
-        let gguf = tensor.data()?;
         if gguf.len() != n * blocks * BLOCK_BYTES {
             candle_core::bail!("Q5_0 tensor of shape {n}x{k} has {} bytes", gguf.len());
         }
@@ -226,7 +232,7 @@ fn dot_row(w: Row<'_>, input: &Q8Rows, r: usize) -> f32 {
     let (values, scales, offsets) = input.row(r);
     assert!(w.blocks * BLOCK == values.len() && scale_slots(w.blocks) == scales.len());
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: `from_qtensor` only builds a matrix where AVX2, FMA and F16C are present; the
+    // SAFETY: `from_gguf` only builds a matrix where AVX2, FMA and F16C are present; the
     // lengths are checked above.
     unsafe {
         avx2::dot_row(w, values, scales, offsets)

@@ -90,7 +90,7 @@ pub(super) fn unpack_row(row: Row<'_>, out: &mut [i8], stride: usize, sums: &mut
     let blocks = row.blocks;
     assert!(blocks > 0 && sums.len() >= blocks && out.len() >= (blocks - 1) * stride + BLOCK);
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: `from_qtensor` only builds a matrix where AVX2 is present; lengths checked above.
+    // SAFETY: `from_gguf` only builds a matrix where AVX2 is present; lengths checked above.
     unsafe {
         super::avx2::unpack_row(row, out, stride, sums)
     }
@@ -103,7 +103,7 @@ fn tile(panel: &Panel, quad: usize, input: &Q8Rows, first: usize, sums: &mut Til
     let rows = TILE_ROWS.min(input.rows() - first);
     assert!(quad < panel.quads() && rows > 0 && panel.blocks == input.blocks_per_row);
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: `from_qtensor` only builds a matrix where AVX2 and FMA are present; the shapes
+    // SAFETY: `from_gguf` only builds a matrix where AVX2 and FMA are present; the shapes
     // are checked above.
     unsafe {
         super::avx2::tile(panel, quad, input, first, rows, sums)

@@ -1,0 +1,157 @@
+//! Reading a decoder's tensors from a GGUF file, straight into the layouts its kernels use.
+
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::Device;
+use candle_transformers::quantized_nn::RmsNorm;
+
+use super::{Kernel, Layer, QLinear, CACHE_GROWTH};
+use crate::gguf_reader::ReadAt;
+use crate::kernels::ggml::{cpu_qtensor, Q5_0Matrix};
+use crate::models::kv_cache::KvBuffer;
+use crate::{Error, Result};
+
+/// Reads named tensors of a GGUF file; shared by the threads that load a model's parts.
+pub(super) struct TensorReader<'a, R> {
+    pub(super) content: &'a gguf_file::Content,
+    pub(super) data: &'a R,
+    pub(super) device: &'a Device,
+}
+
+impl<R: ReadAt> TensorReader<'_, R> {
+    fn info(&self, name: &str) -> Result<&gguf_file::TensorInfo> {
+        self.content
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| Error::model(format!("GGUF tensor {name}: not in the file")))
+    }
+
+    /// Reads the bytes of tensor `name` into `buf`, which holds exactly them.
+    fn read_into(&self, name: &str, info: &gguf_file::TensorInfo, buf: &mut [u8]) -> Result<()> {
+        let offset = self.content.tensor_data_offset.saturating_add(info.offset);
+        self.data.read_exact_at(buf, offset).map_err(|e| {
+            Error::model(format!(
+                "GGUF tensor {name}: cannot read its {} bytes at offset {offset}: {e}",
+                buf.len()
+            ))
+        })
+    }
+
+    fn byte_len(name: &str, info: &gguf_file::TensorInfo) -> Result<usize> {
+        let (elems, dtype) = (info.shape.elem_count(), info.ggml_dtype);
+        if !elems.is_multiple_of(dtype.block_size()) {
+            return Err(Error::model(format!(
+                "GGUF tensor {name}: {elems} values do not fill whole {dtype:?} blocks"
+            )));
+        }
+        Ok(elems / dtype.block_size() * dtype.type_size())
+    }
+
+    pub(super) fn get(&self, name: &str) -> Result<QTensor> {
+        let info = self.info(name)?;
+        if !matches!(self.device, Device::Cpu) {
+            let mut bytes = vec![0; Self::byte_len(name, info)?];
+            self.read_into(name, info, &mut bytes)?;
+            return Ok(candle_core::quantized::ggml_file::qtensor_from_ggml(
+                info.ggml_dtype,
+                &bytes,
+                info.shape.dims().to_vec(),
+                self.device,
+            )?);
+        }
+        let mut failed = None;
+        let tensor = cpu_qtensor(info.ggml_dtype, info.shape.dims(), |buf| {
+            self.read_into(name, info, buf).map_err(|e| {
+                failed = Some(e);
+                std::io::ErrorKind::Other.into()
+            })
+        });
+        match (tensor, failed) {
+            (_, Some(e)) => Err(e),
+            (Ok(tensor), None) => Ok(tensor),
+            (Err(e), None) => Err(Error::model(format!("GGUF tensor {name}: {e}"))),
+        }
+    }
+
+    pub(super) fn optional(&self, name: &str) -> Result<Option<QTensor>> {
+        if self.content.tensor_infos.contains_key(name) {
+            self.get(name).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn linear(&self, name: &str) -> Result<QLinear> {
+        let weight_name = format!("{name}.weight");
+        let bias = match self.optional(&format!("{name}.bias"))? {
+            Some(b) => Some(b.dequantize(self.device)?),
+            None => None,
+        };
+        let info = self.info(&weight_name)?;
+        // Q5_0 weights go from the file's bytes to tarjama's layout, never held as candle's
+        // blocks.
+        if info.ggml_dtype == GgmlDType::Q5_0 && matches!(self.device, Device::Cpu) {
+            if let [n, k] = *info.shape.dims() {
+                let mut bytes = vec![0; Self::byte_len(&weight_name, info)?];
+                self.read_into(&weight_name, info, &mut bytes)?;
+                if let Some(q5_0) = Q5_0Matrix::from_gguf(&bytes, n, k)? {
+                    return Ok(QLinear {
+                        kernel: Kernel::Q5_0(q5_0),
+                        bias,
+                    });
+                }
+            }
+        }
+        QLinear::candle(self.get(&weight_name)?, bias)
+    }
+
+    pub(super) fn norm(&self, name: &str, eps: f64) -> Result<RmsNorm> {
+        Ok(RmsNorm::from_qtensor(self.get(name)?, eps)?)
+    }
+
+    fn optional_norm(&self, name: &str, eps: f64) -> Result<Option<RmsNorm>> {
+        match self.optional(name)? {
+            Some(w) => Ok(Some(RmsNorm::from_qtensor(w, eps)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Block `i`, its weights repacked for candle's kernels where they run on the CPU.
+    pub(super) fn layer(&self, i: usize, eps: f64) -> Result<Layer> {
+        let p = format!("blk.{i}");
+        let layer = Layer {
+            attn_norm: self.norm(&format!("{p}.attn_norm.weight"), eps)?,
+            q: self.linear(&format!("{p}.attn_q"))?,
+            k: self.linear(&format!("{p}.attn_k"))?,
+            v: self.linear(&format!("{p}.attn_v"))?,
+            q_norm: self.optional_norm(&format!("{p}.attn_q_norm.weight"), eps)?,
+            k_norm: self.optional_norm(&format!("{p}.attn_k_norm.weight"), eps)?,
+            out: self.linear(&format!("{p}.attn_output"))?,
+            ffn_norm: self.norm(&format!("{p}.ffn_norm.weight"), eps)?,
+            gate: self.linear(&format!("{p}.ffn_gate"))?,
+            up: self.linear(&format!("{p}.ffn_up"))?,
+            down: self.linear(&format!("{p}.ffn_down"))?,
+            cache: KvBuffer::new(CACHE_GROWTH),
+        };
+        if matches!(self.device, Device::Cpu) {
+            for linear in [
+                &layer.q,
+                &layer.k,
+                &layer.v,
+                &layer.out,
+                &layer.gate,
+                &layer.up,
+                &layer.down,
+            ] {
+                linear.prepare()?;
+            }
+        }
+        Ok(layer)
+    }
+}
+
+/// What one of the parallel load tasks of [`super::Decoder::from_gguf`] reads.
+pub(super) enum Part {
+    Embeddings(QTensor),
+    Output(Option<QTensor>),
+    Layer(Box<Layer>),
+}
