@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
             .chat_template()
             .ok_or_else(|| anyhow::anyhow!("the model has no chat template"))?,
     )?;
-    let mut model = ChatModel::load(content, &mut file, &device)?;
+    let mut model = ChatModel::load(&content, &mut file, &device)?;
     let answer = |word: &str| -> anyhow::Result<Vec<u32>> {
         let ids = tokenizer.encode(word, false)?;
         anyhow::ensure!(ids.len() == 1, "{word:?} is not one token");
