@@ -1,9 +1,11 @@
 //! How faithful chat-model summaries are, without and with the support check, for
 //! scripts/eval-faithfulness.
 //!
-//! Usage: eval_faithfulness MODEL.gguf DATA_DIR FIRST_ARTICLES OUT.jsonl
-//! Summarises the example article and the first FIRST_ARTICLES NTREX articles (rebuilt from
+//! Usage: eval_faithfulness MODEL.gguf DATA_DIR ARTICLES OUT.jsonl
+//! Summarises the example article and the first ARTICLES NTREX articles (rebuilt from
 //! `ntrex/doc_ids.txt`, in file order; 0 = all 123) in 3 sentences, greedy, with the check on.
+//! ARTICLES may instead be a comma-separated list of article ids (`article-ar.txt` for the
+//! example article): those alone, e.g. the ones an earlier run lost most sentences on.
 //! Each summary's report holds the first draft, which is the summary without the check.
 //!
 //! The judge is independent of the check: the check supports facts by the model's own
@@ -17,7 +19,7 @@ use std::path::Path;
 
 use serde_json::json;
 use tarjama::eval::sentence_rouge;
-use tarjama::faithful::{Evidence, Outcome};
+use tarjama::faithful::{CheckReport, Evidence};
 use tarjama::hub::HubOptions;
 use tarjama::pipeline::{
     article_paragraphs, Engine, EngineOptions, EngineSpec, Purpose, Runtime, SummaryLength,
@@ -33,7 +35,8 @@ struct Article {
     english: Vec<String>,
 }
 
-fn articles(data: &Path, first: usize) -> anyhow::Result<Vec<Article>> {
+/// The articles ARTICLES names: a count of NTREX articles after the example, or a list of ids.
+fn articles(data: &Path, which: &str) -> anyhow::Result<Vec<Article>> {
     let read = |name: &str| -> anyhow::Result<Vec<String>> {
         Ok(std::fs::read_to_string(data.join(name))?
             .lines()
@@ -65,20 +68,26 @@ fn articles(data: &Path, first: usize) -> anyhow::Result<Vec<Article>> {
             }),
         }
     }
-    if first > 0 {
-        ntrex.truncate(first);
-    }
     out.extend(ntrex);
+    match which.parse::<usize>() {
+        Ok(0) => {}
+        Ok(first) => out.truncate(first + 1),
+        Err(_) => {
+            let ids: Vec<&str> = which.split(',').collect();
+            out.retain(|a| ids.contains(&a.id.as_str()));
+            anyhow::ensure!(out.len() == ids.len(), "unknown article id in {which}");
+        }
+    }
     Ok(out)
 }
 
 fn main() -> anyhow::Result<()> {
     tarjama::allocator::configure();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [model, data, first, out_path] = args.as_slice() else {
-        anyhow::bail!("usage: eval_faithfulness MODEL.gguf DATA_DIR FIRST_ARTICLES OUT.jsonl");
+    let [model, data, which, out_path] = args.as_slice() else {
+        anyhow::bail!("usage: eval_faithfulness MODEL.gguf DATA_DIR ARTICLES OUT.jsonl");
     };
-    let articles = articles(Path::new(data), first.parse()?)?;
+    let articles = articles(Path::new(data), which)?;
     let spec = EngineSpec {
         model: model.clone(),
         purpose: Purpose::Summarize {
@@ -122,7 +131,7 @@ fn main() -> anyhow::Result<()> {
         let kept: Vec<&str> = report
             .sentences
             .iter()
-            .filter(|s| matches!(s.outcome, Outcome::Kept | Outcome::Regenerated))
+            .filter(|s| CheckReport::accepted(s.outcome))
             .map(|s| s.text.as_str())
             .collect();
         let judge = if article.english.is_empty() {
@@ -214,6 +223,7 @@ fn print_totals(path: &str) -> anyhow::Result<()> {
         count(l, &["rejected", "dropped"]).min(len(&l["draft"]))
     });
     let regenerated = sum(&all, &|l| count(l, &["regenerated"]));
+    let trimmed = sum(&all, &|l| count(l, &["trimmed"]));
     let short = all
         .iter()
         .filter(|l| l["check"]["short_by"].as_u64() > Some(0))
@@ -234,7 +244,7 @@ fn print_totals(path: &str) -> anyhow::Result<()> {
         pct(final_bad, final_n)
     );
     println!(
-        "the check flagged {:.1}% of draft sentences ({flagged}/{all_draft}), regenerated {regenerated}; sentences lost {:.1}% ({all_draft} draft, {all_final} checked); summaries short: {short}",
+        "the check flagged {:.1}% of draft sentences ({flagged}/{all_draft}), regenerated {regenerated}, trimmed {trimmed}; sentences lost {:.1}% ({all_draft} draft, {all_final} checked); summaries short: {short}",
         pct(flagged, all_draft),
         pct(all_draft.saturating_sub(all_final), all_draft)
     );

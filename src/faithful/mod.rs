@@ -11,11 +11,13 @@ mod arabic;
 mod english;
 mod numbers;
 mod places;
+mod trim;
 
 use serde::Serialize;
 
 pub use arabic::{skeleton_of_arabic, skeleton_of_latin, ArabicEvidence};
 pub use english::{names, words, EnglishEvidence};
+pub use trim::without_unsupported;
 
 /// What kind of fact an item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -108,6 +110,32 @@ impl Evidence {
         self.english.as_ref().is_some_and(f)
     }
 
+    /// Whether a place (its Arabic names, folded, and the English words a sentence names it
+    /// by) is supported: named in the Arabic, transliterated there, or, for a reference
+    /// translation only, in the English.
+    fn place_known(&self, arabic: &[String], words: &[&str]) -> bool {
+        self.arabic.has_place(arabic)
+            || words.iter().all(|w| self.arabic.has_transliteration(w))
+            || (self.english_is_reference
+                && self.english_has(|e| words.iter().all(|w| e.has_word(w))))
+    }
+
+    /// The English names of the listed places the article does not support: what a summary
+    /// sentence may not name (regenerations ban them all at once, since a small model that
+    /// is denied one invented place invents the next).
+    pub fn unsupported_places(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (names, arabic) in places::all() {
+            for name in names {
+                let words: Vec<&str> = name.split_whitespace().collect();
+                if !self.place_known(arabic, &words) {
+                    out.push(name.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// Checks one English sentence's names, numbers and dates.
     pub fn check(&self, sentence: &str) -> SentenceCheck {
         let mut check = SentenceCheck::default();
@@ -126,13 +154,8 @@ impl Evidence {
         let sentence_words = words(sentence);
         let places = places::mentions(&sentence_words);
         for place in &places {
-            let known = self.arabic.has_place(place.arabic())
-                || place
-                    .words
-                    .iter()
-                    .all(|w| self.arabic.has_transliteration(w))
-                || (self.english_is_reference
-                    && self.english_has(|e| place.words.iter().all(|w| e.has_word(w))));
+            let words: Vec<&str> = place.words.iter().map(String::as_str).collect();
+            let known = self.place_known(place.arabic(), &words);
             let missing = if known {
                 Vec::new()
             } else {
@@ -207,6 +230,9 @@ pub enum Outcome {
     Kept,
     /// Written again with unsupported words banned, and supported then.
     Regenerated,
+    /// The rejected sentence before it without the phrases that carried its unsupported
+    /// items ([`without_unsupported`]), and supported then.
+    Trimmed,
     /// Unsupported, and written again (the next sentence of the report is its next try).
     Rejected,
     /// Still unsupported after every try: left out of the summary.
@@ -238,7 +264,8 @@ impl SentenceReport {
 pub struct CheckReport {
     /// The first draft's sentences: the summary as it would be without the check.
     pub draft: Vec<String>,
-    /// Every sentence written, in order: the kept and regenerated ones make the summary.
+    /// Every sentence written, in order: the kept, regenerated and trimmed ones make the
+    /// summary.
     pub sentences: Vec<SentenceReport>,
     /// Sentences asked for (for a length in words: the sentences of the first draft).
     pub requested: usize,
@@ -249,6 +276,14 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// Whether a sentence of this outcome is in the summary.
+    pub fn accepted(outcome: Outcome) -> bool {
+        matches!(
+            outcome,
+            Outcome::Kept | Outcome::Regenerated | Outcome::Trimmed
+        )
+    }
+
     pub fn count(&self, outcome: Outcome) -> usize {
         self.sentences
             .iter()
@@ -258,8 +293,12 @@ impl CheckReport {
 
     /// One line for `--verbose` and for the note a short summary gets.
     pub fn tally(&self) -> String {
+        let trimmed = match self.count(Outcome::Trimmed) {
+            0 => String::new(),
+            n => format!(", {n} trimmed"),
+        };
         let mut line = format!(
-            "check: {} sentence(s) kept, {} regenerated, {} dropped ({} unsupported tries)",
+            "check: {} sentence(s) kept, {} regenerated{trimmed}, {} dropped ({} unsupported tries)",
             self.count(Outcome::Kept),
             self.count(Outcome::Regenerated),
             self.count(Outcome::Dropped),
@@ -332,6 +371,10 @@ mod tests {
             unsupported(&evidence, "About 1,300 fighters took part on 22 September."),
             ["1,300", "22"]
         );
+        // A connective that opens the sentence is no name.
+        assert!(evidence
+            .check("Hence, about 1200 fighters took part.")
+            .passes());
         let western = Evidence::from_arabic("قتل 15 شخصا في 2019");
         assert!(western.check("15 people died in 2019.").passes());
     }
@@ -343,6 +386,32 @@ mod tests {
             .check("Haidar Al-Abbadi announced that Huwaija was freed.")
             .passes());
         assert_eq!(unsupported(&evidence, "Erdogan announced it."), ["Erdogan"]);
+    }
+
+    #[test]
+    fn unsupported_places_are_the_listed_places_a_sentence_may_not_name() {
+        let evidence = Evidence::from_arabic(ARABIC);
+        let places = evidence.unsupported_places();
+        for name in ["France", "Afghanistan", "United Nations", "Egypt", "Kabul"] {
+            assert!(places.iter().any(|p| p == name), "{name}");
+        }
+        // العراقي names Iraq.
+        assert!(!places.iter().any(|p| p == "Iraq"));
+        // What a regeneration bans is what the check rejects.
+        for name in &places {
+            let mut chars = name.chars();
+            let name: String = chars
+                .next()
+                .into_iter()
+                .flat_map(char::to_uppercase)
+                .chain(chars)
+                .collect();
+            let sentence = format!("The minister flew to {name} on Thursday.");
+            let check = evidence.check(&sentence);
+            if name.chars().all(|c| c.is_alphanumeric() || c == ' ') {
+                assert!(!check.passes(), "{sentence}");
+            }
+        }
     }
 
     #[test]

@@ -11,6 +11,8 @@ use super::english::match_form;
 use crate::document::fold_for_matching;
 
 struct Place {
+    /// The English names as written ("North Macedonia").
+    written: Vec<String>,
     /// The English names, each as the match forms of its words.
     english: Vec<Vec<String>>,
     /// Which English names are acronyms ("UN", "US"), matched only in capitals ("Kim Jong Un").
@@ -39,6 +41,7 @@ static PLACES: LazyLock<Places> = LazyLock::new(|| {
             .split('|')
             .map(|name| name.len() > 1 && name.chars().all(|c| c.is_ascii_uppercase()))
             .collect();
+        let written = english.split('|').map(str::to_string).collect();
         let english: Vec<Vec<String>> = english
             .split('|')
             .map(|name| name.split_whitespace().map(match_form).collect())
@@ -53,6 +56,7 @@ static PLACES: LazyLock<Places> = LazyLock::new(|| {
         }
         let arabic = arabic.split('|').map(fold_for_matching).collect();
         places.push(Place {
+            written,
             english,
             acronym,
             arabic,
@@ -76,6 +80,14 @@ impl PlaceMention {
     pub fn arabic(&self) -> &[String] {
         &PLACES.places[self.place].arabic
     }
+}
+
+/// Every place the list has: its English names as written and its Arabic names, folded.
+pub fn all() -> impl Iterator<Item = (&'static [String], &'static [String])> {
+    PLACES
+        .places
+        .iter()
+        .map(|p| (p.written.as_slice(), p.arabic.as_slice()))
 }
 
 /// The places `words` (a sentence's, in order) name: at each capitalised word the longest

@@ -49,6 +49,9 @@ pub struct Generation {
     /// Prompt tokens whose keys and values were already cached from an earlier prompt.
     pub cached_prompt_tokens: usize,
     pub generated_tokens: usize,
+    /// The tokens generated (not summed by [`Generation::add_counts`]): a caller that checks
+    /// the text maps a word of it back to the tokens that wrote it.
+    pub tokens: Vec<u32>,
 }
 
 impl Generation {
@@ -160,6 +163,7 @@ pub fn generate<M: CausalLm + ?Sized>(
         prompt_tokens: prompt.len(),
         cached_prompt_tokens: reused,
         generated_tokens: generated.len(),
+        tokens: generated,
     })
 }
 

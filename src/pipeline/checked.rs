@@ -1,15 +1,21 @@
 //! Summaries checked against their article ([`crate::faithful`]): every sentence's names,
 //! numbers and dates must be supported by the Arabic source or its English translation. A chat
-//! model writes a first draft; from the first unsupported sentence on, each sentence is written
-//! again, continuing the accepted ones, with the unsupported words banned, up to [`TRIES`]
-//! times, and dropped when it still fails. An encoder-decoder summarizer writes whole
+//! model writes a first draft; an unsupported sentence is kept without the phrases that carry
+//! its unsupported items when the rest is still a sentence that passes; otherwise, from it on,
+//! each sentence is written again, continuing the accepted ones, with the unsupported words and
+//! every place the article does not name (and after an invented number, every digit) banned
+//! ([`bans`]), up to [`TRIES`] times, and dropped
+//! when it still fails. An encoder-decoder summarizer writes whole
 //! summaries, so it is asked again with the words banned and its supported sentences are kept.
 
+use super::bans;
 use super::chat::{ChatPipeline, SummaryLength};
 use super::summarize::{translate_paragraphs, trim_to_length, ArticleSummary, Summarizer};
 use super::translate::Translator;
 use crate::document::split_sentences;
-use crate::faithful::{CheckReport, Evidence, ItemKind, Outcome, SentenceCheck, SentenceReport};
+use crate::faithful::{
+    without_unsupported, CheckReport, Evidence, ItemKind, Outcome, SentenceCheck, SentenceReport,
+};
 use crate::generate::llm::{Generation, LlmSettings};
 use crate::Result;
 
@@ -95,7 +101,9 @@ impl ChatPipeline {
             ..CheckReport::default()
         };
         let mut accepted: Vec<String> = Vec::new();
-        let mut banned_words: Vec<String> = Vec::new();
+        let mut banned: Vec<Vec<u32>> = Vec::new();
+        let mut places_banned = false;
+        let mut digits_banned = false;
         let mut drafted = draft_sentences.into_iter();
         let mut from_draft = true;
         let mut slots = 0;
@@ -103,17 +111,18 @@ impl ChatPipeline {
         'slots: while accepted.len() < requested && slots < requested + EXTRA_SENTENCES {
             slots += 1;
             for attempt in 1..=TRIES {
-                let candidate = match drafted.next().filter(|_| from_draft) {
-                    Some(sentence) => sentence,
+                // The tokens that wrote the candidate (and, for the draft, its other sentences).
+                let (candidate, tokens) = match drafted.next().filter(|_| from_draft) {
+                    Some(sentence) => (sentence, draft.tokens.clone()),
                     None => {
                         from_draft = false;
-                        let g = self.next_sentence(&prompt, &accepted, &banned_words, &settings)?;
+                        let g = self.next_sentence(&prompt, &accepted, &banned, &settings)?;
                         total.add_counts(&g);
                         if g.text.is_empty() || accepted.iter().any(|a| repeats(a, &g.text)) {
                             // The model has nothing new to say within the bans.
                             break 'slots;
                         }
-                        g.text
+                        (g.text, g.tokens)
                     }
                 };
                 let check = check(&mut evidence, &candidate, &mut || {
@@ -133,11 +142,42 @@ impl ChatPipeline {
                     dropped_in_a_row = 0;
                     break;
                 }
+                // What is left without the unsupported phrases, when it is still a sentence,
+                // keeps more of what the model wrote from the article than a new try, and the
+                // draft's next sentences still follow it.
+                let trimmed = without_unsupported(&evidence, &candidate, &check)
+                    .filter(|(text, _)| !accepted.iter().any(|a| repeats(a, text)));
+                if let Some((text, trimmed_check)) = trimmed {
+                    report.sentences.push(SentenceReport::new(
+                        &candidate,
+                        check,
+                        Outcome::Rejected,
+                    ));
+                    on_text(&text);
+                    report.sentences.push(SentenceReport::new(
+                        &text,
+                        trimmed_check,
+                        Outcome::Trimmed,
+                    ));
+                    accepted.push(text);
+                    dropped_in_a_row = 0;
+                    break;
+                }
                 from_draft = false;
-                for word in check.banned_words() {
-                    if !banned_words.contains(&word) {
-                        banned_words.push(word);
-                    }
+                if !places_banned {
+                    places_banned = true;
+                    let places = evidence.unsupported_places();
+                    add_new(&mut banned, bans::place_forms(&self.tokenizer, &places)?);
+                }
+                if !digits_banned && check.unsupported.iter().any(|i| i.kind == ItemKind::Number) {
+                    digits_banned = true;
+                    add_new(&mut banned, bans::digit_forms(&self.tokenizer)?);
+                }
+                let words = check.banned_words();
+                add_new(&mut banned, bans::encoded_forms(&self.tokenizer, &words)?);
+                for word in &words {
+                    let paths = bans::generated_paths(&self.tokenizer, &tokens, word)?;
+                    add_new(&mut banned, paths);
                 }
                 let outcome = if attempt == TRIES {
                     Outcome::Dropped
@@ -178,19 +218,19 @@ impl ChatPipeline {
         Ok(parts.join("\n\n"))
     }
 
-    /// The next sentence of the reply after the `accepted` ones, without `banned_words`.
+    /// The next sentence of the reply after the `accepted` ones, without the `banned` token
+    /// sequences.
     fn next_sentence(
         &mut self,
         prompt: &[u32],
         accepted: &[String],
-        banned_words: &[String],
+        banned: &[Vec<u32>],
         settings: &LlmSettings,
     ) -> Result<Generation> {
         let mut tokens = prompt.to_vec();
         if !accepted.is_empty() {
             tokens.extend(self.tokenizer.encode(&accepted.join(" "), false)?);
         }
-        let banned = self.banned_sequences(banned_words)?;
         let settings = LlmSettings {
             max_new_tokens: settings.max_new_tokens.min(SENTENCE_TOKENS),
             ..settings.clone()
@@ -199,7 +239,7 @@ impl ChatPipeline {
             &tokens,
             &settings,
             Some(SummaryLength::Sentences(1)),
-            &banned,
+            banned,
             &mut |_| {},
         )?;
         // Counted as the reply's: the accepted sentences are no prompt the user gave.
@@ -207,26 +247,14 @@ impl ChatPipeline {
         g.cached_prompt_tokens = g.cached_prompt_tokens.min(prompt.len());
         Ok(g)
     }
+}
 
-    /// The token sequences that write `words`, as the reply may spell them: after a space or
-    /// not, capitalised or lower-case.
-    fn banned_sequences(&self, words: &[String]) -> Result<Vec<Vec<u32>>> {
-        let mut out: Vec<Vec<u32>> = Vec::new();
-        for word in words {
-            let mut capitalised = word.clone();
-            if let Some(first) = capitalised.get(..1) {
-                capitalised.replace_range(..1, &first.to_uppercase());
-            }
-            for form in [word.clone(), capitalised, word.to_lowercase()] {
-                for spelling in [form.clone(), format!(" {form}")] {
-                    let ids = self.tokenizer.encode(&spelling, false)?;
-                    if !ids.is_empty() && !out.contains(&ids) {
-                        out.push(ids);
-                    }
-                }
-            }
+/// Adds the sequences of `new` that `to` does not have yet.
+fn add_new(to: &mut Vec<Vec<u32>>, new: Vec<Vec<u32>>) {
+    for ids in new {
+        if !to.contains(&ids) {
+            to.push(ids);
         }
-        Ok(out)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Orchestration: documents in, translations and summaries out, with batching and progress.
 
+mod bans;
 pub mod chat;
 mod checked;
 mod checkpoint;

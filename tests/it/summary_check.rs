@@ -35,18 +35,33 @@ fn texts(report: &Value, outcomes: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// The report's invariants: the summary is its kept and regenerated sentences, those have no
-/// unsupported item and the others do, and the shortfall is counted.
+/// The report's invariants: the summary is its kept, regenerated and trimmed sentences, those
+/// have no unsupported item and the others do, a trimmed sentence follows the rejected one it
+/// was cut from, and the shortfall is counted.
 fn assert_report_agrees(record: &Value) -> Vec<String> {
     let report = &record["check"];
-    let accepted = texts(report, &["kept", "regenerated"]);
+    let accepted = texts(report, &["kept", "regenerated", "trimmed"]);
     assert_eq!(record["summary"].as_str().unwrap(), accepted.join(" "));
     for s in report["sentences"].as_array().unwrap() {
         let unsupported = s["unsupported"].as_array().unwrap();
         match s["outcome"].as_str().unwrap() {
-            "kept" | "regenerated" => assert!(unsupported.is_empty(), "{s}"),
+            "kept" | "regenerated" | "trimmed" => assert!(unsupported.is_empty(), "{s}"),
             "rejected" | "dropped" => assert!(!unsupported.is_empty(), "{s}"),
             other => panic!("unknown outcome {other}"),
+        }
+    }
+    let sentences = report["sentences"].as_array().unwrap();
+    for pair in sentences.windows(2) {
+        if pair[1]["outcome"] == "trimmed" {
+            assert_eq!(pair[0]["outcome"], "rejected", "{pair:?}");
+            // Cut from it: every word left was in the rejected sentence.
+            let before = pair[0]["text"].as_str().unwrap();
+            for word in pair[1]["text"].as_str().unwrap().split_whitespace() {
+                let word = word
+                    .trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase();
+                assert!(before.to_lowercase().contains(&word), "{pair:?}");
+            }
         }
     }
     let requested = report["requested"].as_u64().unwrap() as usize;
