@@ -19,7 +19,7 @@
 //! - `tokenizer`: `error`, `gguf_reader`
 //! - `models`: `error`, `kernels`, `gguf_reader`
 //! - `generate`: `error`, `kernels`, `models`
-//! - `pipeline`: `error`, `interrupt`, `device`, `document`, `faithful`, `hub`, `tokenizer`, `models`, `generate`
+//! - `pipeline`: `error`, `allocator`, `interrupt`, `device`, `document`, `faithful`, `hub`, `tokenizer`, `models`, `generate`
 //! - `fuzzing`: `error`, `document`, `gguf_reader`, `tokenizer`, `models`
 //! - `cli`: `error`, `device`, `hub`
 //! - `serve`: `error`, `document`, `pipeline`
@@ -33,11 +33,11 @@
 //! the files [`hub`] resolves into the paths models load; [`tokenizer`] and [`models`] share the
 //! GGUF container reader ([`gguf_reader`]) and nothing else.
 
-// Every `unsafe` block is in `kernels`, behind safe functions, except `allocator`'s one call.
+// Every `unsafe` block is in `kernels`, behind safe functions, except `allocator`'s calls.
 #![deny(unsafe_code)]
 
-// The settings of the global allocator: one foreign call into mimalloc, which is configuration,
-// not a kernel, and which the binary makes before anything else runs.
+// The settings of the global allocator: foreign calls that set mimalloc's options, which are
+// configuration, not kernels.
 #[allow(unsafe_code)]
 pub mod allocator;
 pub mod cli;

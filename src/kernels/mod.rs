@@ -6,7 +6,7 @@
 //!
 //! All of tarjama's `unsafe` code is here, behind safe functions that check what the unsafe
 //! code relies on (the crate root denies `unsafe` everywhere else; `allocator` says why it keeps
-//! one call). Which vector instructions run is decided once, at the first kernel call: [`isa`].
+//! its calls into mimalloc). Which vector instructions run is decided once, at the first kernel call: [`isa`].
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

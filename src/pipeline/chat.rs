@@ -88,13 +88,16 @@ pub enum SummaryLength {
 pub fn load_model(path: &Path, device: &Device) -> Result<(GgufTokenizer, ChatModel)> {
     let (content, mut file) = gguf::read_header(path)?;
     gguf::check_supported(&content)?;
-    let (tokenizer, model) = std::thread::scope(|s| {
-        let tokenizer = s.spawn(|| GgufTokenizer::from_content(&content));
-        let model = ChatModel::load(&content, &mut file, device);
-        let tokenizer = tokenizer
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (tokenizer, model)
+    // Weights on normal pages: faulting huge ones in can cost seconds (see `allocator`).
+    let (tokenizer, model) = crate::allocator::without_huge_pages(|| {
+        std::thread::scope(|s| {
+            let tokenizer = s.spawn(|| GgufTokenizer::from_content(&content));
+            let model = ChatModel::load(&content, &mut file, device);
+            let tokenizer = tokenizer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (tokenizer, model)
+        })
     });
     Ok((tokenizer?, model?))
 }

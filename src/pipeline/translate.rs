@@ -99,8 +99,11 @@ impl Seq2Seq {
         precision: impl Into<Precision>,
     ) -> Result<Self> {
         let precision = precision.into();
-        let (quantize, int8) = super::int8::quantization(files, precision, device)?;
-        Self::load_with(files, device, precision, quantize, int8)
+        // Weights on normal pages: faulting huge ones in can cost seconds (see `allocator`).
+        crate::allocator::without_huge_pages(|| {
+            let (quantize, int8) = super::int8::quantization(files, precision, device)?;
+            Self::load_with(files, device, precision, quantize, int8)
+        })
     }
 
     /// [`Seq2Seq::load`] with the linear layers quantized as `quantize` says.
