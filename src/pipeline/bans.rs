@@ -67,25 +67,30 @@ fn capitalised(word: &str) -> String {
     }
 }
 
-/// The token sequences with which the reply `tokens` wrote `word`, wherever it stands alone,
-/// and for a name of three tokens or more, its first two.
+/// The token sequences with which the reply `tokens` wrote each of `words`, wherever it stands
+/// alone, and for a name of three tokens or more, its first two.
 pub(super) fn generated_paths(
     tokenizer: &GgufTokenizer,
     tokens: &[u32],
-    word: &str,
+    words: &[String],
 ) -> Result<Vec<Vec<u32>>> {
-    if tokens.is_empty() || word.is_empty() {
+    if tokens.is_empty() || words.is_empty() {
         return Ok(Vec::new());
     }
-    // Where each token's text ends in the reply's text. A token that ends inside a character
-    // (byte-level pieces of one letter) decodes to a replacement character for now, which
-    // makes its end approximate; the words banned here are Latin names and numerals.
+    // Where each token's text ends in the reply's text, decoded once for all the words. A token
+    // that ends inside a character (byte-level pieces of one letter) decodes to a replacement
+    // character for now, which makes its end approximate; the words banned here are Latin
+    // names and numerals.
     let mut ends = Vec::with_capacity(tokens.len());
     for i in 1..=tokens.len() {
         ends.push(tokenizer.decode(&tokens[..i])?.len());
     }
     let text = tokenizer.decode(tokens)?;
-    Ok(paths(tokens, token_spans(&text, &ends, word), word))
+    Ok(words
+        .iter()
+        .filter(|word| !word.is_empty())
+        .flat_map(|word| paths(tokens, token_spans(&text, &ends, word), word))
+        .collect())
 }
 
 /// The token sequences `spans` of `tokens` cover and, for a name, the first two tokens of a

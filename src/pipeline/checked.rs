@@ -175,10 +175,10 @@ impl ChatPipeline {
                 }
                 let words = check.banned_words();
                 add_new(&mut banned, bans::encoded_forms(&self.tokenizer, &words)?);
-                for word in &words {
-                    let paths = bans::generated_paths(&self.tokenizer, &tokens, word)?;
-                    add_new(&mut banned, paths);
-                }
+                add_new(
+                    &mut banned,
+                    bans::generated_paths(&self.tokenizer, &tokens, &words)?,
+                );
                 let outcome = if attempt == TRIES {
                     Outcome::Dropped
                 } else {
