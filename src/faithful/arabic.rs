@@ -30,7 +30,7 @@ pub struct ArabicEvidence {
 
 impl ArabicEvidence {
     pub fn new(text: &str) -> Self {
-        let digits = ascii_digits(text);
+        let digits = numbers::ascii_digits(text);
         let mut values = HashSet::new();
         for numeral in numbers::numerals(&digits, arabic_scale) {
             values.extend(numeral.values);
@@ -106,20 +106,6 @@ impl ArabicEvidence {
 /// Skeletons shorter than this match too much by chance (measured: one consonant class matches
 /// almost any short word) and are not used.
 pub const MIN_SKELETON: usize = 2;
-
-/// Maps Arabic-Indic and Persian digits and the Arabic decimal and thousands separators to
-/// ASCII, so that numerals read as in English.
-pub fn ascii_digits(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\u{0660}'..='\u{0669}' => char::from(b'0' + (c as u32 - 0x0660) as u8),
-            '\u{06F0}'..='\u{06F9}' => char::from(b'0' + (c as u32 - 0x06F0) as u8),
-            '\u{066B}' => '.',
-            '\u{066C}' => ',',
-            c => c,
-        })
-        .collect()
-}
 
 fn arabic_scale(word: &str) -> Option<Value> {
     let w = word.trim_start_matches('و');

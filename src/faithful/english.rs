@@ -44,38 +44,41 @@ pub fn english_scale(word: &str) -> Option<Value> {
     }
 }
 
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+const WEEKDAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+
+/// Every month and weekday name with its date number (see [`english_date`]).
+pub fn date_names() -> impl Iterator<Item = (&'static str, u32)> {
+    let months = MONTHS.iter().zip(1..);
+    let weekdays = WEEKDAYS.iter().zip(101..);
+    months.chain(weekdays).map(|(name, date)| (*name, date))
+}
+
 /// Month (1–12) or weekday (101–107, Sunday first) an English word names.
 pub fn english_date(word: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
-    const DAYS: [&str; 7] = [
-        "sunday",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-    ];
-    let lower = word.to_lowercase();
-    if let Some(m) = MONTHS.iter().position(|m| *m == lower) {
-        return Some(m as u32 + 1);
-    }
-    DAYS.iter()
-        .position(|d| *d == lower)
-        .map(|d| d as u32 + 101)
+    date_names().find_map(|(name, date)| name.eq_ignore_ascii_case(word).then_some(date))
 }
 
 /// Capitalised words that are not names: function words that open sentences, and the titles
@@ -424,7 +427,7 @@ impl EnglishEvidence {
             }
         }
         let mut values = HashSet::new();
-        for numeral in numbers::numerals(text, english_scale) {
+        for numeral in numbers::numerals(&numbers::ascii_digits(text), english_scale) {
             values.extend(numeral.values);
         }
         Self {

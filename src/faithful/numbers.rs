@@ -1,5 +1,33 @@
 //! Numbers as values, so that "1,500", "1500", "١٥٠٠" and "1.5 thousand" compare equal.
 
+/// The zeros of the decimal digits a model may write numbers in: ASCII, Arabic-Indic, Persian,
+/// N'Ko, the Indic scripts, Thai, Lao, Tibetan, Myanmar, Khmer, Mongolian and full-width. A
+/// small model denied ASCII digits writes "१" or "٢٠١٣" in an English sentence; those are
+/// numbers the check must read and a regeneration must not write.
+pub const DIGIT_ZEROS: [char; 20] = [
+    '0', '\u{0660}', '\u{06F0}', '\u{07C0}', '\u{0966}', '\u{09E6}', '\u{0A66}', '\u{0AE6}',
+    '\u{0B66}', '\u{0BE6}', '\u{0C66}', '\u{0CE6}', '\u{0D66}', '\u{0E50}', '\u{0ED0}', '\u{0F20}',
+    '\u{1040}', '\u{17E0}', '\u{1810}', '\u{FF10}',
+];
+
+/// Maps the digits of every script in [`DIGIT_ZEROS`] and the Arabic decimal and thousands
+/// separators to ASCII, so that numerals read as in English.
+pub fn ascii_digits(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{066B}' => '.',
+            '\u{066C}' => ',',
+            c => DIGIT_ZEROS
+                .iter()
+                .find_map(|&zero| {
+                    let offset = (c as u32).checked_sub(zero as u32)?;
+                    (offset < 10).then(|| char::from(b'0' + offset as u8))
+                })
+                .unwrap_or(c),
+        })
+        .collect()
+}
+
 /// A number's value in thousandths, so that values compare exactly.
 pub type Value = i128;
 
@@ -108,5 +136,13 @@ mod tests {
         let texts: Vec<&str> = found.iter().map(|n| n.text.as_str()).collect();
         assert_eq!(texts, ["2019", "2.5 million", "3", "4"]);
         assert_eq!(found[1].values, [2_500, 2_500_000_000]);
+    }
+
+    #[test]
+    fn digits_of_every_script_read_as_ascii() {
+        assert_eq!(ascii_digits("١٥ و٢٫٥ ۲۰۱۹ ٣٬٠٠٠"), "15 و2.5 2019 3,000");
+        assert_eq!(ascii_digits("August १, ٢٠١٣ ２０"), "August 1, 2013 20");
+        // The Arabic percent sign follows the Arabic-Indic nine: no digit.
+        assert_eq!(ascii_digits("٩٪"), "9٪");
     }
 }

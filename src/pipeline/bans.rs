@@ -8,10 +8,12 @@
 //!   invented name's first two tokens too, since it comes back respelled;
 //! - for places, every listed place the article does not name, at once: a small model denied
 //!   one invented country invents the next ("Italy and France", then "Germany", "Croatia");
-//!   for numbers, every digit once one number was invented, for the same reason.
+//!   for numbers, every digit once one number was invented, and for dates every month and
+//!   weekday the article does not name, for the same reason.
 
 use std::ops::Range;
 
+use crate::faithful::numbers::DIGIT_ZEROS;
 use crate::tokenizer::gguf::GgufTokenizer;
 use crate::Result;
 
@@ -28,9 +30,13 @@ pub(super) fn encoded_forms(tokenizer: &GgufTokenizer, words: &[String]) -> Resu
     Ok(out)
 }
 
-/// The sequences that write the places `names` capitalised, after a space or not. Only
-/// capitalised: the check counts a place only then ("the world", "a turkey" are no places).
-pub(super) fn place_forms(tokenizer: &GgufTokenizer, names: &[String]) -> Result<Vec<Vec<u32>>> {
+/// The sequences that write `names` (of places, months, weekdays) capitalised, after a space or
+/// not. Only capitalised: the check counts them only then ("the world", "a turkey" are no
+/// places, "may" is no month).
+pub(super) fn capitalised_forms(
+    tokenizer: &GgufTokenizer,
+    names: &[String],
+) -> Result<Vec<Vec<u32>>> {
     let mut out = Vec::new();
     for name in names {
         push_spellings(tokenizer, &capitalised(name), &mut out)?;
@@ -38,15 +44,28 @@ pub(super) fn place_forms(tokenizer: &GgufTokenizer, names: &[String]) -> Result
     Ok(out)
 }
 
-/// The digits, each as the tokenizer writes it alone: a small model denied an invented number
-/// writes the next one ("40", then "48", "490"), so a regeneration after an unsupported number
-/// writes none.
+/// The digits of every script, each as the tokenizer writes it alone: a small model denied an
+/// invented number writes the next one ("40", then "48", "490"), or the same in other digits
+/// ("٢٠١٣"), so a regeneration after an unsupported number writes none.
 pub(super) fn digit_forms(tokenizer: &GgufTokenizer) -> Result<Vec<Vec<u32>>> {
     let mut out = Vec::new();
-    for digit in '0'..='9' {
-        push_spellings(tokenizer, &digit.to_string(), &mut out)?;
+    for zero in DIGIT_ZEROS {
+        for digit in (0..10).filter_map(|d| char::from_u32(zero as u32 + d)) {
+            push_spellings(tokenizer, &digit.to_string(), &mut out)?;
+        }
     }
     Ok(out)
+}
+
+/// Every run of `n` consecutive tokens of `tokens` (all of them when there are fewer).
+pub(super) fn runs_of(tokens: &[u32], n: usize) -> Vec<Vec<u32>> {
+    if tokens.len() <= n {
+        return vec![tokens.to_vec()]
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .collect();
+    }
+    tokens.windows(n).map(<[u32]>::to_vec).collect()
 }
 
 fn push_spellings(tokenizer: &GgufTokenizer, form: &str, out: &mut Vec<Vec<u32>>) -> Result<()> {
@@ -191,6 +210,16 @@ mod tests {
         assert_eq!(paths(&tokens, Some(1..3), "Taliban"), [vec![11, 12]]);
         // A number's digits are banned on their own.
         assert_eq!(paths(&tokens, Some(2..6), "1968"), [vec![12, 13, 14, 15]]);
+    }
+
+    #[test]
+    fn runs_cover_every_window() {
+        assert_eq!(
+            runs_of(&[1, 2, 3, 4, 5], 4),
+            [vec![1, 2, 3, 4], vec![2, 3, 4, 5]]
+        );
+        assert_eq!(runs_of(&[1, 2], 4), [vec![1, 2]]);
+        assert!(runs_of(&[], 4).is_empty());
     }
 
     #[test]

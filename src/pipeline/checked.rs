@@ -3,9 +3,11 @@
 //! model writes a first draft; an unsupported sentence is kept without the phrases that carry
 //! its unsupported items when the rest is still a sentence that passes; otherwise, from it on,
 //! each sentence is written again, continuing the accepted ones, with the unsupported words and
-//! every place the article does not name (and after an invented number, every digit) banned
+//! every place the article does not name (after an invented number every digit, after an
+//! invented date every month and weekday the article does not name) banned
 //! ([`bans`]), up to [`TRIES`] times, and dropped
-//! when it still fails. An encoder-decoder summarizer writes whole
+//! when it still fails; a try that repeats an accepted sentence is written again without its
+//! runs of tokens. An encoder-decoder summarizer writes whole
 //! summaries, so it is asked again with the words banned and its supported sentences are kept.
 
 use super::bans;
@@ -24,6 +26,11 @@ const TRIES: usize = 3;
 
 /// Sentences written after the ones asked for, to make up for a dropped one.
 const EXTRA_SENTENCES: usize = 1;
+
+/// Tokens in a run a try after a repeated sentence may not write again: long enough to leave
+/// the model its function words ("The article also"), short enough that a repeat cannot be
+/// written with one word changed.
+const REPEAT_RUN: usize = 4;
 
 /// One sentence needs no more tokens than this (a runaway reply is cut).
 const SENTENCE_TOKENS: usize = 160;
@@ -104,6 +111,7 @@ impl ChatPipeline {
         let mut banned: Vec<Vec<u32>> = Vec::new();
         let mut places_banned = false;
         let mut digits_banned = false;
+        let mut dates_banned = false;
         let mut drafted = draft_sentences.into_iter();
         let mut from_draft = true;
         let mut slots = 0;
@@ -118,9 +126,15 @@ impl ChatPipeline {
                         from_draft = false;
                         let g = self.next_sentence(&prompt, &accepted, &banned, &settings)?;
                         total.add_counts(&g);
-                        if g.text.is_empty() || accepted.iter().any(|a| repeats(a, &g.text)) {
-                            // The model has nothing new to say within the bans.
+                        if g.text.is_empty() {
+                            // The model has nothing more to say within the bans.
                             break 'slots;
+                        }
+                        if accepted.iter().any(|a| repeats(a, &g.text)) {
+                            // A model short of new things to say repeats an accepted sentence
+                            // with a word changed: the next try may not write its word runs.
+                            add_new(&mut banned, bans::runs_of(&g.tokens, REPEAT_RUN));
+                            continue;
                         }
                         (g.text, g.tokens)
                     }
@@ -167,11 +181,22 @@ impl ChatPipeline {
                 if !places_banned {
                     places_banned = true;
                     let places = evidence.unsupported_places();
-                    add_new(&mut banned, bans::place_forms(&self.tokenizer, &places)?);
+                    add_new(
+                        &mut banned,
+                        bans::capitalised_forms(&self.tokenizer, &places)?,
+                    );
                 }
                 if !digits_banned && check.unsupported.iter().any(|i| i.kind == ItemKind::Number) {
                     digits_banned = true;
                     add_new(&mut banned, bans::digit_forms(&self.tokenizer)?);
+                }
+                if !dates_banned && check.unsupported.iter().any(|i| i.kind == ItemKind::Date) {
+                    dates_banned = true;
+                    let dates = evidence.unsupported_dates();
+                    add_new(
+                        &mut banned,
+                        bans::capitalised_forms(&self.tokenizer, &dates)?,
+                    );
                 }
                 let words = check.banned_words();
                 add_new(&mut banned, bans::encoded_forms(&self.tokenizer, &words)?);
