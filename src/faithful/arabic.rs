@@ -12,6 +12,7 @@
 
 use std::collections::HashSet;
 
+use super::number_words::{self, arabic_scale};
 use super::numbers::{self, Value};
 use crate::document::fold_for_matching;
 
@@ -37,12 +38,13 @@ impl ArabicEvidence {
         }
         let folded = fold_for_matching(text);
         let words: Vec<&str> = folded.split(' ').collect();
+        let forms: Vec<Vec<String>> = words.iter().map(|w| stems(w)).collect();
+        values.extend(number_words::arabic_values(&forms));
         let mut skeletons = HashSet::new();
         let mut all_stems = HashSet::new();
         let mut dates = HashSet::new();
-        for (i, word) in words.iter().enumerate() {
-            for stem in stems(word) {
-                all_stems.insert(stem.clone());
+        for (i, word_stems) in forms.into_iter().enumerate() {
+            for stem in word_stems {
                 let s = skeleton_of_arabic(&stem);
                 if s.chars().count() >= MIN_SKELETON {
                     skeletons.insert(s);
@@ -50,6 +52,7 @@ impl ArabicEvidence {
                 if let Some(d) = arabic_date(&stem, words.get(i + 1).copied()) {
                     dates.insert(d);
                 }
+                all_stems.insert(stem);
             }
         }
         Self {
@@ -106,16 +109,6 @@ impl ArabicEvidence {
 /// Skeletons shorter than this match too much by chance (measured: one consonant class matches
 /// almost any short word) and are not used.
 pub const MIN_SKELETON: usize = 2;
-
-fn arabic_scale(word: &str) -> Option<Value> {
-    let w = word.trim_start_matches('و');
-    match w {
-        "ألف" | "الف" | "آلاف" | "الاف" | "ألفا" | "الفا" => Some(1_000),
-        "مليون" | "ملايين" | "مليونا" => Some(1_000_000),
-        "مليار" | "مليارات" | "مليارا" | "بليون" => Some(1_000_000_000),
-        _ => None,
-    }
-}
 
 /// The forms a source word may take without its clitics: itself, without a leading
 /// conjunction or preposition and the article, and without a nisba or plural ending.

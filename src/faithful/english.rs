@@ -3,7 +3,8 @@
 
 use std::collections::HashSet;
 
-use super::numbers::{self, Value};
+use super::number_words;
+use super::numbers::Value;
 
 /// The words of `text`: runs of letters, digits, hyphens and apostrophes, with the
 /// possessive "'s" removed.
@@ -31,17 +32,6 @@ pub fn words(text: &str) -> Vec<&str> {
         }
     }
     out
-}
-
-/// The scale words English numerals take.
-pub fn english_scale(word: &str) -> Option<Value> {
-    match word.to_lowercase().as_str() {
-        "thousand" => Some(1_000),
-        "million" | "mln" => Some(1_000_000),
-        "billion" | "bn" => Some(1_000_000_000),
-        "trillion" => Some(1_000_000_000_000),
-        _ => None,
-    }
 }
 
 const MONTHS: [&str; 12] = [
@@ -325,7 +315,9 @@ pub fn names_in(words: &[&str]) -> Vec<Name> {
         let key = lower.trim_end_matches('s');
         let furniture = NOT_NAMES.contains(&lower.as_str())
             || NOT_NAMES.contains(&key)
-            || english_date(word).is_some();
+            || english_date(word).is_some()
+            || number_words::is_english_number_word(word)
+            || number_words::is_english_number_word(key);
         let particle = NAME_PARTICLES.contains(&lower.as_str());
         if is_cap && !furniture && !particle {
             let name = current.get_or_insert_with(|| Name {
@@ -427,7 +419,7 @@ impl EnglishEvidence {
             }
         }
         let mut values = HashSet::new();
-        for numeral in numbers::numerals(&numbers::ascii_digits(text), english_scale) {
+        for numeral in number_words::english_numerals(text) {
             values.extend(numeral.values);
         }
         Self {

@@ -41,6 +41,11 @@ pub struct Numeral {
     pub values: Vec<Value>,
 }
 
+/// The value of a whole number.
+pub fn whole(n: i128) -> Value {
+    n * 1000
+}
+
 /// Parses `digits` (ASCII digits with `,` as thousands and `.` as decimal separators) into
 /// thousandths; `None` when it is not one number ("1.2.3").
 pub fn parse_value(digits: &str) -> Option<Value> {

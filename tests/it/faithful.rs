@@ -2,6 +2,7 @@
 //! names of each English reference sentence are looked up in their own Arabic sentence (found
 //! = recall; many names are translated rather than transliterated, "United Nations", so this
 //! cannot reach 100%) and in the Arabic sentence of another article (found = a false match).
+//! Places and numbers are measured the same way, by the whole check against the Arabic alone.
 
 use std::collections::HashMap;
 
@@ -92,12 +93,13 @@ fn transliterated_names_are_found_in_their_own_sentence_and_rarely_elsewhere() {
     );
 }
 
-// Measured: 5208 name words, 42.6% found in their own sentence, 1.7% in another article's.
+// Measured: 5145 name words, 42.9% found in their own sentence, 1.7% in another article's.
 const RECALL: f64 = 0.40;
 const FALSE_RATE: f64 = 0.025;
 
-#[test]
-fn places_are_found_in_their_own_sentence_and_rarely_elsewhere() {
+/// How many items of `kind` the English reference sentences have, and how many of them the
+/// Arabic check supports in their own sentence and in another article's.
+fn items_found(kind: ItemKind) -> (usize, usize, usize) {
     let ar = lines("ntrex/ar.txt");
     let en = lines("ntrex/en.txt");
     let docs = lines("ntrex/doc_ids.txt");
@@ -107,7 +109,7 @@ fn places_are_found_in_their_own_sentence_and_rarely_elsewhere() {
             .find(|&j| docs[j] != docs[i])
             .expect("more than one article")
     };
-    let (mut places, mut own, mut elsewhere) = (0, 0, 0);
+    let (mut items, mut own, mut elsewhere) = (0, 0, 0);
     for i in 0..ar.len() {
         let supported = |arabic: &str| -> Vec<bool> {
             let check = Evidence::from_arabic(arabic).check(&en[i]);
@@ -118,15 +120,21 @@ fn places_are_found_in_their_own_sentence_and_rarely_elsewhere() {
                 .iter()
                 .chain(&check.unsupported)
                 .zip(found.chain(missing))
-                .filter(|(item, _)| item.kind == ItemKind::Place)
+                .filter(|(item, _)| item.kind == kind)
                 .map(|(_, ok)| ok)
                 .collect()
         };
         let mine = supported(&ar[i]);
-        places += mine.len();
+        items += mine.len();
         own += mine.iter().filter(|ok| **ok).count();
         elsewhere += supported(&ar[other(i)]).iter().filter(|ok| **ok).count();
     }
+    (items, own, elsewhere)
+}
+
+#[test]
+fn places_are_found_in_their_own_sentence_and_rarely_elsewhere() {
+    let (places, own, elsewhere) = items_found(ItemKind::Place);
     assert_measured(
         "places",
         places,
@@ -142,3 +150,22 @@ fn places_are_found_in_their_own_sentence_and_rarely_elsewhere() {
 // misses are sentences of the corpus whose words are run together).
 const PLACE_RECALL: f64 = 0.88;
 const PLACE_FALSE_RATE: f64 = 0.03;
+
+#[test]
+fn numbers_are_found_in_their_own_sentence_and_rarely_elsewhere() {
+    let (numbers, own, elsewhere) = items_found(ItemKind::Number);
+    assert_measured(
+        "numbers",
+        numbers,
+        own,
+        elsewhere,
+        500,
+        NUMBER_RECALL,
+        NUMBER_FALSE_RATE,
+    );
+}
+
+// Measured: 678 numbers (digits and words), 92.3% found in their own sentence, 0.1% in another
+// article's (before number words were read: 669, 91.3%, 0.0%).
+const NUMBER_RECALL: f64 = 0.90;
+const NUMBER_FALSE_RATE: f64 = 0.01;
