@@ -314,6 +314,7 @@ pub fn arabic_values(words: &[Vec<String>]) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::faithful::{Evidence, Item, ItemKind};
 
     fn english(text: &str) -> Vec<(String, Vec<i128>)> {
         english_spelled(text)
@@ -397,6 +398,65 @@ mod tests {
         }
         for vague in ["الاف", "عشرات", "بالمائه"] {
             assert_eq!(arabic_values(&[vec![vague.to_string()]]), [], "{vague}");
+        }
+    }
+
+    #[test]
+    fn spelled_out_numbers_are_checked_against_both_scripts() {
+        let unsupported = |arabic: &str, sentence: &str| {
+            let check = Evidence::from_arabic(arabic).check(sentence);
+            let numbers = |items: &[Item]| items.iter().any(|i| i.kind == ItemKind::Number);
+            assert!(
+                numbers(&check.supported) || numbers(&check.unsupported),
+                "{sentence}"
+            );
+            !check.passes()
+        };
+        for arabic in [
+            "أفرج عن ٤٠ سجينا",
+            "أفرج عن 40 سجينا",
+            "أفرج عن أربعين سجينا",
+        ] {
+            assert!(
+                !unsupported(arabic, "Forty prisoners were freed."),
+                "{arabic}"
+            );
+        }
+        for (arabic, sentence) in [
+            ("قتل خمسة وأربعين شخصا", "forty prisoners were freed."),
+            ("خرج 25 ألف متظاهر", "twenty-five thousand marched."),
+            (
+                "خرج خمسة وعشرين ألف متظاهر",
+                "twenty-five thousand marched.",
+            ),
+            ("وصل ثلاثمائة لاجئ", "three hundred refugees arrived."),
+            ("وصل 300 لاجئ", "three hundred refugees arrived."),
+            ("قتل خمسة عشر شخصا", "fifteen people died."),
+        ] {
+            let expected = sentence.starts_with("forty");
+            assert_eq!(
+                unsupported(arabic, sentence),
+                expected,
+                "{sentence}: {arabic}"
+            );
+        }
+        let evidence = Evidence::from_arabic("أفرج عن سجناء");
+        let check = evidence.check("forty prisoners were freed.");
+        assert_eq!(check.banned_words(), ["forty"]);
+        for sentence in [
+            "One of the ministers resigned.",
+            "The two countries met.",
+            "Hundreds of people and thousands more fled.",
+        ] {
+            let check = evidence.check(sentence);
+            assert!(check.passes() && check.supported.is_empty(), "{sentence}");
+        }
+        for (english, sentence) in [
+            ("40 prisoners were freed.", "Forty were freed."),
+            ("Forty prisoners were freed.", "40 were freed."),
+        ] {
+            let evidence = Evidence::from_arabic("أفرج عن سجناء").with_english(english);
+            assert!(evidence.check(sentence).passes(), "{sentence}");
         }
     }
 }
