@@ -9,7 +9,7 @@
 
 mod arabic;
 mod english;
-mod number_words;
+pub mod number_words;
 pub mod numbers;
 mod places;
 mod trim;

@@ -38,36 +38,44 @@ pub fn english_numerals(text: &str) -> Vec<Numeral> {
     out
 }
 
+const ONES: [&str; 19] = [
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+];
+
+const TENS: [&str; 8] = [
+    "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+];
+
 /// "one" … "nineteen" and "twenty" … "ninety", lower-case.
 fn english_small(word: &str) -> Option<i128> {
-    const ONES: [&str; 19] = [
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    const TENS: [&str; 8] = [
-        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-    ];
     let at = |list: &[&str]| list.iter().position(|w| *w == word).map(|i| i as i128);
     at(&ONES)
         .map(|i| i + 1)
         .or_else(|| at(&TENS).map(|i| (i + 2) * 10))
+}
+
+/// The English number words that are numbers alone ("eleven" … "nineteen", "twenty" …
+/// "ninety"): the words a regeneration after an invented number may not write, beside digits.
+pub fn english_number_words() -> impl Iterator<Item = &'static str> {
+    ONES[10..].iter().chain(&TENS).copied()
 }
 
 /// Whether `word` ("Forty", "Twenty-Five", "Thousand") is made of number words: no name.
@@ -323,6 +331,20 @@ mod tests {
             .into_iter()
             .map(|n| (n.text, n.values.iter().map(|v| v / 1000).collect()))
             .collect()
+    }
+
+    #[test]
+    fn the_words_banned_after_an_invented_number_are_the_words_read_as_numbers() {
+        let words: Vec<&str> = english_number_words().collect();
+        assert_eq!(words.len(), 17);
+        for (word, value) in words.iter().zip((11..=19).chain((20..=90).step_by(10))) {
+            let sentence = format!("{} prisoners were freed.", word.to_uppercase());
+            assert_eq!(english(&sentence).len(), 1, "{sentence}");
+            assert_eq!(
+                english(&format!("{word} were freed")),
+                [(word.to_string(), vec![value])]
+            );
+        }
     }
 
     #[test]

@@ -8,11 +8,12 @@
 //!   invented name's first two tokens too, since it comes back respelled;
 //! - for places, every listed place the article does not name, at once: a small model denied
 //!   one invented country invents the next ("Italy and France", then "Germany", "Croatia");
-//!   for numbers, every digit once one number was invented, and for dates every month and
+//!   for numbers, every digit and number word once one number was invented, and for dates every month and
 //!   weekday the article does not name, for the same reason.
 
 use std::ops::Range;
 
+use crate::faithful::number_words::english_number_words;
 use crate::faithful::numbers::DIGIT_ZEROS;
 use crate::tokenizer::gguf::GgufTokenizer;
 use crate::Result;
@@ -44,14 +45,20 @@ pub(super) fn capitalised_forms(
     Ok(out)
 }
 
-/// The digits of every script, each as the tokenizer writes it alone: a small model denied an
-/// invented number writes the next one ("40", then "48", "490"), or the same in other digits
-/// ("٢٠١٣"), so a regeneration after an unsupported number writes none.
-pub(super) fn digit_forms(tokenizer: &GgufTokenizer) -> Result<Vec<Vec<u32>>> {
+/// The digits of every script and the English number words, each as the tokenizer writes it
+/// alone: a small model denied an invented number writes the next one ("40", then "48",
+/// "490"), or the same in other digits or words ("٢٠١٣", "forty"), so a regeneration after an
+/// unsupported number writes none.
+pub(super) fn number_forms(tokenizer: &GgufTokenizer) -> Result<Vec<Vec<u32>>> {
     let mut out = Vec::new();
     for zero in DIGIT_ZEROS {
         for digit in (0..10).filter_map(|d| char::from_u32(zero as u32 + d)) {
             push_spellings(tokenizer, &digit.to_string(), &mut out)?;
+        }
+    }
+    for word in english_number_words() {
+        for form in [word.to_string(), capitalised(word)] {
+            push_spellings(tokenizer, &form, &mut out)?;
         }
     }
     Ok(out)

@@ -3,12 +3,12 @@
 //! model writes a first draft; an unsupported sentence is kept without the phrases that carry
 //! its unsupported items when the rest is still a sentence that passes; otherwise, from it on,
 //! each sentence is written again, continuing the accepted ones, with the unsupported words and
-//! every place the article does not name (after an invented number every digit, after an
-//! invented date every month and weekday the article does not name) banned
-//! ([`bans`]), up to [`TRIES`] times, and dropped
-//! when it still fails; a try that repeats an accepted sentence is written again without its
-//! runs of tokens. An encoder-decoder summarizer writes whole
-//! summaries, so it is asked again with the words banned and its supported sentences are kept.
+//! every place the article does not name banned (after an invented number every digit and
+//! number word, after an invented date every month and weekday the article does not name;
+//! see [`bans`]), up to [`TRIES`] times, and dropped when it still fails; a try that repeats an
+//! accepted sentence is written again without its runs of tokens. An encoder-decoder summarizer
+//! writes whole summaries, so it is asked again with the words banned and its supported
+//! sentences are kept.
 
 use super::bans;
 use super::chat::{ChatPipeline, SummaryLength};
@@ -188,7 +188,7 @@ impl ChatPipeline {
                 }
                 if !digits_banned && check.unsupported.iter().any(|i| i.kind == ItemKind::Number) {
                     digits_banned = true;
-                    add_new(&mut banned, bans::digit_forms(&self.tokenizer)?);
+                    add_new(&mut banned, bans::number_forms(&self.tokenizer)?);
                 }
                 if !dates_banned && check.unsupported.iter().any(|i| i.kind == ItemKind::Date) {
                     dates_banned = true;
