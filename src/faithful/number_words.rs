@@ -5,6 +5,11 @@
 //! "one" … "ten" alone are not read either: they are pronouns and determiners as often ("one
 //! of the ministers"), and Arabic writes "two" as a dual ending, not a word, so they would be
 //! rejected for want of a number word the article never needed.
+//!
+//! Written here rather than taken from a crate: the number-word readers on crates.io
+//! (`text2num`) read English and European languages but not Arabic, and the check reads English
+//! more narrowly than they do (no "one" … "ten" alone, no ordinals), so the two languages'
+//! small vocabularies and the one set of rules live together in this file.
 
 use super::numbers::{self, Numeral, Value};
 
