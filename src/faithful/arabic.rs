@@ -87,6 +87,15 @@ impl ArabicEvidence {
         })
     }
 
+    /// Whether `word`, written in Arabic letters, is a word of the source, with or without its
+    /// clitics and endings.
+    pub fn has_word(&self, word: &str) -> bool {
+        let folded = fold_for_matching(word);
+        stems(folded.trim())
+            .iter()
+            .any(|stem| self.stems.contains(stem))
+    }
+
     /// Whether `word`, a name written in Latin letters, transliterates a word of the source.
     pub fn has_transliteration(&self, word: &str) -> bool {
         // English endings the source writes otherwise or not at all: the plural ("Iraqis"

@@ -1,6 +1,7 @@
 //! Whether a summary sentence says only what its article says: the names (people, places,
 //! organisations), numbers and dates in an English sentence must appear in the article, in its
-//! English translation or, for numbers, dates and transliterated names, in the Arabic source.
+//! English translation or, for numbers, dates and transliterated names, in the Arabic source;
+//! Arabic words in an English sentence must be words of the source.
 //!
 //! This is a support check, not a proof of faithfulness: a sentence that recombines supported
 //! names into a false claim passes. What it catches is the failure small chat models show most,
@@ -15,6 +16,8 @@ mod places;
 mod trim;
 
 use serde::Serialize;
+
+use crate::document::is_arabic_letter;
 
 pub use arabic::{skeleton_of_arabic, skeleton_of_latin, ArabicEvidence};
 pub use english::{names, words, EnglishEvidence};
@@ -200,6 +203,22 @@ impl Evidence {
                 .cloned()
                 .collect();
             sort(ItemKind::Name, text, missing);
+        }
+        // A small model copies Arabic words into an English sentence, and could write a name,
+        // place or number there in Arabic letters that the English items never see: each run
+        // of Arabic letters must be a word of the source.
+        for &word in &sentence_words {
+            for run in word
+                .split(|c| !is_arabic_letter(c))
+                .filter(|r| !r.is_empty())
+            {
+                let missing = if self.arabic.has_word(run) {
+                    Vec::new()
+                } else {
+                    vec![run.to_string()]
+                };
+                sort(ItemKind::Name, run.to_string(), missing);
+            }
         }
         for numeral in number_words::english_numerals(sentence) {
             let known = |v: &numbers::Value| {
@@ -432,6 +451,22 @@ mod tests {
                 assert!(!check.passes(), "{sentence}");
             }
         }
+    }
+
+    #[test]
+    fn arabic_words_in_an_english_sentence_must_be_words_of_the_source() {
+        let evidence = Evidence::from_arabic(ARABIC);
+        // Copied from the source, with or without clitics: supported.
+        assert!(evidence.check("The city of الحويجة was freed.").passes());
+        assert!(evidence.check("The fighters of وداعش left.").passes());
+        // Not in the source: the place and the number word are unsupported, and banned.
+        assert_eq!(
+            unsupported(&evidence, "The minister flew to مصر with ستة advisers."),
+            ["مصر", "ستة"]
+        );
+        // A word that mixes scripts is a name as written, and its Arabic letters are looked for
+        // as a word.
+        assert_eq!(unsupported(&evidence, "Lمصر won."), ["Lمصر", "مصر"]);
     }
 
     #[test]
