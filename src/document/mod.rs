@@ -14,7 +14,9 @@ mod segment;
 pub use boilerplate::is_boilerplate;
 pub use input::{decode_input, read_input, ChunkReader, CHUNK_BYTES, MAX_LINE_BYTES};
 pub use language::{detect, detect_all, Detection};
-pub use normalize::{contains_arabic, fold_for_matching, is_arabic_letter, normalize_for_model};
+pub use normalize::{
+    contains_arabic, fold_for_matching, is_arabic_letter, is_arabic_mark, normalize_for_model,
+};
 pub use pipe::{stop_reading_when, Source, PIPE_LATENCY};
 pub use segment::{pack_windows, split_long, split_sentences};
 

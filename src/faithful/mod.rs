@@ -17,7 +17,7 @@ mod trim;
 
 use serde::Serialize;
 
-use crate::document::is_arabic_letter;
+use crate::document::{is_arabic_letter, is_arabic_mark};
 
 pub use arabic::{skeleton_of_arabic, skeleton_of_latin, ArabicEvidence};
 pub use english::{names, words, EnglishEvidence};
@@ -208,10 +208,9 @@ impl Evidence {
         // place or number there in Arabic letters that the English items never see: each run
         // of Arabic letters must be a word of the source.
         for &word in &sentence_words {
-            for run in word
-                .split(|c| !is_arabic_letter(c))
-                .filter(|r| !r.is_empty())
-            {
+            // Vowel marks belong to the word (هدفًا), and folding drops them.
+            let in_run = |c: char| is_arabic_letter(c) || is_arabic_mark(c);
+            for run in word.split(|c| !in_run(c)).filter(|r| !r.is_empty()) {
                 let missing = if self.arabic.has_word(run) {
                     Vec::new()
                 } else {
@@ -459,6 +458,7 @@ mod tests {
         // Copied from the source, with or without clitics: supported.
         assert!(evidence.check("The city of الحويجة was freed.").passes());
         assert!(evidence.check("The fighters of وداعش left.").passes());
+        assert!(evidence.check("They freed الحُويجةَ.").passes());
         // Not in the source: the place and the number word are unsupported, and banned.
         assert_eq!(
             unsupported(&evidence, "The minister flew to مصر with ستة advisers."),
