@@ -207,9 +207,9 @@ impl Evidence {
         // A small model copies Arabic words into an English sentence, and could write a name,
         // place or number there in Arabic letters that the English items never see: each run
         // of Arabic letters must be a word of the source.
+        // Vowel marks belong to the word (هدفًا), and folding drops them.
+        let in_run = |c: char| is_arabic_letter(c) || is_arabic_mark(c);
         for &word in &sentence_words {
-            // Vowel marks belong to the word (هدفًا), and folding drops them.
-            let in_run = |c: char| is_arabic_letter(c) || is_arabic_mark(c);
             for run in word.split(|c| !in_run(c)).filter(|r| !r.is_empty()) {
                 let missing = if self.arabic.has_word(run) {
                     Vec::new()

@@ -8,8 +8,8 @@
 //!   invented name's first two tokens too, since it comes back respelled;
 //! - for places, every listed place the article does not name, at once: a small model denied
 //!   one invented country invents the next ("Italy and France", then "Germany", "Croatia");
-//!   for numbers, every digit and number word once one number was invented, and for dates every month and
-//!   weekday the article does not name, for the same reason.
+//!   for numbers, every digit and number word once one number was invented, and for dates
+//!   every month and weekday the article does not name, for the same reason.
 
 use std::ops::Range;
 
@@ -56,9 +56,10 @@ pub(super) fn number_forms(tokenizer: &GgufTokenizer) -> Result<Vec<Vec<u32>>> {
             push_spellings(tokenizer, &digit.to_string(), &mut out)?;
         }
     }
-    for word in english_number_words() {
-        for form in [word.to_string(), capitalised(word)] {
-            push_spellings(tokenizer, &form, &mut out)?;
+    let words: Vec<String> = english_number_words().map(String::from).collect();
+    for ids in encoded_forms(tokenizer, &words)? {
+        if !out.contains(&ids) {
+            out.push(ids);
         }
     }
     Ok(out)
