@@ -33,6 +33,27 @@ pub fn map_chunks_mut<T: Send, R: Send>(
         .collect()
 }
 
+/// As [`for_each_chunk_mut`], handing the chunks out last first: for work that grows with the
+/// chunk's index, so that no thread is left with one of the longest at the end.
+pub fn for_each_chunk_mut_last_first<T: Send>(
+    data: &mut [T],
+    width: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    assert!(width > 0 && data.len().is_multiple_of(width));
+    let n = data.len() / width;
+    let base = SendPtr(data.as_mut_ptr());
+    candle_core::utils::barrier_pool().execute_chunked(n, |chunks| {
+        let base = &base;
+        for i in chunks.map(|i| n - 1 - i) {
+            // SAFETY: every chunk index is handed out once, so no two tasks touch the same
+            // chunk of `data`, which outlives this call.
+            let chunk = unsafe { std::slice::from_raw_parts_mut(base.get().add(i * width), width) };
+            f(i, chunk);
+        }
+    });
+}
+
 /// Calls `f(i, chunk)` for every `width`-long chunk `i` of `data`, in parallel.
 pub fn for_each_chunk_mut<T: Send>(
     data: &mut [T],

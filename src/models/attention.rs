@@ -1,5 +1,6 @@
 //! Attention of one new position per row over the key/value cache, on the CPU, for decoding:
-//! the chat models' generation and the encoder-decoders' self- and cross-attention.
+//! the chat models' generation and the encoder-decoders' self- and cross-attention; and of a
+//! chat model's prompt, position by position over its own prefix.
 //!
 //! Written here because the general path (a matmul over the strided cache, a softmax, a second
 //! matmul, and the copies between them, each its own operation) cost about 5 ms per generated
@@ -7,7 +8,7 @@
 //! beam search on the opus-mt shape (32 rows of 8 heads) it was 8% of the time; this makes one
 //! pass per row and query head, spread over candle's thread pool.
 
-use candle_core::{DType, Device, Storage, Tensor};
+use candle_core::{DType, Device, Layout, Storage, Tensor};
 
 use crate::kernels::attention::{Group, MAX_HEADS_TOGETHER};
 
@@ -36,52 +37,163 @@ pub fn attend_one(
         Some(_) => return Ok(None),
         None => None,
     };
-    let (k_storage, k_layout) = keys.storage_and_layout();
-    let (v_storage, v_layout) = values.storage_and_layout();
-    let (Storage::Cpu(k_cpu), Storage::Cpu(v_cpu)) = (&*k_storage, &*v_storage) else {
-        return Ok(None);
-    };
-    let (k_data, v_data) = (k_cpu.as_slice::<f32>()?, v_cpu.as_slice::<f32>()?);
-    let (k_stride, v_stride) = (k_layout.stride(), v_layout.stride());
-    if k_stride[3] != 1 || v_stride[3] != 1 || k_stride[2] != dim || v_stride[2] != dim {
-        return Ok(None);
-    }
     if heads % kv_heads != 0 {
         candle_core::bail!("{heads} attention heads cannot share {kv_heads} key/value heads");
     }
     let groups = heads / kv_heads;
-    // Query heads that share a key/value head are taken together, so that each cached key and
-    // value is read once for all of them (Qwen2.5 0.5B: 7 query heads per key/value head), as
-    // long as that still leaves a task per thread.
-    let threads = candle_core::utils::barrier_pool().n_workers() + 1;
-    let together = (1..=groups.min(MAX_HEADS_TOGETHER))
-        .rev()
-        .find(|&g| groups % g == 0 && rows * kv_heads * (groups / g) >= threads)
-        .unwrap_or(1);
+    let together = heads_together(groups, rows * kv_heads);
     let mut out = vec![0f32; rows * heads * dim];
-    crate::kernels::parallel::for_each_chunk_mut(&mut out, together * dim, |task, context| {
-        let first_head = task * together;
-        let (row, kv) = (first_head / heads, first_head % heads / groups);
-        fn cache<'a>(data: &'a [f32], layout: &candle_core::Layout, at: [usize; 3]) -> &'a [f32] {
-            let [row, kv, len_dim] = at;
-            let start = layout.start_offset() + row * layout.stride()[0] + kv * layout.stride()[1];
-            &data[start..start + len_dim]
-        }
-        let group = Group {
-            queries: &q[first_head * dim..(first_head + together) * dim],
-            keys: cache(k_data, k_layout, [row, kv, len * dim]),
-            values: cache(v_data, v_layout, [row, kv, len * dim]),
-            mask: mask.as_ref().map(|m| &m[row * len..(row + 1) * len]),
-            dim,
-            scale,
-        };
-        group.attend(context);
-    });
+    let done = with_cache(keys, values, dim, |cache| {
+        crate::kernels::parallel::for_each_chunk_mut(&mut out, together * dim, |task, context| {
+            let first_head = task * together;
+            let (row, kv) = (first_head / heads, first_head % heads / groups);
+            let (keys, values) = cache.head(row, kv, len);
+            let group = Group {
+                queries: &q[first_head * dim..(first_head + together) * dim],
+                keys,
+                values,
+                mask: mask.as_ref().map(|m| &m[row * len..(row + 1) * len]),
+                dim,
+                scale,
+            };
+            group.attend(context);
+        })
+    })?;
+    if done.is_none() {
+        return Ok(None);
+    }
     Ok(Some(Tensor::from_vec(
         out,
         (rows, 1, heads * dim),
         &Device::Cpu,
     )?))
+}
+
+/// Attention of `t` new positions of one sequence, each over the cache up to and including
+/// itself (causal), for a chat model's prompt. `q` is `[1, heads, t, head_dim]`; `keys` and
+/// `values` are `[1, kv_heads, len, head_dim]` views of the cache whose last `t` positions are
+/// the new ones. Returns `[1, t, heads * head_dim]` f32, or `None` where this path does not
+/// apply, for the general one (matmul, causal mask, softmax, matmul) to run.
+///
+/// The general path holds every score at once: at a 1000-token prompt of Qwen2.5 0.5B, 66 MB
+/// per layer, three times over (scores, masked, softmax), all fresh memory the kernel zeroes,
+/// plus the scores past the diagonal that the mask then discards. Here each position is a
+/// generation step's attention over its own prefix, so nothing past it is computed or held.
+pub fn attend_causal(
+    q: &Tensor,
+    keys: &Tensor,
+    values: &Tensor,
+    scale: f32,
+) -> candle_core::Result<Option<Tensor>> {
+    if !matches!(q.device(), Device::Cpu) || q.dtype() != DType::F32 || q.dim(0)? != 1 {
+        return Ok(None);
+    }
+    let (_, heads, t, dim) = q.dims4()?;
+    let (_, kv_heads, len, _) = keys.dims4()?;
+    if heads % kv_heads != 0 || t > len {
+        candle_core::bail!(
+            "causal attention: {heads} heads over {kv_heads} key/value heads, {t} new of {len} \
+             positions"
+        );
+    }
+    let start = len - t;
+    // By position, so that the heads sharing a key/value head are contiguous.
+    let q = q.transpose(1, 2)?.flatten_all()?.to_vec1::<f32>()?;
+    let groups = heads / kv_heads;
+    let together = heads_together(groups, t * kv_heads);
+    let per_position = heads / together;
+    let mut out = vec![0f32; t * heads * dim];
+    let done = with_cache(keys, values, dim, |cache| {
+        // The last positions attend over the longest prefixes: handed out first, so that no
+        // thread is left with a long one at the end.
+        let width = together * dim;
+        crate::kernels::parallel::for_each_chunk_mut_last_first(
+            &mut out,
+            width,
+            |task, context| {
+                let (position, first_head) = (task / per_position, task % per_position * together);
+                let (keys, values) = cache.head(0, first_head / groups, start + position + 1);
+                let at = position * heads + first_head;
+                let group = Group {
+                    queries: &q[at * dim..(at + together) * dim],
+                    keys,
+                    values,
+                    mask: None,
+                    dim,
+                    scale,
+                };
+                group.attend(context);
+            },
+        );
+    })?;
+    if done.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Tensor::from_vec(
+        out,
+        (1, t, heads * dim),
+        &Device::Cpu,
+    )?))
+}
+
+/// How many query heads sharing a key/value head to take together: each cached key and value
+/// is then read once for all of them (Qwen2.5 0.5B: 7 query heads per key/value head), as long
+/// as `units` (rows × key/value heads) times the groups of heads still give a task per thread.
+fn heads_together(groups: usize, units: usize) -> usize {
+    let threads = candle_core::utils::barrier_pool().n_workers() + 1;
+    (1..=groups.min(MAX_HEADS_TOGETHER))
+        .rev()
+        .find(|&g| groups.is_multiple_of(g) && units * (groups / g) >= threads)
+        .unwrap_or(1)
+}
+
+/// The f32 data of a key and a value cache view on the CPU whose positions are rows of `dim`
+/// contiguous values.
+struct CacheData<'a> {
+    keys: (&'a [f32], &'a Layout),
+    values: (&'a [f32], &'a Layout),
+    dim: usize,
+}
+
+impl<'a> CacheData<'a> {
+    /// The first `len` keys and values of key/value head `kv` of row `row`.
+    fn head(&self, row: usize, kv: usize, len: usize) -> (&'a [f32], &'a [f32]) {
+        let part = |(data, layout): (&'a [f32], &Layout)| -> &'a [f32] {
+            let stride = layout.stride();
+            let start = layout.start_offset() + row * stride[0] + kv * stride[1];
+            &data[start..start + len * self.dim]
+        };
+        (part(self.keys), part(self.values))
+    }
+}
+
+/// `f` over the data of `keys` and `values`, or `None` where they are not f32 on the CPU with
+/// positions as contiguous rows of `dim` values.
+fn with_cache<R>(
+    keys: &Tensor,
+    values: &Tensor,
+    dim: usize,
+    f: impl FnOnce(&CacheData<'_>) -> R,
+) -> candle_core::Result<Option<R>> {
+    let (k_storage, k_layout) = keys.storage_and_layout();
+    let (v_storage, v_layout) = values.storage_and_layout();
+    let (Storage::Cpu(k_cpu), Storage::Cpu(v_cpu)) = (&*k_storage, &*v_storage) else {
+        return Ok(None);
+    };
+    let rows_of = |l: &Layout| l.stride()[3] == 1 && l.stride()[2] == dim;
+    if keys.dtype() != DType::F32
+        || values.dtype() != DType::F32
+        || !rows_of(k_layout)
+        || !rows_of(v_layout)
+    {
+        return Ok(None);
+    }
+    let cache = CacheData {
+        keys: (k_cpu.as_slice::<f32>()?, k_layout),
+        values: (v_cpu.as_slice::<f32>()?, v_layout),
+        dim,
+    };
+    Ok(Some(f(&cache)))
 }
 
 #[cfg(test)]
@@ -134,6 +246,61 @@ mod tests {
                 .reshape((rows, 1, heads * dim))?;
             let diff = crate::models::max_abs_diff(&got, &want)?;
             assert!(diff < 1e-5, "differs by {diff}");
+        }
+        Ok(())
+    }
+
+    /// A prompt of `t` positions after `start` cached ones, attended position by position,
+    /// gives what the general path gives with a causal mask, on a cache view with spare room
+    /// (as the key/value buffer has), for grouped and single key/value heads.
+    #[test]
+    fn causal_agrees_with_masked_matmul() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        for (heads, kv_heads, dim, start, t) in [
+            (14, 2, 64, 0, 37),
+            (6, 2, 20, 11, 9),
+            (4, 4, 12, 3, 2),
+            (14, 2, 64, 40, 300),
+        ] {
+            let (len, cap) = (start + t, start + t + 17);
+            let q = Tensor::randn(0f32, 1., (1, heads, t, dim), &dev)?;
+            let k_buf = Tensor::randn(0f32, 1., (1, kv_heads, cap, dim), &dev)?;
+            let v_buf = Tensor::randn(0f32, 1., (1, kv_heads, cap, dim), &dev)?;
+            let (k, v) = (k_buf.narrow(2, 0, len)?, v_buf.narrow(2, 0, len)?);
+            let scale = 1.0 / (dim as f32).sqrt();
+            let got = attend_causal(&q, &k, &v, scale)?.expect("the CPU path");
+
+            let groups = heads / kv_heads;
+            let mask: Vec<f32> = (0..t)
+                .flat_map(|i| {
+                    (0..len).map(move |j| {
+                        if j > start + i {
+                            f32::NEG_INFINITY
+                        } else {
+                            0.0
+                        }
+                    })
+                })
+                .collect();
+            let mask = Tensor::from_vec(mask, (t, len), &dev)?;
+            // Each key/value head repeated for the query heads that share it.
+            let per_head = |x: &Tensor| {
+                x.unsqueeze(2)?
+                    .broadcast_as((1, kv_heads, groups, len, dim))?
+                    .reshape((1, heads, len, dim))
+            };
+            let scores = (q.matmul(&per_head(&k)?.t()?)? * scale as f64)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)?;
+            let want = probs
+                .matmul(&per_head(&v)?)?
+                .reshape((1, heads, t, dim))?
+                .transpose(1, 2)?
+                .reshape((1, t, heads * dim))?;
+            let diff = crate::models::max_abs_diff(&got, &want)?;
+            assert!(
+                diff < 1e-5,
+                "{heads}/{kv_heads} heads, {start}+{t}: differs by {diff}"
+            );
         }
         Ok(())
     }

@@ -313,7 +313,7 @@ impl Decoder {
 
     /// Causal mask for `t` new queries after `start` cached positions, with the query rows
     /// of all heads sharing a key/value head stacked (`groups × t` rows).
-    fn causal_mask(&self, start: usize, t: usize, groups: usize) -> Result<Tensor> {
+    fn causal_mask(device: &Device, start: usize, t: usize, groups: usize) -> Result<Tensor> {
         let total = start + t;
         let mut mask = Vec::with_capacity(groups * t * total);
         for _ in 0..groups {
@@ -327,7 +327,7 @@ impl Decoder {
                 }));
             }
         }
-        Ok(Tensor::from_vec(mask, (groups * t, total), &self.device)?)
+        Ok(Tensor::from_vec(mask, (groups * t, total), device)?)
     }
 
     /// Feeds `tokens` after the cached positions and returns the logits after the last one.
@@ -343,9 +343,8 @@ impl Decoder {
         let ids = Tensor::new(tokens, &self.device)?;
         let mut x = self.embeddings.embedding(&ids)?.unsqueeze(0)?;
         let (cos, sin) = self.rope_tables(start, t)?;
-        let mask = (t > 1)
-            .then(|| self.causal_mask(start, t, groups))
-            .transpose()?;
+        // Built by the first layer that needs it (the general attention path, off the CPU).
+        let mut mask = None;
         let scale = 1.0 / (head_dim as f64).sqrt();
         let rope = |x: &Tensor| -> Result<Tensor> {
             Ok(match c.rope_style {
@@ -369,17 +368,20 @@ impl Decoder {
                 .transpose(1, 2)?
                 .contiguous()?;
             let (keys, values) = layer.cache.append(&k, &v)?;
-            let one = match t {
+            let fast = match t {
                 1 => attention::attend_one(&q, &keys, &values, None, scale as f32)?,
-                _ => None,
+                _ => attention::attend_causal(&q, &keys, &values, scale as f32)?,
             };
-            let attn = match one {
+            let attn = match fast {
                 Some(attn) => attn,
                 None => {
                     // The heads sharing a key/value head are stacked as extra query rows, so
                     // the cache is never repeated per head.
                     let q = q.reshape((1, kv_heads, groups * t, head_dim))?;
                     let mut scores = (q.matmul(&keys.t()?)? * scale)?;
+                    if t > 1 && mask.is_none() {
+                        mask = Some(Self::causal_mask(&self.device, start, t, groups)?);
+                    }
                     if let Some(mask) = &mask {
                         scores = scores.broadcast_add(mask)?;
                     }

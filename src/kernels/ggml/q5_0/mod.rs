@@ -28,6 +28,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512_vnni;
 mod prompt;
 
 use candle_core::quantized::{GgmlDType, QTensor};
@@ -36,6 +38,7 @@ use half::f16;
 
 use super::q8_rows::{quantize_rows, scale_slots, Q8Rows};
 use crate::kernels::{isa, Isa, SendPtr};
+use prompt::PromptKernel;
 
 const BLOCK: usize = 32;
 /// Bytes of one Q5_0 block in GGUF: d (2), qh (4), qs (16).
@@ -169,6 +172,17 @@ impl Q5_0Matrix {
         weights: [&Self; N],
         x: &Tensor,
     ) -> candle_core::Result<[Tensor; N]> {
+        let Some(kernel) = PromptKernel::for_this_cpu() else {
+            candle_core::bail!("Q5_0 matmul on a CPU without AVX2");
+        };
+        Self::matmul_many_with(kernel, weights, x)
+    }
+
+    fn matmul_many_with<const N: usize>(
+        kernel: PromptKernel,
+        weights: [&Self; N],
+        x: &Tensor,
+    ) -> candle_core::Result<[Tensor; N]> {
         let mut shape = x.dims().to_vec();
         let k = shape.pop().unwrap_or(0);
         if let Some(w) = weights.iter().find(|w| w.k != k) {
@@ -202,7 +216,7 @@ impl Q5_0Matrix {
             // no other task writes column `c` of this output.
             let store = |r: usize, c: usize, v: f32| unsafe { *out.get().add(r * w.n + c) = v };
             if prompt {
-                prompt::product(w, cols, &input, store);
+                prompt::product(kernel, w, cols, &input, store);
             } else {
                 // One weight row at a time: two interleaved rows ran 30% slower in a model,
                 // the weights streaming from memory in two runs instead of one.
@@ -261,18 +275,61 @@ mod tests {
             let q = QTensor::quantize(&w, GgmlDType::Q5_0)?;
             let ours = Q5_0Matrix::from_qtensor(&q)?.expect("a Q5_0 matrix");
             let reference = candle_core::quantized::QMatMul::from_qtensor(q)?;
-            for rows in [1, 2, 3, 5, 11] {
+            for rows in [1, 2, 3, 5, 11, 17] {
                 let x = Tensor::randn(0f32, 1., (rows, k), &dev)?;
                 let want = reference.forward(&x)?.to_vec2::<f32>()?;
-                let got = ours.matmul(&x)?.to_vec2::<f32>()?;
-                for (a, b) in want.iter().flatten().zip(got.iter().flatten()) {
-                    assert!(
-                        (a - b).abs() <= 1e-4 * a.abs().max(1.0),
-                        "{n}x{k}, {rows} rows: {a} vs {b}"
-                    );
+                for kernel in PromptKernel::available() {
+                    let [got] = Q5_0Matrix::matmul_many_with(kernel, [&ours], &x)?;
+                    let got = got.to_vec2::<f32>()?;
+                    for (a, b) in want.iter().flatten().zip(got.iter().flatten()) {
+                        assert!(
+                            (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+                            "{kernel:?}, {n}x{k}, {rows} rows: {a} vs {b}"
+                        );
+                    }
+                    let [again, _] = Q5_0Matrix::matmul_many_with(kernel, [&ours, &ours], &x)?;
+                    assert_eq!(again.to_vec2::<f32>()?, got);
                 }
-                let [again, _] = Q5_0Matrix::matmul_many([&ours, &ours], &x)?;
-                assert_eq!(again.to_vec2::<f32>()?, got);
+            }
+        }
+        Ok(())
+    }
+
+    /// The AVX-512 VNNI prompt tile gives, bit for bit, the integer definition: per block the
+    /// exact integer product of the Q5_0 values and the Q8_0 input, times `d_w · d_x`, added
+    /// in block order with one rounding (a fused multiply-add). Ragged shapes: rows not a
+    /// multiple of 8, weight rows not a multiple of 16, blocks not a multiple of 8.
+    #[test]
+    fn the_vnni_prompt_tile_is_the_integer_definition() -> candle_core::Result<()> {
+        if !PromptKernel::available().contains(&PromptKernel::Avx512Vnni) {
+            eprintln!("skipped: this CPU has no AVX-512 VNNI");
+            return Ok(());
+        }
+        let dev = Device::Cpu;
+        for (n, k, rows) in [(37, 96, 4), (40, 896, 19), (9, 320, 8), (16, 32, 13)] {
+            let w = Tensor::randn(0f32, 1., (n, k), &dev)?;
+            let q = QTensor::quantize(&w, GgmlDType::Q5_0)?;
+            let ours = Q5_0Matrix::from_qtensor(&q)?.expect("a Q5_0 matrix");
+            let x = Tensor::randn(0f32, 1., (rows, k), &dev)?;
+            let [got] = Q5_0Matrix::matmul_many_with(PromptKernel::Avx512Vnni, [&ours], &x)?;
+            let got = got.to_vec2::<f32>()?;
+            let input = quantize_rows(&x.flatten_all()?.to_vec1::<f32>()?, rows, k, true);
+            let blocks = k / BLOCK;
+            for (r, got) in got.iter().enumerate() {
+                let (values, scales, _) = input.row(r);
+                for (c, &got) in got.iter().enumerate() {
+                    let mut unpacked = vec![0i8; k];
+                    let mut sums = vec![[0i32; 2]; blocks];
+                    prompt::unpack_row(ours.row(c), &mut unpacked, BLOCK, &mut sums);
+                    let mut want = 0f32;
+                    for (b, &x_scale) in scales.iter().enumerate().take(blocks) {
+                        let product: i32 = (b * BLOCK..(b + 1) * BLOCK)
+                            .map(|i| i32::from(values[i] ^ i8::MIN) * i32::from(unpacked[i]))
+                            .sum();
+                        want = (product as f32).mul_add(ours.row(c).scale(b) * x_scale, want);
+                    }
+                    assert_eq!(got.to_bits(), want.to_bits(), "{n}x{k} row {r} column {c}");
+                }
             }
         }
         Ok(())
