@@ -54,9 +54,50 @@ pub(super) fn quantize_rows(x: &[f32], rows: usize, k: usize, plus_128: bool) ->
     let mut scales = vec![0f32; rows * stride];
     let mut offsets = vec![0i32; rows * blocks_per_row * 8];
     let mut values = vec![0i8; rows * k];
+    if rows < PARALLEL_ROWS || k == 0 {
+        for (r, q) in values.chunks_exact_mut(k.max(1)).enumerate() {
+            quantize_row(
+                &x[r * k..(r + 1) * k],
+                q,
+                &mut scales[r * stride..(r + 1) * stride],
+                &mut offsets[r * blocks_per_row * 8..(r + 1) * blocks_per_row * 8],
+                plus_128,
+            );
+        }
+    } else {
+        // A prompt's rows in parallel (sequential, this was 3% of a 1,000-token prompt); each
+        // task returns its row's scales and offsets, copied into place after.
+        let per_row = crate::kernels::parallel::map_chunks_mut(&mut values, k, |r, q| {
+            let mut row_scales = vec![0f32; stride];
+            let mut row_offsets = vec![0i32; blocks_per_row * 8];
+            let row = &x[r * k..(r + 1) * k];
+            quantize_row(row, q, &mut row_scales, &mut row_offsets, plus_128);
+            (row_scales, row_offsets)
+        });
+        for ((s, o), (row_scales, row_offsets)) in scales
+            .chunks_exact_mut(stride)
+            .zip(offsets.chunks_exact_mut(blocks_per_row * 8))
+            .zip(per_row)
+        {
+            s.copy_from_slice(&row_scales);
+            o.copy_from_slice(&row_offsets);
+        }
+    }
+    Q8Rows {
+        values,
+        scales,
+        offsets,
+        blocks_per_row,
+    }
+}
+
+/// From this many input rows on, rows are quantized in parallel.
+const PARALLEL_ROWS: usize = 16;
+
+/// One row of [`quantize_rows`]: its values, scales and offsets.
+fn quantize_row(x: &[f32], q: &mut [i8], scales: &mut [f32], offsets: &mut [i32], plus_128: bool) {
     let flip = if plus_128 { i8::MIN } else { 0 };
-    // Sequential: a fraction of the product's cost, and too little work per row to share.
-    for (b, (q, block)) in values.chunks_mut(BLOCK).zip(x.chunks(BLOCK)).enumerate() {
+    for (b, (q, block)) in q.chunks_mut(BLOCK).zip(x.chunks(BLOCK)).enumerate() {
         let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
         let d = amax / 127.0;
         let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
@@ -65,14 +106,6 @@ pub(super) fn quantize_rows(x: &[f32], rows: usize, k: usize, plus_128: bool) ->
             offsets[b * 8 + j / 4] += 16 * i32::from(value);
             *q = value ^ flip;
         }
-        let d = f16::from_f32(d).to_f32();
-        let at = b / blocks_per_row * stride + b % blocks_per_row;
-        scales[at] = d;
-    }
-    Q8Rows {
-        values,
-        scales,
-        offsets,
-        blocks_per_row,
+        scales[b] = f16::from_f32(d).to_f32();
     }
 }
