@@ -13,13 +13,33 @@ pub fn map_chunks_mut<T: Send, R: Send>(
     width: usize,
     f: impl Fn(usize, &mut [T]) -> R + Sync,
 ) -> Vec<R> {
+    map_chunks_in_order(data, width, false, f)
+}
+
+/// As [`for_each_chunk_mut`], handing the chunks out last first: for work that grows with the
+/// chunk's index, so that no thread is left with one of the longest at the end.
+pub fn for_each_chunk_mut_last_first<T: Send>(
+    data: &mut [T],
+    width: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    map_chunks_in_order(data, width, true, f);
+}
+
+/// [`map_chunks_mut`], the chunks handed out first to last or, with `last_first`, the other way.
+fn map_chunks_in_order<T: Send, R: Send>(
+    data: &mut [T],
+    width: usize,
+    last_first: bool,
+    f: impl Fn(usize, &mut [T]) -> R + Sync,
+) -> Vec<R> {
     assert!(width > 0 && data.len().is_multiple_of(width));
     let n = data.len() / width;
     let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
     let (base, slots) = (SendPtr(data.as_mut_ptr()), SendPtr(out.as_mut_ptr()));
     candle_core::utils::barrier_pool().execute_chunked(n, |chunks| {
         let (base, slots) = (&base, &slots);
-        for i in chunks {
+        for i in chunks.map(|i| if last_first { n - 1 - i } else { i }) {
             // SAFETY: every chunk index is handed out once, so no two tasks touch the same
             // chunk of `data` or slot of `out`, and both outlive this call.
             unsafe {
@@ -31,27 +51,6 @@ pub fn map_chunks_mut<T: Send, R: Send>(
     out.into_iter()
         .map(|v| v.expect("every chunk was run"))
         .collect()
-}
-
-/// As [`for_each_chunk_mut`], handing the chunks out last first: for work that grows with the
-/// chunk's index, so that no thread is left with one of the longest at the end.
-pub fn for_each_chunk_mut_last_first<T: Send>(
-    data: &mut [T],
-    width: usize,
-    f: impl Fn(usize, &mut [T]) + Sync,
-) {
-    assert!(width > 0 && data.len().is_multiple_of(width));
-    let n = data.len() / width;
-    let base = SendPtr(data.as_mut_ptr());
-    candle_core::utils::barrier_pool().execute_chunked(n, |chunks| {
-        let base = &base;
-        for i in chunks.map(|i| n - 1 - i) {
-            // SAFETY: every chunk index is handed out once, so no two tasks touch the same
-            // chunk of `data`, which outlives this call.
-            let chunk = unsafe { std::slice::from_raw_parts_mut(base.get().add(i * width), width) };
-            f(i, chunk);
-        }
-    });
 }
 
 /// Calls `f(i, chunk)` for every `width`-long chunk `i` of `data`, in parallel.
@@ -79,6 +78,11 @@ mod tests {
         });
         assert!(data.chunks(3).enumerate().all(|(i, c)| c == [i, i, i]));
         assert_eq!(firsts, (0..1000).collect::<Vec<_>>());
+        let mut data = vec![0usize; 3000];
+        super::for_each_chunk_mut_last_first(&mut data, 3, |i, chunk| {
+            chunk.iter_mut().for_each(|v| *v += i);
+        });
+        assert!(data.chunks(3).enumerate().all(|(i, c)| c == [i, i, i]));
         assert_eq!(super::map(7, |i| i * 2), [0, 2, 4, 6, 8, 10, 12]);
     }
 }

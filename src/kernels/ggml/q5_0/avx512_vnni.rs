@@ -9,8 +9,9 @@ use super::BLOCK;
 /// `sums[r][j]` = input row `first + r` times weight row `j` of the panel, for `r < rows`.
 ///
 /// # Safety
-/// AVX-512F and AVX512_VNNI; `1 <= rows <= WIDE_TILE_ROWS`, input rows `first..first + rows`
-/// exist, and the input has as many blocks per row as the panel.
+/// AVX-512F and AVX512_VNNI; `1 <= rows <= WIDE_TILE_ROWS`; input rows `first..first + rows`
+/// exist, with as many blocks per row as the panel and `input.scale_stride()` scales each; the
+/// panel holds `blocks · 32 · COLUMNS` values and `blocks · COLUMNS` scales and offsets.
 #[target_feature(enable = "avx512f,avx512vnni")]
 pub(super) unsafe fn tile(
     panel: &WidePanel,
@@ -22,14 +23,15 @@ pub(super) unsafe fn tile(
     // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
     unsafe {
         match rows {
-            8.. => tile_rows::<8>(panel, input, first, sums),
+            8 => tile_rows::<8>(panel, input, first, sums),
             7 => tile_rows::<7>(panel, input, first, sums),
             6 => tile_rows::<6>(panel, input, first, sums),
             5 => tile_rows::<5>(panel, input, first, sums),
             4 => tile_rows::<4>(panel, input, first, sums),
             3 => tile_rows::<3>(panel, input, first, sums),
             2 => tile_rows::<2>(panel, input, first, sums),
-            _ => tile_rows::<1>(panel, input, first, sums),
+            1 => tile_rows::<1>(panel, input, first, sums),
+            _ => unreachable!("a tile of no rows"),
         }
     }
 }

@@ -195,9 +195,11 @@ impl WidePanel {
 
 /// `sums[r][j]` = input row `first + r` times weight row `j` of the panel.
 fn wide_tile(panel: &WidePanel, input: &Q8Rows, first: usize, sums: &mut WideSums) {
+    assert!(first < input.rows() && panel.blocks == input.blocks_per_row);
     let rows = WIDE_TILE_ROWS.min(input.rows() - first);
-    assert!(rows > 0 && panel.blocks == input.blocks_per_row);
-    assert!(panel.values.len() == panel.blocks * BLOCK * COLUMNS);
+    let blocks = panel.blocks;
+    assert!(panel.values.len() == blocks * BLOCK * COLUMNS);
+    assert!(panel.scales.len() == blocks * COLUMNS && panel.offsets.len() == blocks * COLUMNS);
     assert!(
         isa() >= Isa::Avx512Vnni,
         "the AVX-512 VNNI tile on a CPU without it"
@@ -227,8 +229,9 @@ pub(super) fn unpack_row(row: Row<'_>, out: &mut [i8], stride: usize, sums: &mut
 
 /// `sums[r][j]` = input row `first + r` times weight row `4 · quad + j` of the panel.
 fn tile(panel: &Panel, quad: usize, input: &Q8Rows, first: usize, sums: &mut TileSums) {
+    assert!(first < input.rows());
     let rows = TILE_ROWS.min(input.rows() - first);
-    assert!(quad < panel.quads() && rows > 0 && panel.blocks == input.blocks_per_row);
+    assert!(quad < panel.quads() && panel.blocks == input.blocks_per_row);
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `from_gguf` only builds a matrix where AVX2 and FMA are present; the shapes
     // are checked above.
