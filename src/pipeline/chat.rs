@@ -88,16 +88,17 @@ pub enum SummaryLength {
 pub fn load_model(path: &Path, device: &Device) -> Result<(GgufTokenizer, ChatModel)> {
     let (content, mut file) = gguf::read_header(path)?;
     gguf::check_supported(&content)?;
-    // Weights on normal pages: faulting huge ones in can cost seconds (see `allocator`).
-    let (tokenizer, model) = crate::allocator::without_huge_pages(|| {
-        std::thread::scope(|s| {
-            let tokenizer = s.spawn(|| GgufTokenizer::from_content(&content));
-            let model = ChatModel::load(&content, &mut file, device);
-            let tokenizer = tokenizer
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (tokenizer, model)
-        })
+    // Unlike the encoder-decoders' (see `allocator`), these weights stay on huge pages: every
+    // generated token streams all of them, and on normal pages the output projection alone
+    // made generation 8% slower (README, "Performance"). The price is paid at load on VMs whose
+    // host reclaims freed memory, where faulting fresh huge pages in takes seconds.
+    let (tokenizer, model) = std::thread::scope(|s| {
+        let tokenizer = s.spawn(|| GgufTokenizer::from_content(&content));
+        let model = ChatModel::load(&content, &mut file, device);
+        let tokenizer = tokenizer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (tokenizer, model)
     });
     Ok((tokenizer?, model?))
 }
