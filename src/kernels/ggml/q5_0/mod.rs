@@ -17,7 +17,8 @@
 //!   weights are taken unsigned (`nibble | bit << 4`), the unsigned operand of the byte
 //!   product; what that adds, `16 · Σ x` per input block, is known from the input alone.
 //! - Many input rows (prompts, `prompt.rs`): a group of weight rows is unpacked to signed bytes
-//!   once per call, and a register tile of 4 input rows × 4 weight rows reuses every load. There
+//!   once per call, and a register tile of 4 input rows × 4 weight rows (8 × 16 with AVX-512
+//!   VNNI, whose `vpdpbusd` sums four byte products per lane) reuses every load. There
 //!   the input is stored plus 128 as the unsigned operand, and `128 · Σ w` per weight block is
 //!   computed when the weights are unpacked.
 //!

@@ -1,6 +1,6 @@
 //! The prompt path of the Q5_0 product: many input rows, so each task unpacks its weight rows
-//! once into a panel that stays in L1, and runs register tiles of input rows × 4 weight rows
-//! over it.
+//! once into a panel that stays in L1, and runs register tiles over it: 4 input rows × 4 weight
+//! rows with AVX2, 8 input rows × all 16 of the task's weight rows with AVX-512 VNNI.
 
 use super::super::q8_rows::Q8Rows;
 use super::{Q5_0Matrix, Row, BLOCK};
