@@ -47,16 +47,11 @@ pub fn attend_one(
         crate::kernels::parallel::for_each_chunk_mut(&mut out, together * dim, |task, context| {
             let first_head = task * together;
             let (row, kv) = (first_head / heads, first_head % heads / groups);
-            let (keys, values) = cache.head(row, kv, len);
-            let group = Group {
-                queries: &q[first_head * dim..(first_head + together) * dim],
-                keys,
-                values,
-                mask: mask.as_ref().map(|m| &m[row * len..(row + 1) * len]),
-                dim,
-                scale,
-            };
-            group.attend(context);
+            let queries = &q[first_head * dim..(first_head + together) * dim];
+            let mask = mask.as_ref().map(|m| &m[row * len..(row + 1) * len]);
+            cache
+                .group(queries, (row, kv, len), mask, scale)
+                .attend(context);
         })
     })?;
     if done.is_none() {
@@ -112,17 +107,10 @@ pub fn attend_causal(
             width,
             |task, context| {
                 let (position, first_head) = (task / per_position, task % per_position * together);
-                let (keys, values) = cache.head(0, first_head / groups, start + position + 1);
                 let at = position * heads + first_head;
-                let group = Group {
-                    queries: &q[at * dim..(at + together) * dim],
-                    keys,
-                    values,
-                    mask: None,
-                    dim,
-                    scale,
-                };
-                group.attend(context);
+                let queries = &q[at * dim..(at + together) * dim];
+                let head = (0, first_head / groups, start + position + 1);
+                cache.group(queries, head, None, scale).attend(context);
             },
         );
     })?;
@@ -156,14 +144,31 @@ struct CacheData<'a> {
 }
 
 impl<'a> CacheData<'a> {
-    /// The first `len` keys and values of key/value head `kv` of row `row`.
-    fn head(&self, row: usize, kv: usize, len: usize) -> (&'a [f32], &'a [f32]) {
+    /// `queries` (query heads sharing a key/value head) over the first `len` keys and values
+    /// of key/value head `kv` of row `row`.
+    fn group<'q>(
+        &self,
+        queries: &'q [f32],
+        (row, kv, len): (usize, usize, usize),
+        mask: Option<&'q [f32]>,
+        scale: f32,
+    ) -> Group<'q>
+    where
+        'a: 'q,
+    {
         let part = |(data, layout): (&'a [f32], &Layout)| -> &'a [f32] {
             let stride = layout.stride();
             let start = layout.start_offset() + row * stride[0] + kv * stride[1];
             &data[start..start + len * self.dim]
         };
-        (part(self.keys), part(self.values))
+        Group {
+            queries,
+            keys: part(self.keys),
+            values: part(self.values),
+            mask,
+            dim: self.dim,
+            scale,
+        }
     }
 }
 
