@@ -42,8 +42,8 @@ pub fn attend_one(
     }
     let groups = heads / kv_heads;
     let together = heads_together(groups, rows * kv_heads);
-    let mut out = vec![0f32; rows * heads * dim];
-    let done = with_cache(keys, values, dim, |cache| {
+    with_cache(keys, values, dim, |cache| {
+        let mut out = vec![0f32; rows * heads * dim];
         crate::kernels::parallel::for_each_chunk_mut(&mut out, together * dim, |task, context| {
             let first_head = task * together;
             let (row, kv) = (first_head / heads, first_head % heads / groups);
@@ -52,16 +52,10 @@ pub fn attend_one(
             cache
                 .group(queries, (row, kv, len), mask, scale)
                 .attend(context);
-        })
-    })?;
-    if done.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(Tensor::from_vec(
-        out,
-        (rows, 1, heads * dim),
-        &Device::Cpu,
-    )?))
+        });
+        Tensor::from_vec(out, (rows, 1, heads * dim), &Device::Cpu)
+    })?
+    .transpose()
 }
 
 /// Attention of `t` new positions of one sequence, each over the cache up to and including
@@ -97,8 +91,8 @@ pub fn attend_causal(
     let groups = heads / kv_heads;
     let together = heads_together(groups, t * kv_heads);
     let per_position = heads / together;
-    let mut out = vec![0f32; t * heads * dim];
-    let done = with_cache(keys, values, dim, |cache| {
+    with_cache(keys, values, dim, |cache| {
+        let mut out = vec![0f32; t * heads * dim];
         // The last positions attend over the longest prefixes: handed out first, so that no
         // thread is left with a long one at the end.
         let width = together * dim;
@@ -113,15 +107,9 @@ pub fn attend_causal(
                 cache.group(queries, head, None, scale).attend(context);
             },
         );
-    })?;
-    if done.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(Tensor::from_vec(
-        out,
-        (1, t, heads * dim),
-        &Device::Cpu,
-    )?))
+        Tensor::from_vec(out, (1, t, heads * dim), &Device::Cpu)
+    })?
+    .transpose()
 }
 
 /// How many query heads sharing a key/value head to take together: each cached key and value
