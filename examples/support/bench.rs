@@ -95,19 +95,22 @@ impl<'a> TranslateWorkload<'a> {
             sentences.len(),
             generated as f64 / secs,
             peak_rss_mb(),
-            step_split(&translator.stage_times().steps)
+            stage_split(&translator.stage_times())
         ))
     }
 }
 
-/// The decoding steps' mean split, in milliseconds per step, and the share of a step spent on
-/// the host around the model's forward pass (scoring, bookkeeping, cache reordering), as JSON
-/// fields.
-fn step_split(t: &tarjama::generate::StepTimes) -> String {
+/// The seconds spent in the encoder and in the decoding loops, the decoding steps' mean split,
+/// in milliseconds per step, and the share of a step spent on the host around the model's
+/// forward pass (scoring, bookkeeping, cache reordering), as JSON fields.
+fn stage_split(stages: &tarjama::generate::StageTimes) -> String {
+    let t = &stages.steps;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / t.steps.max(1) as f64;
     let host = t.scoring + t.bookkeeping + t.reorder;
     format!(
-        "\"steps\": {}, \"step_ms\": {{\"model\": {:.3}, \"scoring\": {:.3}, \"bookkeeping\": {:.3}, \"reorder\": {:.3}}}, \"host_share\": {:.4}",
+        "\"encode_s\": {:.3}, \"decode_s\": {:.3}, \"steps\": {}, \"step_ms\": {{\"model\": {:.3}, \"scoring\": {:.3}, \"bookkeeping\": {:.3}, \"reorder\": {:.3}}}, \"host_share\": {:.4}",
+        stages.encode.as_secs_f64(),
+        stages.decode.as_secs_f64(),
         t.steps,
         ms(t.model),
         ms(t.scoring),

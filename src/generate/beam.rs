@@ -86,10 +86,7 @@ pub(super) fn search<M: Seq2SeqModel + ?Sized>(
     let num_beams = cfg.num_beams;
     let processors = Processors::new(cfg);
     let mut on_device = DeviceMasks::for_settings(cfg, model.device()).map(DeviceScoring);
-    let expand: Vec<u32> = (0..batch as u32)
-        .flat_map(|i| std::iter::repeat_n(i, num_beams))
-        .collect();
-    cache.select_rows(&row_index(&expand, model.device())?)?;
+    cache.expand_beams(num_beams, model.device())?;
 
     let mut items: Vec<Hypotheses> = (0..batch)
         .map(|_| Hypotheses::new(cfg.decoder_start_token_id, num_beams))

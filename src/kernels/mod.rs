@@ -10,6 +10,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod amx;
 pub mod attention;
 pub mod exp;
 pub mod gather;
@@ -34,6 +35,10 @@ pub enum Isa {
     /// [`Isa::Avx512`], AVX-512BW and AVX512_VNNI (Intel Ice Lake, Sapphire Rapids, AMD Zen 4
     /// and later): the int8 linear-layer product fuses its multiply and add (`vpdpwssd`).
     Avx512Vnni,
+    /// [`Isa::Avx512Vnni`] and AMX's tiles with their int8 products (Intel Sapphire Rapids and
+    /// later), which Linux has let this process use: the int8 linear-layer product runs on
+    /// tiles ([`packed_gemm`]).
+    Amx,
 }
 
 /// The instructions of this CPU, detected once.
@@ -48,7 +53,11 @@ fn detect() -> Isa {
         use std::arch::is_x86_feature_detected as has;
         if has!("avx2") && has!("fma") && has!("f16c") {
             return if has!("avx512f") && has!("avx512bw") && has!("avx512vnni") {
-                Isa::Avx512Vnni
+                if amx::enable() {
+                    Isa::Amx
+                } else {
+                    Isa::Avx512Vnni
+                }
             } else if has!("avx512f") {
                 Isa::Avx512
             } else {
@@ -93,6 +102,10 @@ mod tests {
         if isa() >= Isa::Avx512Vnni {
             assert!(std::arch::is_x86_feature_detected!("avx512bw"));
             assert!(std::arch::is_x86_feature_detected!("avx512vnni"));
+        }
+        #[cfg(target_arch = "x86_64")]
+        if isa() >= Isa::Amx {
+            assert!(amx::enable(), "asking again for the tiles succeeds");
         }
         #[cfg(not(target_arch = "x86_64"))]
         assert_eq!(isa(), Isa::Portable);

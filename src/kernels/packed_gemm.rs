@@ -62,6 +62,24 @@ enum Panels {
         data: Vec<i8>,
         scales: Vec<f32>,
     },
+    /// [`Panels::Int8`] in the layout of AMX's tiles ([`int8::amx::to_quads`]), on CPUs that
+    /// run them.
+    Int8Quads {
+        data: Vec<i8>,
+        scales: Vec<f32>,
+    },
+}
+
+impl Panels {
+    /// Int8 panels in [`int8::to_panels`]' layout, as the kernels of `isa` read them.
+    fn int8_for(isa: Isa, data: Vec<i8>, scales: Vec<f32>, n: usize, k: usize) -> Self {
+        if isa >= Isa::Amx {
+            let data = int8::amx::to_quads(&data, n, k);
+            Self::Int8Quads { data, scales }
+        } else {
+            Self::Int8 { data, scales }
+        }
+    }
 }
 
 /// Rearranges a row-major `[n, k]` matrix into panels; columns past `n` in the last panel are 0.
@@ -99,6 +117,11 @@ impl PackedWeight {
     /// Packs a row-major `[n, k]` weight as int8, each output column scaled by its largest
     /// magnitude (round to nearest, ties away from zero).
     pub fn pack_int8(weight: &[f32], n: usize, k: usize) -> Self {
+        Self::pack_int8_for(isa(), weight, n, k)
+    }
+
+    /// [`PackedWeight::pack_int8`] for the kernels of `isa`.
+    fn pack_int8_for(isa: Isa, weight: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(weight.len(), n * k);
         let mut scales: Vec<f32> = weight
             .par_chunks(k.max(1))
@@ -114,7 +137,7 @@ impl PackedWeight {
             }
         });
         Self {
-            panels: Panels::Int8 { data, scales },
+            panels: Panels::int8_for(isa, data, scales, n, k),
             n,
             k,
         }
@@ -153,6 +176,10 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32
     let quantized = match &w.panels {
         Panels::Int8 { .. } => Some(int8::QuantizedRows::new(x, m, k)),
         Panels::F32(_) => None,
+        Panels::Int8Quads { data, scales } => {
+            assert!(isa >= Isa::Amx, "AMX's weight layout needs AMX");
+            return int8::amx::matmul(x, m, (n, k), (data, scales), bias);
+        }
     };
     // The AVX2 kernel reads its tile's rows interleaved (see `avx2`).
     let interleaved = match (&w.panels, isa) {
@@ -219,6 +246,7 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32
                     }
                 }
                 (Panels::Int8 { .. }, None) => unreachable!("int8 weights quantize their inputs"),
+                (Panels::Int8Quads { .. }, _) => unreachable!("AMX's products returned above"),
             }
         }
     };
@@ -405,7 +433,7 @@ mod tests {
 
     /// Each kernel this CPU can run: AVX2 as well where AVX-512 is there.
     fn kernels() -> Vec<Isa> {
-        [Isa::Avx512Vnni, Isa::Avx512, Isa::Avx2]
+        [Isa::Amx, Isa::Avx512Vnni, Isa::Avx512, Isa::Avx2]
             .into_iter()
             .filter(|&kernel| kernel <= isa())
             .collect()
@@ -438,13 +466,13 @@ mod tests {
             let want = reference(&x, m, &w, n, k, &bias);
             // int8: exactly the integer product of the rounded weights and the inputs rounded
             // per row, scaled back.
-            let int8 = PackedWeight::pack_int8(&w, n, k);
             let want_int8 = int8::tests::reference(&x, m, &w, n, k, &bias);
             for &isa in &kernels {
                 let got = matmul_on(isa, &x, m, &packed, Some(&bias));
                 for (g, e) in got.iter().zip(&want) {
                     assert!((g - e).abs() < 1e-4, "{isa:?} {m}x{n}x{k}: {g} vs {e}");
                 }
+                let int8 = PackedWeight::pack_int8_for(isa, &w, n, k);
                 let got = matmul_on(isa, &x, m, &int8, Some(&bias));
                 for ((g, e), f) in got.iter().zip(&want_int8).zip(&want) {
                     assert!((g - e).abs() < 1e-5, "{isa:?} int8 {m}x{n}x{k}: {g} vs {e}");

@@ -12,11 +12,14 @@ use candle_core::{DType, Device, Layout, Storage, Tensor};
 
 use crate::kernels::attention::{Group, MAX_HEADS_TOGETHER};
 
-/// `q` is `[rows, heads, 1, head_dim]`; `keys` and `values` are `[rows, kv_heads, len,
+/// `q` is `[rows, heads, 1, head_dim]`; `keys` and `values` are `[kv_rows, kv_heads, len,
 /// head_dim]` views of the cache (rows of `head_dim` contiguous); query head `h` attends with
-/// key/value head `h / (heads / kv_heads)`; `mask` is an additive `[rows, 1, 1, len]`. Returns
-/// `[rows, 1, heads * head_dim]` f32, or `None` where this path does not apply (not the CPU, not
-/// f32, another layout), for the general one to run.
+/// key/value head `h / (heads / kv_heads)`, and query row `r` with key/value row
+/// `r / (rows / kv_rows)` (the beams of one input share its cross-attention keys/values, and
+/// then its mask: only the first row's of each is read); `mask` is an additive
+/// `[rows, 1, 1, len]`. Returns `[rows, 1, heads * head_dim]` f32, or `None` where this path does
+/// not apply (not the CPU, not f32, another layout), for the general one to run (after
+/// [`rows_for`]).
 pub fn attend_one(
     q: &Tensor,
     keys: &Tensor,
@@ -28,8 +31,7 @@ pub fn attend_one(
         return Ok(None);
     }
     let (rows, heads, _, dim) = q.dims4()?;
-    let (_, kv_heads, len, _) = keys.dims4()?;
-    let q = q.flatten_all()?.to_vec1::<f32>()?;
+    let (kv_rows, kv_heads, len, _) = keys.dims4()?;
     // One additive value per row and position; a mask with more (T5's position bias per
     // head) takes the general path.
     let mask = match mask.map(|m| (m.dtype(), m.broadcast_as((rows, 1, 1, len)))) {
@@ -37,25 +39,63 @@ pub fn attend_one(
         Some(_) => return Ok(None),
         None => None,
     };
-    if heads % kv_heads != 0 {
-        candle_core::bail!("{heads} attention heads cannot share {kv_heads} key/value heads");
+    if heads % kv_heads != 0 || kv_rows == 0 || rows % kv_rows != 0 {
+        candle_core::bail!(
+            "{rows} rows of {heads} attention heads cannot share {kv_rows} rows of {kv_heads} \
+             key/value heads"
+        );
     }
-    let groups = heads / kv_heads;
-    let together = heads_together(groups, rows * kv_heads);
-    with_cache(keys, values, dim, |cache| {
+    let (share, groups) = (rows / kv_rows, heads / kv_heads);
+    // The queries of each key/value row and head together: `[kv_rows, kv_heads, share, groups]`
+    // (without shared rows, the order they come in).
+    let q = if share == 1 {
+        q.flatten_all()?
+    } else {
+        q.reshape((kv_rows, share, kv_heads, groups, dim))?
+            .transpose(1, 2)?
+            .flatten_all()?
+    };
+    let q = q.to_vec1::<f32>()?;
+    let per_unit = share * groups;
+    let together = heads_together(per_unit, kv_rows * kv_heads);
+    let out = with_cache(keys, values, dim, |cache| {
         let mut out = vec![0f32; rows * heads * dim];
         crate::kernels::parallel::for_each_chunk_mut(&mut out, together * dim, |task, context| {
-            let first_head = task * together;
-            let (row, kv) = (first_head / heads, first_head % heads / groups);
-            let queries = &q[first_head * dim..(first_head + together) * dim];
+            let first = task * together;
+            let unit = first / per_unit;
+            let (kv_row, kv) = (unit / kv_heads, unit % kv_heads);
+            let queries = &q[first * dim..(first + together) * dim];
+            let row = kv_row * share;
             let mask = mask.as_ref().map(|m| &m[row * len..(row + 1) * len]);
             cache
-                .group(queries, (row, kv, len), mask, scale)
+                .group(queries, (kv_row, kv, len), mask, scale)
                 .attend(context);
         });
-        Tensor::from_vec(out, (rows, 1, heads * dim), &Device::Cpu)
-    })?
-    .transpose()
+        out
+    })?;
+    let Some(out) = out else {
+        return Ok(None);
+    };
+    let out = Tensor::from_vec(out, (kv_rows, kv_heads, share, groups, dim), &Device::Cpu)?;
+    let out = if share == 1 {
+        out
+    } else {
+        out.transpose(1, 2)?.contiguous()?
+    };
+    Ok(Some(out.reshape((rows, 1, heads * dim))?))
+}
+
+/// `kv` (`[kv_rows, ..]`, keys or values) with each row repeated to `rows` rows, for the general
+/// path where query rows share key/value rows (see [`attend_one`]).
+pub fn rows_for(kv: &Tensor, rows: usize) -> candle_core::Result<Tensor> {
+    let kv_rows = kv.dim(0)?;
+    if kv_rows == rows || kv_rows == 0 || !rows.is_multiple_of(kv_rows) {
+        return Ok(kv.clone());
+    }
+    let share = (rows / kv_rows) as u32;
+    let index: Vec<u32> = (0..rows as u32).map(|r| r / share).collect();
+    kv.contiguous()?
+        .index_select(&Tensor::new(index.as_slice(), kv.device())?, 0)
 }
 
 /// Attention of `t` new positions of one sequence, each over the cache up to and including
@@ -239,6 +279,41 @@ mod tests {
                 .reshape((rows, 1, heads * dim))?;
             let diff = crate::models::max_abs_diff(&got, &want)?;
             assert!(diff < 1e-5, "differs by {diff}");
+        }
+        Ok(())
+    }
+
+    /// Rows sharing key/value rows (the beams of one input over its cross-attention cache)
+    /// give what each row with its own copy gives, on the fast path and through [`rows_for`]
+    /// on the general one, for one and several heads per key/value head.
+    #[test]
+    fn shared_key_value_rows_agree_with_copies() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        for (kv_rows, share, heads, kv_heads, dim) in
+            [(3, 4, 4, 4, 16), (2, 3, 6, 2, 20), (1, 5, 2, 1, 64)]
+        {
+            let rows = kv_rows * share;
+            let (cap, len) = (40, 33);
+            let q = Tensor::randn(0f32, 1., (rows, heads, 1, dim), &dev)?;
+            let k_buf = Tensor::randn(0f32, 1., (kv_rows, kv_heads, cap, dim), &dev)?;
+            let v_buf = Tensor::randn(0f32, 1., (kv_rows, kv_heads, cap, dim), &dev)?;
+            let (k, v) = (k_buf.narrow(2, 0, len)?, v_buf.narrow(2, 0, len)?);
+            // Each input's own padding, the same for its rows.
+            let keep: Vec<u32> = (0..rows * len)
+                .map(|i| u32::from(i % len < len - 3 * (i / len / share)))
+                .collect();
+            let mask = crate::models::masks::padding_mask(
+                &Tensor::from_vec(keep, (rows, len), &dev)?,
+                DType::F32,
+            )?;
+            let (k_rows, v_rows) = (rows_for(&k, rows)?, rows_for(&v, rows)?);
+            assert_eq!(k_rows.dims4()?, (rows, kv_heads, len, dim));
+            for mask in [None, Some(&mask)] {
+                let got = attend_one(&q, &k, &v, mask, 0.3)?.expect("the CPU path");
+                let want = attend_one(&q, &k_rows, &v_rows, mask, 0.3)?.expect("the CPU path");
+                let diff = crate::models::max_abs_diff(&got, &want)?;
+                assert!(diff < 1e-5, "shared rows differ by {diff}");
+            }
         }
         Ok(())
     }

@@ -45,17 +45,22 @@ impl KvBuffer {
         if needed > capacity {
             let capacity = needed.next_multiple_of(self.growth).max(capacity * 2);
             let grow = |old: Option<&Tensor>| -> Result<Tensor> {
-                let room = Tensor::zeros(
-                    (rows, heads, capacity - self.len, dim),
-                    k.dtype(),
-                    k.device(),
-                )?;
-                match old {
-                    Some(old) if self.len > 0 => {
-                        Tensor::cat(&[&old.narrow(2, 0, self.len)?, &room], 2)
+                if let Some(old) = old.filter(|_| self.len > 0) {
+                    // On the CPU one pass into one new buffer (zeroed room and a concatenation
+                    // were two of each: 9% of a beam-search step's time on the tc-big shape,
+                    // most of it faulting in their fresh memory).
+                    let all: Vec<u32> = (0..rows as u32).collect();
+                    if let Some(grown) = gather_rows(old, &all, self.len, capacity)? {
+                        return Ok(grown);
                     }
-                    _ => Ok(room),
+                    let room = Tensor::zeros(
+                        (rows, heads, capacity - self.len, dim),
+                        k.dtype(),
+                        k.device(),
+                    )?;
+                    return Tensor::cat(&[&old.narrow(2, 0, self.len)?, &room], 2);
                 }
+                Tensor::zeros((rows, heads, capacity, dim), k.dtype(), k.device())
             };
             let old = self.kv.as_ref();
             self.kv = Some((grow(old.map(|kv| &kv.0))?, grow(old.map(|kv| &kv.1))?));
@@ -79,9 +84,10 @@ impl KvBuffer {
         };
         if matches!(k.device(), Device::Cpu) {
             let rows = index.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+            let kept = self.len + ROOM_AFTER_SELECT;
             if let (Some(k_rows), Some(v_rows)) = (
-                gather_rows(k, &rows, self.len)?,
-                gather_rows(v, &rows, self.len)?,
+                gather_rows(k, &rows, self.len, kept)?,
+                gather_rows(v, &rows, self.len, kept)?,
             ) {
                 (*k, *v) = (k_rows, v_rows);
                 return Ok(());
@@ -154,11 +160,11 @@ impl InplaceOp1 for ReorderRows<'_> {
 /// step, so this is all its appends need; greedy search selects rarely, and grows by `growth`.
 const ROOM_AFTER_SELECT: usize = 8;
 
-/// The rows `rows` of a CPU f32 buffer `[rows, heads, capacity, dim]`, copied in parallel and
-/// only as far as the `len` filled positions (plus zeroed room, see
-/// [`gather_heads`](crate::kernels::gather::gather_heads)).
+/// The rows `rows` of a CPU f32 buffer `[rows, heads, capacity, dim]` in a buffer of `kept`
+/// positions, copied in parallel and only as far as the `len` filled positions (the rest
+/// zeroed, see [`gather_heads`](crate::kernels::gather::gather_heads)).
 /// `None` off the CPU or for other dtypes and layouts.
-fn gather_rows(buffer: &Tensor, rows: &[u32], len: usize) -> Result<Option<Tensor>> {
+fn gather_rows(buffer: &Tensor, rows: &[u32], len: usize, kept: usize) -> Result<Option<Tensor>> {
     if !matches!(buffer.device(), Device::Cpu) || buffer.dtype() != DType::F32 {
         return Ok(None);
     }
@@ -171,7 +177,6 @@ fn gather_rows(buffer: &Tensor, rows: &[u32], len: usize) -> Result<Option<Tenso
     if let Some(bad) = rows.iter().find(|&&r| r as usize >= source_rows) {
         candle_core::bail!("row {bad} selected from a cache of {source_rows} rows");
     }
-    let kept = len + ROOM_AFTER_SELECT;
     let out = crate::kernels::gather::gather_heads(source, rows, [heads, capacity, dim], len, kept);
     Ok(Some(Tensor::from_vec(
         out,
@@ -201,6 +206,9 @@ pub struct DecoderCache {
     pub encoder_mask: Tensor,
     /// Number of decoder positions already processed.
     pub past_len: usize,
+    /// Consecutive rows that share each row of the cross-attention keys/values (the beams of
+    /// one input, see [`DecoderCache::expand_beams`]); 1 where every row has its own.
+    cross_share: usize,
 }
 
 impl DecoderCache {
@@ -216,6 +224,7 @@ impl DecoderCache {
                 .collect(),
             encoder_mask,
             past_len: 0,
+            cross_share: 1,
         }
     }
 
@@ -223,13 +232,64 @@ impl DecoderCache {
         self.encoder_mask.dim(0).unwrap_or(0)
     }
 
+    /// Repeats each row `beams` times in place (row `r` becomes rows `r * beams ..`), for beam
+    /// search. On the CPU the beams of an input share its cross-attention keys/values rather
+    /// than each holding a copy: `attention::attend_one` then reads each of them once for all
+    /// the beams (on the tc-big shape with 4 beams they were as many bytes per step as the
+    /// int8 weights).
+    pub fn expand_beams(&mut self, beams: usize, device: &Device) -> Result<()> {
+        let expand: Vec<u32> = (0..self.rows() as u32)
+            .flat_map(|r| std::iter::repeat_n(r, beams))
+            .collect();
+        let index = Tensor::new(expand.as_slice(), device)?;
+        let shared = self.layers.iter().all(|layer| {
+            let (k, v) = &layer.cross_kv;
+            [k, v]
+                .iter()
+                .all(|t| matches!(t.device(), Device::Cpu) && t.dtype() == DType::F32)
+        });
+        if !shared {
+            return self.select_rows(&index);
+        }
+        for layer in &mut self.layers {
+            layer.self_kv.select_rows(&index)?;
+        }
+        self.encoder_mask = self.encoder_mask.index_select(&index, 0)?;
+        self.cross_share *= beams;
+        Ok(())
+    }
+
     /// Keeps (and repeats or permutes) the rows named by `index`, a `u32` tensor of row numbers.
-    /// Used to expand each input into its beams, to drop finished inputs, and to follow beams.
+    /// Used to expand each input into its beams off the CPU, to drop finished inputs, and to
+    /// follow beams.
     pub fn select_rows(&mut self, index: &Tensor) -> Result<()> {
+        let cross_index = match self.cross_share {
+            1 => index.clone(),
+            share => {
+                let rows = index.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+                let share_u32 = share as u32;
+                // Whole runs of `share` rows of one shared row keep it shared; anything else
+                // gives every row its own copy again.
+                let runs = rows.len().is_multiple_of(share)
+                    && rows
+                        .chunks(share)
+                        .all(|run| run.iter().all(|&r| r / share_u32 == run[0] / share_u32));
+                let cross: Vec<u32> = if runs {
+                    rows.chunks(share).map(|run| run[0] / share_u32).collect()
+                } else {
+                    self.cross_share = 1;
+                    rows.iter().map(|&r| r / share_u32).collect()
+                };
+                Tensor::new(cross.as_slice(), index.device())?
+            }
+        };
         for layer in &mut self.layers {
             layer.self_kv.select_rows(index)?;
             let (k, v) = &layer.cross_kv;
-            layer.cross_kv = (k.index_select(index, 0)?, v.index_select(index, 0)?);
+            layer.cross_kv = (
+                k.index_select(&cross_index, 0)?,
+                v.index_select(&cross_index, 0)?,
+            );
         }
         self.encoder_mask = self.encoder_mask.index_select(index, 0)?;
         Ok(())
@@ -249,6 +309,56 @@ impl DecoderCache {
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    /// Beams expanded on the CPU share their input's cross-attention rows, which follow row
+    /// selections that keep whole inputs (dropping finished ones) and are copied per row again
+    /// by selections that do not; every row always sees its own input's keys/values.
+    #[test]
+    fn expanded_beams_share_cross_attention_rows() -> Result<()> {
+        let dev = Device::Cpu;
+        let cross = |i: usize| -> Result<Tensor> {
+            Tensor::arange(0f32, 24., &dev)?.affine(1.0, 1000.0 * i as f64)
+        };
+        let cross_kv: Vec<(Tensor, Tensor)> = (0..2)
+            .map(|l| {
+                Ok((
+                    cross(l)?.reshape((3, 2, 2, 2))?,
+                    cross(l + 5)?.reshape((3, 2, 2, 2))?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let mask = Tensor::arange(0f32, 6., &dev)?.reshape((3, 1, 1, 2))?;
+        let mut cache = DecoderCache::start(cross_kv.clone(), mask);
+        // Input of each row, and what each row must see.
+        let check = |cache: &DecoderCache, inputs: &[u32]| -> Result<()> {
+            let index = Tensor::new(inputs, &dev)?;
+            assert_eq!(cache.rows(), inputs.len());
+            for (layer, (k, v)) in cache.layers.iter().zip(&cross_kv) {
+                let (ck, cv) = &layer.cross_kv;
+                let rows = inputs.len();
+                let got_k = crate::models::attention::rows_for(ck, rows)?;
+                let got_v = crate::models::attention::rows_for(cv, rows)?;
+                let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+                assert_eq!(flat(&got_k)?, flat(&k.index_select(&index, 0)?)?);
+                assert_eq!(flat(&got_v)?, flat(&v.index_select(&index, 0)?)?);
+            }
+            Ok(())
+        };
+        cache.expand_beams(2, &dev)?;
+        assert_eq!(cache.layers[0].cross_kv.0.dim(0)?, 3, "shared, not copied");
+        check(&cache, &[0, 0, 1, 1, 2, 2])?;
+        // Input 0 finished: its two rows go, the others' beams swap.
+        cache.select_rows(&Tensor::new(&[3u32, 2, 4, 5], &dev)?)?;
+        assert_eq!(cache.layers[0].cross_kv.0.dim(0)?, 2);
+        check(&cache, &[1, 1, 2, 2])?;
+        // One row of each input: no longer whole runs, so every row gets its own copy.
+        cache.select_rows(&Tensor::new(&[1u32, 2], &dev)?)?;
+        assert_eq!(cache.layers[0].cross_kv.0.dim(0)?, 2);
+        check(&cache, &[1, 2])?;
+        cache.select_rows(&Tensor::new(&[1u32, 1, 0], &dev)?)?;
+        check(&cache, &[2, 2, 1])?;
+        Ok(())
+    }
 
     /// Appending position by position, across reallocations, a row selection and a cut, holds
     /// what concatenation would.

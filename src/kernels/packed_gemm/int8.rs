@@ -36,6 +36,10 @@
 //! (1.8–2.2×), and at 225–290 against 75–82 (3–3.5×) on the output projections (16 rows by
 //! 62834 and 61109 words).
 //!
+//! With AMX ([`Isa::Amx`]) the product runs on tiles ([`amx`]): each 16-bit input split into
+//! its two bytes, two tile products per block of weights, giving the same integers and so the
+//! same bits; the panels are kept there in the tiles' layout, converted from this one at load.
+//!
 //! CTranslate2 multiplies with VNNI's other instruction, `vpdpbusd`: unsigned 8-bit inputs
 //! (shifted by 128, the shift's sums taken back out) by int8 weights, four products a lane,
 //! twice `vpdpwssd`'s. Its integer sums are those of inputs rounded to ±127, so what it would
@@ -87,9 +91,7 @@ pub(super) struct QuantizedRows {
 impl QuantizedRows {
     pub(super) fn new(x: &[f32], m: usize, k: usize) -> Self {
         let width = width(k);
-        let limit = (32767.0f64)
-            .min(i32::MAX as f64 / (127.0 * width.max(1) as f64))
-            .floor() as f32;
+        let limit = input_limit(k);
         if k == 0 {
             return Self {
                 data: Vec::new(),
@@ -144,23 +146,117 @@ impl QuantizedRows {
     }
 }
 
-/// Quantizes the rows of `x` (`k` inputs each) into `block`, interleaved (`[width / 2][rows][2]`,
-/// zero-padded), with the largest magnitude of each row at `limit`; returns the rows' scales (0
-/// for a row of zeros, or one that is not finite, which stays zero).
-fn quantize_block(x: &[f32], k: usize, limit: f32, block: &mut [i16]) -> Vec<f32> {
-    let rows = x.len() / k;
-    x.chunks_exact(k)
-        .enumerate()
-        .map(|(r, row)| {
-            let largest = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+/// The largest magnitude of the quantized inputs of rows of `k` inputs (see the module doc).
+pub(super) fn input_limit(k: usize) -> f32 {
+    (32767.0f64)
+        .min(i32::MAX as f64 / (127.0 * width(k).max(1) as f64))
+        .floor() as f32
+}
+
+/// Rounds `row` into `out` (as long) as integers whose largest magnitude is `limit` (each
+/// `(x · limit / largest).round()`); returns the row's scale, `x ≈ q · scale`: 0 for a row of
+/// zeros, or one with an infinity, whose integers are all 0. A NaN input is 0, as `as i16`
+/// makes it.
+pub(super) fn quantize_row(row: &[f32], limit: f32, out: &mut [i16]) -> f32 {
+    assert_eq!(row.len(), out.len());
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::isa() >= Isa::Avx2 {
+        // SAFETY: the CPU has AVX2 (checked), and the lengths agree (asserted).
+        return unsafe { avx2_rounding::quantize_row(row, limit, out) };
+    }
+    let largest = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+    if largest == 0.0 || !largest.is_finite() {
+        out.fill(0);
+        return 0.0;
+    }
+    let inverse = limit / largest;
+    for (q, &v) in out.iter_mut().zip(row) {
+        *q = (v * inverse).round() as i16;
+    }
+    largest / limit
+}
+
+/// [`quantize_row`] eight inputs at a time: without SSE4.1 in the target (the portable
+/// build), `f32::round` is a call into libm per input, which was 7% of a beam-search step.
+#[cfg(target_arch = "x86_64")]
+mod avx2_rounding {
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU must support AVX2; `out` is as long as `row`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn quantize_row(row: &[f32], limit: f32, out: &mut [i16]) -> f32 {
+        let lanes = row.len() / 8 * 8;
+        // SAFETY: every load reads 8 of `row`'s first `lanes` inputs and every store writes 8
+        // of `out`'s (as long as `row`, the caller guarantees).
+        unsafe {
+            let abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+            let mut largest = _mm256_setzero_ps();
+            for at in (0..lanes).step_by(8) {
+                let v = _mm256_and_ps(_mm256_loadu_ps(row.as_ptr().add(at)), abs);
+                // `vmaxps` returns its second operand where either is NaN, so a NaN input is
+                // skipped, as `f32::max` skips it.
+                largest = _mm256_max_ps(v, largest);
+            }
+            let mut lanes_max = [0f32; 8];
+            _mm256_storeu_ps(lanes_max.as_mut_ptr(), largest);
+            let largest = row[lanes..]
+                .iter()
+                .chain(&lanes_max)
+                .fold(0f32, |m, v| m.max(v.abs()));
             if largest == 0.0 || !largest.is_finite() {
+                out.fill(0);
                 return 0.0;
             }
             let inverse = limit / largest;
-            for (kk, &v) in row.iter().enumerate() {
-                block[(kk / 2) * 2 * rows + 2 * r + kk % 2] = (v * inverse).round() as i16;
+            let scale = _mm256_set1_ps(inverse);
+            let half = _mm256_set1_ps(0.5);
+            let one = _mm256_set1_ps(1.0);
+            let sign = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MIN));
+            for at in (0..lanes).step_by(8) {
+                let x = _mm256_mul_ps(_mm256_loadu_ps(row.as_ptr().add(at)), scale);
+                // Half away from zero, as `f32::round`: the truncation, and one more step away
+                // from zero where the part cut off (exact) is at least a half.
+                let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(x);
+                let cut = _mm256_andnot_ps(sign, _mm256_sub_ps(x, t));
+                let step = _mm256_and_ps(
+                    _mm256_cmp_ps::<_CMP_GE_OQ>(cut, half),
+                    _mm256_or_ps(one, _mm256_and_ps(x, sign)),
+                );
+                let r = _mm256_add_ps(t, step);
+                // NaN inputs compare false above and convert to i32::MIN: zero them, as
+                // `as i16` does.
+                let ordered = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_ORD_Q>(x, x));
+                let q = _mm256_and_si256(_mm256_cvttps_epi32(r), ordered);
+                // |q| ≤ limit ≤ 32767, so the saturating pack is exact.
+                let packed = _mm256_packs_epi32(q, q);
+                let packed = _mm256_permute4x64_epi64::<0b1000>(packed);
+                _mm_storeu_si128(
+                    out.as_mut_ptr().add(at).cast(),
+                    _mm256_castsi256_si128(packed),
+                );
+            }
+            for (q, &v) in out[lanes..].iter_mut().zip(&row[lanes..]) {
+                *q = (v * inverse).round() as i16;
             }
             largest / limit
+        }
+    }
+}
+
+/// Quantizes the rows of `x` (`k` inputs each) into `block`, interleaved (`[width / 2][rows][2]`,
+/// zero-padded); returns the rows' scales.
+fn quantize_block(x: &[f32], k: usize, limit: f32, block: &mut [i16]) -> Vec<f32> {
+    let rows = x.len() / k;
+    let mut q = vec![0i16; k];
+    x.chunks_exact(k)
+        .enumerate()
+        .map(|(r, row)| {
+            let scale = quantize_row(row, limit, &mut q);
+            for (kk, &q) in q.iter().enumerate() {
+                block[(kk / 2) * 2 * rows + 2 * r + kk % 2] = q;
+            }
+            scale
         })
         .collect()
 }
@@ -191,6 +287,28 @@ pub(super) unsafe fn panel_rows(
 
 #[cfg(target_arch = "x86_64")]
 mod avx512_vnni;
+
+#[cfg(target_arch = "x86_64")]
+pub(super) mod amx;
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) mod amx {
+    pub(in super::super) fn to_quads(_: &[i8], _: usize, _: usize) -> Vec<i8> {
+        unreachable!("no AMX off x86-64")
+    }
+    pub(in super::super) fn to_pairs(_: &[i8], _: usize, _: usize) -> Vec<i8> {
+        unreachable!("no AMX off x86-64")
+    }
+    pub(in super::super) fn matmul(
+        _: &[f32],
+        _: usize,
+        _: (usize, usize),
+        _: (&[i8], &[f32]),
+        _: Option<&[f32]>,
+    ) -> Vec<f32> {
+        unreachable!("no AMX off x86-64")
+    }
+}
 
 #[cfg(not(target_arch = "x86_64"))]
 mod avx512_vnni {
@@ -338,7 +456,7 @@ pub(super) mod tests {
             let x: Vec<f32> = (0..m * k).map(|at| value(at / k, at % k)).collect();
             let w: Vec<f32> = (0..n * k).map(|at| value(at / k, at % k)).collect();
             let bias: Vec<f32> = (0..n).map(|j| value(j + 1, 1)).collect();
-            let packed = PackedWeight::pack_int8(&w, n, k);
+            let packed = PackedWeight::pack_int8_for(Isa::Avx512Vnni, &w, n, k);
             let want = reference(&x, m, &w, n, k, &bias);
             let vnni = matmul_on(Isa::Avx512Vnni, &x, m, &packed, Some(&bias));
             let avx2 = matmul_on(Isa::Avx2, &x, m, &packed, Some(&bias));
@@ -353,13 +471,117 @@ pub(super) mod tests {
         }
     }
 
+    /// The AMX kernel gives the integer reference's bits, and so the VNNI kernel's, on shapes
+    /// that leave every remainder of its tiles (rows past 16 and past a pass of rows, columns
+    /// past a slice, a pair of slices and a panel, `k` past 64 and odd), with sums at the edge
+    /// of i32 of both signs, and its weight layout converts back to the saved one exactly.
+    #[test]
+    fn the_amx_kernel_gives_the_integer_reference_bit_for_bit_on_ragged_shapes() {
+        if crate::kernels::isa() < Isa::Amx {
+            eprintln!(
+                "skipped: this CPU or kernel gives no AMX tiles ({:?}), the AMX int8 kernel is not \
+                 tested",
+                crate::kernels::isa()
+            );
+            return;
+        }
+        for (m, n, k) in [
+            (1, 1, 1),
+            (5, 70, 33),
+            (16, 17, 64),
+            (17, 33, 65),
+            (40, 129, 515),
+            (13, 200, 517),
+            (300, 65, 1000),
+            (6, 17, 2049),
+            (33, 96, 4097),
+        ] {
+            let value = |i: usize, j: usize| {
+                if i == 0 || j == 0 {
+                    1.0
+                } else if i == 1 || j == 1 {
+                    -1.0
+                } else {
+                    ((i * 31 + j * 17) as f32 * 0.618).sin()
+                }
+            };
+            let x: Vec<f32> = (0..m * k).map(|at| value(at / k, at % k)).collect();
+            let w: Vec<f32> = (0..n * k).map(|at| value(at / k, at % k)).collect();
+            let bias: Vec<f32> = (0..n).map(|j| value(j + 1, 1)).collect();
+            let want = reference(&x, m, &w, n, k, &bias);
+            let amx = PackedWeight::pack_int8_for(Isa::Amx, &w, n, k);
+            let pairs = PackedWeight::pack_int8_for(Isa::Avx512Vnni, &w, n, k);
+            assert_eq!(amx.int8_parts(), pairs.int8_parts(), "{n}x{k} layouts");
+            for bias in [Some(&bias[..]), None] {
+                let got = matmul_on(Isa::Amx, &x, m, &amx, bias);
+                let vnni = matmul_on(Isa::Avx512Vnni, &x, m, &pairs, bias);
+                for (at, (g, v)) in got.iter().zip(&vnni).enumerate() {
+                    assert_eq!(
+                        g.to_bits(),
+                        v.to_bits(),
+                        "{m}x{n}x{k} at {at}: {g} vs VNNI {v}"
+                    );
+                }
+            }
+            let got = matmul_on(Isa::Amx, &x, m, &amx, Some(&bias));
+            for (at, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(g.to_bits(), e.to_bits(), "{m}x{n}x{k} at {at}: {g} vs {e}");
+            }
+        }
+    }
+
+    /// The vector rounding is `f32::round`'s (half away from zero) on halves of both signs,
+    /// values just below a half, NaN (0) and rows with an infinity or of zeros, at every
+    /// position of the vector and in the tail.
+    #[test]
+    fn rows_round_as_f32_round_does() {
+        let limit = input_limit(1000);
+        let special = [
+            2.5,
+            -2.5,
+            0.5,
+            -0.5,
+            1.5,
+            0.49999997,
+            -0.49999997,
+            f32::NAN,
+            -0.0,
+        ];
+        for len in [1, 7, 8, 9, 23, 64] {
+            for at in 0..len {
+                for &v in &special {
+                    // `limit` itself in the row makes the scale 1, so the halves stay halves.
+                    let mut row: Vec<f32> = (0..len)
+                        .map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.75 + 0.25)
+                        .collect();
+                    row[(at + 1) % len] = -limit;
+                    row[at] = v;
+                    let largest = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+                    let inverse = limit / largest;
+                    let want: Vec<i16> =
+                        row.iter().map(|&v| (v * inverse).round() as i16).collect();
+                    let mut got = vec![7i16; len];
+                    let scale = quantize_row(&row, limit, &mut got);
+                    assert_eq!(got, want, "{row:?}");
+                    assert_eq!(scale, largest / limit);
+                }
+            }
+            let mut got = vec![7i16; len];
+            assert_eq!(quantize_row(&vec![0.0; len], limit, &mut got), 0.0);
+            assert!(got.iter().all(|&q| q == 0));
+            let mut row = vec![1.0; len];
+            row[len / 2] = f32::NEG_INFINITY;
+            got.fill(7);
+            assert_eq!(quantize_row(&row, limit, &mut got), 0.0);
+            assert!(got.iter().all(|&q| q == 0));
+        }
+    }
+
     /// The i32 sums cannot overflow at the largest inputs and weights, of either sign.
     #[test]
     fn the_input_range_keeps_sums_within_i32() {
         for k in [1, 2, 515, 516, 517, 2048, 4096, 8191] {
-            let limit = (32767.0f64)
-                .min(i32::MAX as f64 / (127.0 * width(k) as f64))
-                .floor();
+            let limit = input_limit(k) as f64;
             assert!(limit * 127.0 * width(k) as f64 <= i32::MAX as f64);
             let rows = QuantizedRows::new(&vec![-3.5; k], 1, k);
             assert!(

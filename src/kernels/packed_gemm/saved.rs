@@ -1,7 +1,9 @@
 //! Int8 weights as they are saved to disk and read back: the panels and scales exactly as the
 //! kernel reads them, so that loading them is a copy, not a repack.
 
-use super::{int8, PackedWeight, Panels, PANEL};
+use std::borrow::Cow;
+
+use super::{int8, isa, PackedWeight, Panels, PANEL};
 
 /// The version of the int8 layout ([`int8::to_panels`], [`PANEL`], the padded scales). Saved
 /// int8 weights record it, and files of another version are not read: change it whenever that
@@ -17,9 +19,14 @@ pub fn int8_lengths(n: usize, k: usize) -> (usize, usize) {
 impl PackedWeight {
     /// The int8 panels and the scales (padded to whole panels) of a weight packed by
     /// [`PackedWeight::pack_int8`]; `None` for f32 weights.
-    pub fn int8_parts(&self) -> Option<(&[i8], &[f32])> {
+    /// The panels are in the saved layout whichever layout the kernels read here.
+    pub fn int8_parts(&self) -> Option<(Cow<'_, [i8]>, &[f32])> {
         match &self.panels {
-            Panels::Int8 { data, scales } => Some((data, scales)),
+            Panels::Int8 { data, scales } => Some((Cow::Borrowed(data), scales)),
+            Panels::Int8Quads { data, scales } => Some((
+                Cow::Owned(int8::amx::to_pairs(data, self.n, self.k)),
+                scales,
+            )),
             Panels::F32(_) => None,
         }
     }
@@ -31,7 +38,7 @@ impl PackedWeight {
             return None;
         }
         Some(Self {
-            panels: Panels::Int8 { data, scales },
+            panels: Panels::int8_for(isa(), data, scales, n, k),
             n,
             k,
         })

@@ -87,6 +87,7 @@ impl Attention {
         if let Some(context) = attention::attend_one(&q, k, v, mask, 1.0)? {
             return Ok(context);
         }
+        let (k, v) = (&attention::rows_for(k, b)?, &attention::rows_for(v, b)?);
         let scores = q.matmul(&k.t()?)?;
         let scores = match mask {
             Some(mask) => scores.broadcast_add(mask)?,

@@ -130,6 +130,7 @@ impl Attention {
         if let Some(context) = attention::attend_one(&q, k, v, bias, 1.0)? {
             return Ok(context);
         }
+        let (k, v) = (&attention::rows_for(k, b)?, &attention::rows_for(v, b)?);
         let scores = q.matmul(&k.t()?)?;
         let scores = match bias {
             Some(bias) => scores.broadcast_add(bias)?,

@@ -28,7 +28,7 @@ impl PromptKernel {
     /// The fastest this CPU runs; `None` without AVX2, FMA and F16C.
     pub(super) fn for_this_cpu() -> Option<Self> {
         match isa() {
-            Isa::Avx512Vnni => Some(Self::Avx512Vnni),
+            Isa::Avx512Vnni | Isa::Amx => Some(Self::Avx512Vnni),
             Isa::Avx2 | Isa::Avx512 => Some(Self::Avx2),
             Isa::Portable => None,
         }
