@@ -62,6 +62,43 @@ pub fn for_each_chunk_mut<T: Send>(
     map_chunks_mut(data, width, f);
 }
 
+/// Calls `f(i, run)` for the consecutive runs of `data` that are `lengths[i]` long (they cover
+/// it exactly), in parallel.
+///
+/// # Panics
+/// If the lengths do not add up to `data.len()`.
+pub fn for_each_run_mut<T: Send>(
+    data: &mut [T],
+    lengths: &[usize],
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let starts: Vec<usize> = lengths
+        .iter()
+        .scan(0, |at, &len| {
+            let start = *at;
+            *at += len;
+            Some(start)
+        })
+        .collect();
+    assert_eq!(
+        lengths.iter().sum::<usize>(),
+        data.len(),
+        "runs cover the data"
+    );
+    let base = SendPtr(data.as_mut_ptr());
+    candle_core::utils::barrier_pool().execute_chunked(lengths.len(), |runs| {
+        let base = &base;
+        for i in runs {
+            // SAFETY: every run index is handed out once, and the runs are disjoint parts of
+            // `data` (consecutive, their lengths adding up to its length, checked above), which
+            // outlives this call.
+            let run =
+                unsafe { std::slice::from_raw_parts_mut(base.get().add(starts[i]), lengths[i]) };
+            f(i, run);
+        }
+    });
+}
+
 /// `[f(0), f(1), .., f(n - 1)]`, computed in parallel.
 pub fn map<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
     map_chunks_mut(&mut vec![(); n], 1, |i, _| f(i))
@@ -84,5 +121,10 @@ mod tests {
         });
         assert!(data.chunks(3).enumerate().all(|(i, c)| c == [i, i, i]));
         assert_eq!(super::map(7, |i| i * 2), [0, 2, 4, 6, 8, 10, 12]);
+        let mut data = vec![0usize; 10];
+        super::for_each_run_mut(&mut data, &[3, 0, 1, 6], |i, run| {
+            run.iter_mut().for_each(|v| *v = i + 1);
+        });
+        assert_eq!(data, [1, 1, 1, 3, 4, 4, 4, 4, 4, 4]);
     }
 }

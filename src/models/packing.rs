@@ -21,6 +21,8 @@ pub struct Packing {
     /// For each flat padded position, its row among the packed ones; padding points at the
     /// extra zero row after them.
     unpack: Tensor,
+    /// Real positions of each row of the batch.
+    lengths: Vec<usize>,
     batch: usize,
     len: usize,
 }
@@ -47,10 +49,15 @@ impl Packing {
                 unpack.push(positions);
             }
         }
+        let lengths = keep
+            .chunks(len.max(1))
+            .map(|row| row.iter().filter(|&&k| k != 0).count())
+            .collect();
         let device = attention_mask.device();
         Ok(Some(Self {
             real: Tensor::new(real, device)?,
             unpack: Tensor::new(unpack, device)?,
+            lengths,
             batch,
             len,
         }))
@@ -70,6 +77,18 @@ impl Packing {
         Tensor::cat(&[xs, &zero], 0)?
             .index_select(&self.unpack, 0)?
             .reshape((self.batch, self.len, d))
+    }
+}
+
+/// The real positions of each row: `packing`'s, or every position of each row of `xs`
+/// (`[batch, len, d]`) without one. The rows' positions are consecutive in the packed layout.
+pub fn lengths(xs: &Tensor, packing: Option<&Packing>) -> Result<Vec<usize>> {
+    match packing {
+        Some(packing) => Ok(packing.lengths.clone()),
+        None => {
+            let (batch, len, _) = xs.dims3()?;
+            Ok(vec![len; batch])
+        }
     }
 }
 
@@ -116,6 +135,8 @@ mod tests {
         let restored = packing.unpack(&packed)?;
         let zeroed = xs.broadcast_mul(&mask.to_dtype(candle_core::DType::F32)?.unsqueeze(2)?)?;
         assert_eq!(restored.to_vec3::<f32>()?, zeroed.to_vec3::<f32>()?);
+        assert_eq!(lengths(&packed, Some(&packing))?, [2, 3, 2]);
+        assert_eq!(lengths(&xs, None)?, [3, 3, 3]);
         assert!(Packing::new(&Tensor::ones((2, 4), candle_core::DType::U32, &dev)?)?.is_none());
         Ok(())
     }

@@ -9,7 +9,7 @@ use crate::models::attention;
 use crate::models::f16_guard::clamp_f16;
 use crate::models::kv_cache::LayerCache;
 use crate::models::linear::Linear;
-use crate::models::packing::{packed, padded, Packing};
+use crate::models::packing::{self, packed, padded, Packing};
 
 const LAYER_NORM_EPS: f64 = 1e-5;
 
@@ -74,8 +74,16 @@ impl Attention {
     /// Self-attention of an encoder layer over `xs`: `[batch, len, d_model]`, or only the real
     /// positions (`[positions, d_model]`) where `packing` says where they are.
     fn self_attend(&self, xs: &Tensor, mask: &Tensor, packing: Option<&Packing>) -> Result<Tensor> {
-        let q = padded(self.q_proj.forward(xs)?, packing)?;
-        let (k, v) = self.project_kv(xs, packing)?;
+        let q = self.q_proj.forward(xs)?;
+        let (k, v) = (self.k_proj.forward(xs)?, self.v_proj.forward(xs)?);
+        let lengths = packing::lengths(xs, packing)?;
+        let scale = self.scaling as f32;
+        if let Some(context) = attention::attend_within(&q, &k, &v, &lengths, self.heads, scale)? {
+            return self.out_proj.forward(&context);
+        }
+        let q = padded(q, packing)?;
+        let k = self.split_heads(&padded(k, packing)?)?;
+        let v = self.split_heads(&padded(v, packing)?)?;
         let context = self.context(&q, &k, &v, Some(mask))?;
         self.out_proj.forward(&packed(context, packing)?)
     }

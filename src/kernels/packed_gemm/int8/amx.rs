@@ -31,6 +31,8 @@ use crate::kernels::SendPtr;
 const TILE_ROWS: usize = 16;
 /// Bytes of a tile row: 64 inputs of one row, or 4 weights of each of 16 columns.
 const TILE_BYTES: usize = 64;
+/// Bytes of a whole tile.
+const TILE: usize = TILE_ROWS * TILE_BYTES;
 /// Columns of a sum tile: the columns of one weight tile.
 const TILE_COLS: usize = TILE_BYTES / 4;
 const _: () = assert!(TILE_COLS == SLICE && PANEL.is_multiple_of(2 * SLICE));
@@ -100,16 +102,19 @@ impl TileRows {
             vec![0.0; m]
         } else {
             crate::kernels::parallel::map_chunks_mut(&mut data, block, |b, block| {
-                let (high, low) = block.split_at_mut(TILE_ROWS * depth);
                 let rows = &x[b * TILE_ROWS * k..(m.min((b + 1) * TILE_ROWS)) * k];
                 let mut q = vec![0i16; k];
                 rows.chunks_exact(k)
                     .enumerate()
                     .map(|(r, row)| {
                         let scale = quantize_row(row, limit, &mut q);
-                        let (high, low) = (&mut high[r * depth..], &mut low[r * depth..]);
-                        for ((q, hi), lo) in q.iter().zip(high.iter_mut()).zip(low.iter_mut()) {
-                            [*lo, *hi] = q.to_le_bytes();
+                        for (tiles, q) in block.chunks_exact_mut(2 * TILE).zip(q.chunks(TILE_BYTES))
+                        {
+                            let (high, low) = tiles.split_at_mut(TILE);
+                            let at = r * TILE_BYTES;
+                            for (kk, q) in q.iter().enumerate() {
+                                [low[at + kk], high[at + kk]] = q.to_le_bytes();
+                            }
                         }
                         scale
                     })
@@ -268,7 +273,6 @@ unsafe fn pair_sums(block: &[u8], weights: &[i8], depth: usize) -> PairSums {
     // SAFETY: what the caller guarantees; every load below reads 16 rows of 64 bytes at the
     // stride given, within the two buffers.
     unsafe {
-        let low = high.add(TILE_ROWS * depth);
         let second = weights.add(SLICE * depth);
         asm!(
             "tilezero tmm0",
@@ -281,19 +285,18 @@ unsafe fn pair_sums(block: &[u8], weights: &[i8], depth: usize) -> PairSums {
             // A weight tile's 16 quads of one slice are 1 KB of the slice's stream.
             let quads = at / 4 * TILE_BYTES;
             asm!(
-                "tileloadd tmm4, [{high} + {depth}*1]",
-                "tileloadd tmm5, [{low} + {depth}*1]",
+                "tileloadd tmm4, [{high} + {row}*1]",
+                "tileloadd tmm5, [{low} + {row}*1]",
                 "tileloadd tmm6, [{first} + {row}*1]",
                 "tileloadd tmm7, [{second} + {row}*1]",
                 "tdpbssd tmm0, tmm4, tmm6",
                 "tdpbusd tmm1, tmm5, tmm6",
                 "tdpbssd tmm2, tmm4, tmm7",
                 "tdpbusd tmm3, tmm5, tmm7",
-                high = in(reg) high.add(at),
-                low = in(reg) low.add(at),
+                high = in(reg) high.add(2 * at / TILE_BYTES * TILE),
+                low = in(reg) high.add((2 * at / TILE_BYTES + 1) * TILE),
                 first = in(reg) weights.add(quads),
                 second = in(reg) second.add(quads),
-                depth = in(reg) depth,
                 row = in(reg) TILE_BYTES,
                 options(nostack, readonly)
             );
