@@ -193,7 +193,7 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32
     let panels = n.div_ceil(PANEL);
     // On candle's thread pool, which runs the model's other operations: with rayon's pool for
     // these products, candle's workers spun between its operations on the cores these needed.
-    let panel = |p: usize| {
+    let panel = |p: usize, next: bool| {
         let cols = PANEL.min(n - p * PANEL);
         let columns = p * PANEL..p * PANEL + cols;
         let bias = bias.map(|b| &b[columns.clone()]);
@@ -217,11 +217,22 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32
                         stride: n,
                     };
                     let panel = &data[p * k * PANEL..(p + 1) * k * PANEL];
+                    // The blocks of rows after the first read the panel from L2, leaving memory
+                    // idle: they fetch the next panel meanwhile, a part each.
+                    let ahead = match (r0 / ROWS, m.div_ceil(ROWS) - 1) {
+                        (block @ 1.., later) if next => {
+                            let next = &data[(p + 1) * k * PANEL..(p + 2) * k * PANEL];
+                            let part = next.len().div_ceil(later);
+                            &next[((block - 1) * part).min(next.len())
+                                ..(block * part).min(next.len())]
+                        }
+                        _ => &[],
+                    };
                     // SAFETY: the instruction set was checked; the tile's writes are its own,
                     // as above.
                     unsafe {
                         if isa >= Isa::Avx512 {
-                            avx512::panel_rows(&tile, panel)
+                            avx512::panel_rows(&tile, panel, ahead)
                         } else {
                             avx2::panel_rows(&tile, panel)
                         }
@@ -250,7 +261,21 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &PackedWeight, bias: Option<&[f32
             }
         }
     };
-    candle_core::utils::barrier_pool().execute_chunked(panels, |range| range.for_each(panel));
+    // With a few blocks of rows (a decoding step's), tasks of a few consecutive panels, so that
+    // each panel's successor (which its later blocks of rows fetch) is the same thread's next
+    // one. Many rows are bound by arithmetic, not memory, and keep tasks of one panel, which
+    // balance better.
+    let threads = candle_core::utils::barrier_pool().n_workers() + 1;
+    let group = match m.div_ceil(ROWS) {
+        2..=8 => (panels / (2 * threads)).clamp(1, 64),
+        _ => 1,
+    };
+    candle_core::utils::barrier_pool().execute_chunked(panels.div_ceil(group), |groups| {
+        for g in groups {
+            let last = ((g + 1) * group).min(panels) - 1;
+            (g * group..=last).for_each(|p| panel(p, p < last));
+        }
+    });
     // SAFETY: the panels cover all `n` columns and the row blocks all `m` rows, so each of the
     // `m * n` elements was initialised above.
     unsafe { out.set_len(m * n) };
@@ -302,21 +327,30 @@ mod avx512 {
     /// # Safety
     /// The CPU must support AVX-512F; the tile's destination must be valid for its writes, and
     /// `panel` must hold `k * PANEL` weights.
-    pub unsafe fn panel_rows(tile: &Tile<f32>, panel: &[f32]) {
+    pub unsafe fn panel_rows(tile: &Tile<f32>, panel: &[f32], ahead: &[f32]) {
         // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
-        unsafe { by_rows!(tile.rows, kernel(tile, panel)) }
+        unsafe { by_rows!(tile.rows, kernel(tile, panel, ahead)) }
     }
 
+    /// Cache lines of 16 floats.
+    const LINE: usize = 16;
+
     #[target_feature(enable = "avx512f")]
-    unsafe fn kernel<const R: usize>(tile: &Tile<f32>, panel: &[f32]) {
-        // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on.
+    unsafe fn kernel<const R: usize>(tile: &Tile<f32>, panel: &[f32], ahead: &[f32]) {
+        // SAFETY: what the caller guarantees (see `# Safety`) is all this relies on; the
+        // prefetches read nothing (and stay within `ahead`).
         unsafe {
             let k = tile.k;
             debug_assert!(tile.x.len() >= R * k && panel.len() >= k * PANEL);
             let mut acc = [[_mm512_setzero_ps(); 4]; R];
             let w = panel.as_ptr();
             let xp = tile.x.as_ptr();
+            let lines = ahead.len().div_ceil(LINE);
+            let per_step = lines.div_ceil(k.max(1));
             for kk in 0..k {
+                for line in kk * per_step..((kk + 1) * per_step).min(lines) {
+                    _mm_prefetch::<_MM_HINT_T1>(ahead.as_ptr().add(line * LINE).cast());
+                }
                 let row = w.add(kk * PANEL);
                 let w0 = _mm512_loadu_ps(row);
                 let w1 = _mm512_loadu_ps(row.add(16));
@@ -404,14 +438,16 @@ mod avx2 {
 
 #[cfg(not(target_arch = "x86_64"))]
 mod avx512 {
-    pub unsafe fn panel_rows(_: &super::Tile<f32>, _: &[f32]) {
+    pub unsafe fn panel_rows(_: &super::Tile<f32>, _: &[f32], _: &[f32]) {
         unreachable!("packed_gemm::available() is false off x86-64")
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 mod avx2 {
-    pub use super::avx512::panel_rows;
+    pub unsafe fn panel_rows(_: &super::Tile<f32>, _: &[f32]) {
+        unreachable!("packed_gemm::available() is false off x86-64")
+    }
 }
 
 #[cfg(test)]
