@@ -43,6 +43,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("RAYON_NUM_THREADS", "CPU threads, as --threads"),
     (
+        "TARJAMA_ISA",
+        "cap the CPU kernels at portable, avx2, avx512, avx512-vnni or amx",
+    ),
+    (
         "NO_COLOR",
         "set and not empty: no colour in help and error messages",
     ),
@@ -428,6 +432,7 @@ pub struct TranslateArgs {
 impl Cli {
     /// Checks the settings that depend on each other, before anything is read or loaded.
     pub fn check(&self) -> crate::Result<()> {
+        crate::kernels::isa_limit().map_err(crate::Error::usage)?;
         match &self.command {
             Command::Translate(args) => args.generation.check(),
             Command::Summarize(args) => args.generation.check(),

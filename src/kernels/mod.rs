@@ -6,7 +6,8 @@
 //!
 //! All of tarjama's `unsafe` code is here, behind safe functions that check what the unsafe
 //! code relies on (the crate root denies `unsafe` everywhere else; `allocator` says why it keeps
-//! its calls into mimalloc). Which vector instructions run is decided once, at the first kernel call: [`isa`].
+//! its calls into mimalloc). Which vector instructions run is decided once, at the first kernel call: [`isa`]
+//! (on CPUs with AMX that first call also asks Linux for the tiles' state, `amx`).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -41,19 +42,60 @@ pub enum Isa {
     Amx,
 }
 
-/// The instructions of this CPU, detected once.
-pub fn isa() -> Isa {
-    static ISA: OnceLock<Isa> = OnceLock::new();
-    *ISA.get_or_init(detect)
+impl Isa {
+    /// Each level and its name in [`ISA_VARIABLE`].
+    const NAMES: [(Isa, &'static str); 5] = [
+        (Isa::Portable, "portable"),
+        (Isa::Avx2, "avx2"),
+        (Isa::Avx512, "avx512"),
+        (Isa::Avx512Vnni, "avx512-vnni"),
+        (Isa::Amx, "amx"),
+    ];
 }
 
-fn detect() -> Isa {
+/// The environment variable that caps the instructions the kernels use, for comparing the
+/// kernels on one machine or leaving AMX's tiles alone: one of the names of [`Isa::NAMES`].
+pub const ISA_VARIABLE: &str = "TARJAMA_ISA";
+
+/// The cap [`ISA_VARIABLE`] sets: `None` where it is unset or empty, an error naming the
+/// accepted values where it is anything else.
+pub fn isa_limit() -> Result<Option<Isa>, String> {
+    let Some(value) = std::env::var_os(ISA_VARIABLE).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let value = value.to_string_lossy();
+    Isa::NAMES
+        .iter()
+        .find(|(_, name)| name.eq_ignore_ascii_case(value.trim()))
+        .map(|&(isa, _)| Some(isa))
+        .ok_or_else(|| {
+            let names: Vec<&str> = Isa::NAMES.iter().map(|(_, name)| *name).collect();
+            format!(
+                "{ISA_VARIABLE}={value} is not one of {}; unset it to use the best this CPU runs",
+                names.join(", ")
+            )
+        })
+}
+
+/// The instructions of this CPU, detected once (capped by [`ISA_VARIABLE`]; a value
+/// [`isa_limit`] refuses caps nothing, as the command line checked it first).
+pub fn isa() -> Isa {
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(|| detect(isa_limit().ok().flatten().unwrap_or(Isa::Amx)))
+}
+
+fn detect(limit: Isa) -> Isa {
+    detect_up_to(limit).min(limit)
+}
+
+fn detect_up_to(limit: Isa) -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
         if has!("avx2") && has!("fma") && has!("f16c") {
             return if has!("avx512f") && has!("avx512bw") && has!("avx512vnni") {
-                if amx::enable() {
+                // The tiles' state is asked for only where they may be used.
+                if limit >= Isa::Amx && amx::enable() {
                     Isa::Amx
                 } else {
                     Isa::Avx512Vnni
@@ -91,7 +133,12 @@ mod tests {
     /// The decision is made once and agrees with the CPU's features.
     #[test]
     fn the_instruction_set_is_decided_once() {
-        assert_eq!(isa(), detect());
+        assert_eq!(isa(), detect(isa_limit().unwrap().unwrap_or(Isa::Amx)));
+        // Every cap holds, and caps nothing the CPU lacks.
+        for (limit, _) in Isa::NAMES {
+            assert!(detect(limit) <= limit);
+            assert_eq!(detect(limit), detect(Isa::Amx).min(limit));
+        }
         #[cfg(target_arch = "x86_64")]
         if isa() >= Isa::Avx2 {
             assert!(std::arch::is_x86_feature_detected!("avx2"));

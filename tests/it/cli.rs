@@ -517,3 +517,48 @@ fn errors_are_one_line_with_rust_backtrace_set() {
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr.contains("candle"), "no backtrace: {stderr}");
 }
+
+/// `TARJAMA_ISA` caps the kernels' instructions: every cap translates as the CPU's best does
+/// (the packed f32 and int8 kernels of every level give the same bits; without AVX2 int8 is
+/// candle's Q8_0, not compared), and a value that names no level
+/// is a usage error (exit 2) that lists the accepted ones, before any model is loaded.
+#[test]
+fn every_kernel_cap_translates_alike_and_an_unknown_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text: String = (1..=4).map(|i| ntrex("ar.txt", i) + "\n").collect();
+    for quantize in [None, Some("q8_0")] {
+        let run = |isa: Option<&str>| {
+            let mut cmd = translate_cmd(tmp.path());
+            if let Some(q) = quantize {
+                cmd.args(["--quantize", q]);
+            }
+            match isa {
+                Some(isa) => cmd.env("TARJAMA_ISA", isa),
+                None => cmd.env_remove("TARJAMA_ISA"),
+            };
+            stdout_of(cmd.write_stdin(text.clone()))
+        };
+        let best = run(None);
+        assert_eq!(best.lines().count(), 4);
+        for isa in ["portable", "avx2", "avx512", "AVX512-VNNI", "amx"] {
+            // Without AVX2, int8 is candle's Q8_0 blocks: another quantization.
+            if isa == "portable" && quantize.is_some() {
+                continue;
+            }
+            assert_eq!(run(Some(isa)), best, "TARJAMA_ISA={isa} {quantize:?}");
+        }
+    }
+    let out = translate_cmd(tmp.path())
+        .env("TARJAMA_ISA", "sse9")
+        .write_stdin("مرحبا")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("TARJAMA_ISA=sse9 is not one of portable, avx2, avx512, avx512-vnni, amx"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}

@@ -30,6 +30,7 @@ fn the_top_level_help_lists_the_environment() {
         "HF_ENDPOINT",
         "HF_HUB_OFFLINE",
         "RAYON_NUM_THREADS",
+        "TARJAMA_ISA",
         "NO_COLOR",
         "SLURM_ARRAY_TASK_*",
         "JOB_COMPLETION_INDEX",
@@ -39,7 +40,7 @@ fn the_top_level_help_lists_the_environment() {
             "{name}:\n{text}"
         );
     }
-    assert_eq!(ENVIRONMENT.len(), 9);
+    assert_eq!(ENVIRONMENT.len(), 10);
     assert!(text.contains("Exit codes: 0 ok"), "{text}");
 }
 
