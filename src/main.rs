@@ -28,7 +28,12 @@ fn main() -> ExitCode {
     if !cli.handles_signals() {
         tarjama::interrupt::install();
     }
-    match cli.check().and_then(|()| commands::run(cli)) {
+    // A bad TARJAMA_ISA is refused here, before the kernels (which cannot fail) read it.
+    let isa_limit = tarjama::kernels::isa_limit().map_err(tarjama::Error::usage);
+    match isa_limit
+        .and_then(|_| cli.check())
+        .and_then(|()| commands::run(cli))
+    {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::SomeFailed) => ExitCode::from(1),
         // The reader of a pipe has all it wanted (`| head -1`).

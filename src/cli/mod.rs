@@ -432,7 +432,6 @@ pub struct TranslateArgs {
 impl Cli {
     /// Checks the settings that depend on each other, before anything is read or loaded.
     pub fn check(&self) -> crate::Result<()> {
-        crate::kernels::isa_limit().map_err(crate::Error::usage)?;
         match &self.command {
             Command::Translate(args) => args.generation.check(),
             Command::Summarize(args) => args.generation.check(),

@@ -23,13 +23,29 @@ pub(super) fn enable() -> bool {
     // SAFETY: this request only changes which register state the kernel lets the process use;
     // it reads no memory of ours. It fails (non-zero) where the kernel lacks AMX support or a
     // signal stack is too small for the larger state, and then the tiles are not used.
-    unsafe {
+    if unsafe {
         libc::syscall(
             libc::SYS_arch_prctl,
             ARCH_REQ_XCOMP_PERM,
             XFEATURE_XTILEDATA,
-        ) == 0
+        )
+    } != 0
+    {
+        return false;
     }
+    // What was granted, read back: a sandbox that answers the request without granting it
+    // would otherwise let the first tile instruction kill the process.
+    const ARCH_GET_XCOMP_PERM: libc::c_ulong = 0x1022;
+    let mut granted: u64 = 0;
+    // SAFETY: the kernel writes the granted feature bits into `granted`, a u64 we own.
+    let read = unsafe {
+        libc::syscall(
+            libc::SYS_arch_prctl,
+            ARCH_GET_XCOMP_PERM,
+            &mut granted as *mut u64,
+        )
+    };
+    read == 0 && granted & (1 << XFEATURE_XTILEDATA) != 0
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]

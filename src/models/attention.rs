@@ -39,7 +39,11 @@ pub fn attend_one(
         Some(_) => return Ok(None),
         None => None,
     };
-    if heads % kv_heads != 0 || kv_rows == 0 || rows % kv_rows != 0 {
+    if rows == 0 || kv_rows == 0 {
+        // Nothing to attend from or to: the general path gives the empty or masked result.
+        return Ok(None);
+    }
+    if heads % kv_heads != 0 || rows % kv_rows != 0 {
         candle_core::bail!(
             "{rows} rows of {heads} attention heads cannot share {kv_rows} rows of {kv_heads} \
              key/value heads"

@@ -224,7 +224,7 @@ pub struct Int8Recorder {
 
 impl Int8Recorder {
     pub fn record(&self, name: &str, weight: &PackedWeight) {
-        if weight.int8_parts().is_some() {
+        if weight.is_int8() {
             if let Ok(mut layers) = self.layers.lock() {
                 layers.insert(name.to_string(), weight.clone());
             }

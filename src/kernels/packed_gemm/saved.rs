@@ -19,6 +19,13 @@ pub fn int8_lengths(n: usize, k: usize) -> (usize, usize) {
 impl PackedWeight {
     /// The int8 panels and the scales (padded to whole panels) of a weight packed by
     /// [`PackedWeight::pack_int8`]; `None` for f32 weights.
+    /// Whether the weight is int8 (without converting its panels, as [`int8_parts`] may).
+    ///
+    /// [`int8_parts`]: PackedWeight::int8_parts
+    pub fn is_int8(&self) -> bool {
+        matches!(self.panels, Panels::Int8 { .. } | Panels::Int8Quads { .. })
+    }
+
     /// The panels are in the saved layout whichever layout the kernels read here.
     pub fn int8_parts(&self) -> Option<(Cow<'_, [i8]>, &[f32])> {
         match &self.panels {
@@ -84,5 +91,6 @@ mod tests {
         assert_eq!(back.int8_parts(), packed.int8_parts());
         assert!(PackedWeight::from_int8_parts(n, k + 2, data.to_vec(), scales.to_vec()).is_none());
         assert!(PackedWeight::pack(&w, n, k).int8_parts().is_none());
+        assert!(packed.is_int8() && !PackedWeight::pack(&w, n, k).is_int8());
     }
 }

@@ -15,8 +15,8 @@
 //! columns, `[depth / 4][16][4]` with `k` zero-padded to a whole number of tiles ([`depth`]).
 //! That is the saved and VNNI layout's two consecutive pair rows, reordered within their 64
 //! bytes ([`to_quads`]), so loading saved weights converts them in one pass. The inputs are
-//! blocks of 16 rows, each block its rows' high bytes then their low bytes, `[2][16][depth]`,
-//! rows past `m` zero.
+//! blocks of 16 rows, each block for every 64 values of `k` a tile of the rows' high bytes then
+//! one of their low bytes, `[depth / 64][2][16][64]`, rows past `m` zero.
 
 use std::arch::asm;
 use std::arch::x86_64::*;
@@ -239,9 +239,9 @@ unsafe fn panels(product: &Product, range: std::ops::Range<usize>) {
                 for pair in 0..cols.div_ceil(2 * SLICE) {
                     let first = 2 * pair * SLICE;
                     let weights = &panel[first * depth..(first + 2 * SLICE) * depth];
-                    // SAFETY: as the caller guarantees, and the reads are within `block` (16
-                    // rows of high then low bytes, `depth` each) and `weights` (two slices of
-                    // `depth / 4` quads of 64 bytes), checked above.
+                    // SAFETY: as the caller guarantees; `block` holds the 16 rows' input tiles
+                    // (`2 * 16 * depth` bytes, checked above) and `weights` two slices of
+                    // `depth / 4` quads of 64 bytes.
                     let sums = unsafe { pair_sums(block, weights, depth) };
                     let columns = first..(first + 2 * SLICE).min(cols);
                     // SAFETY: the rows `r0 ..` and the panel's columns of `out` are this call's
@@ -253,7 +253,8 @@ unsafe fn panels(product: &Product, range: std::ops::Range<usize>) {
             }
         }
     }
-    // SAFETY: as for `ldtilecfg`; releasing returns the tile state to its initial one.
+    // SAFETY: the tiles exist (the caller's first condition); releasing them returns their
+    // state to the initial one, so none of it outlives the product.
     unsafe { asm!("tilerelease", options(nostack, nomem)) };
 }
 
@@ -263,57 +264,58 @@ unsafe fn panels(product: &Product, range: std::ops::Range<usize>) {
 struct PairSums([[[i32; TILE_COLS]; TILE_ROWS]; 4]);
 
 /// # Safety
-/// The tiles must be configured as [`Config`]; `block` holds `2 * TILE_ROWS * depth` bytes and
-/// `weights` `2 * SLICE * depth`.
+/// The CPU must run AMX's tiles, configured as [`Config`] (as [`panels`] does); `block` holds
+/// `2 * TILE_ROWS * depth` bytes and `weights` `2 * SLICE * depth`.
 unsafe fn pair_sums(block: &[u8], weights: &[i8], depth: usize) -> PairSums {
-    debug_assert!(block.len() >= 2 * TILE_ROWS * depth && weights.len() >= 2 * SLICE * depth);
+    assert!(block.len() >= 2 * TILE_ROWS * depth && weights.len() >= 2 * SLICE * depth);
     let mut sums = PairSums([[[0; TILE_COLS]; TILE_ROWS]; 4]);
-    let high = block.as_ptr();
-    let weights = weights.as_ptr();
-    // SAFETY: what the caller guarantees; every load below reads 16 rows of 64 bytes at the
-    // stride given, within the two buffers.
+    if depth == 0 {
+        return sums;
+    }
+    // SAFETY: what the caller guarantees. The block zeroes, multiplies and stores all its tiles
+    // (named as clobbered), so no tile data outlives it; only the configuration, loaded once
+    // per task by [`panels`], does, and no code the compiler emits uses tiles. Each pass loads the input block's high and low tile
+    // for 64 values of `k` (2 KB, consecutive) and the two slices' weight tile for them (1 KB
+    // of each slice's stream, `SLICE * depth` apart), all within `block` and `weights` for the
+    // `depth / 64` passes; the four sum tiles go to `sums`, 4 KB.
     unsafe {
-        let second = weights.add(SLICE * depth);
         asm!(
             "tilezero tmm0",
             "tilezero tmm1",
             "tilezero tmm2",
             "tilezero tmm3",
-            options(nostack, nomem)
-        );
-        for at in (0..depth).step_by(TILE_BYTES) {
-            // A weight tile's 16 quads of one slice are 1 KB of the slice's stream.
-            let quads = at / 4 * TILE_BYTES;
-            asm!(
-                "tileloadd tmm4, [{high} + {row}*1]",
-                "tileloadd tmm5, [{low} + {row}*1]",
-                "tileloadd tmm6, [{first} + {row}*1]",
-                "tileloadd tmm7, [{second} + {row}*1]",
-                "tdpbssd tmm0, tmm4, tmm6",
-                "tdpbusd tmm1, tmm5, tmm6",
-                "tdpbssd tmm2, tmm4, tmm7",
-                "tdpbusd tmm3, tmm5, tmm7",
-                high = in(reg) high.add(2 * at / TILE_BYTES * TILE),
-                low = in(reg) high.add((2 * at / TILE_BYTES + 1) * TILE),
-                first = in(reg) weights.add(quads),
-                second = in(reg) second.add(quads),
-                row = in(reg) TILE_BYTES,
-                options(nostack, readonly)
-            );
-        }
-        let row = TILE_COLS * 4;
-        let out = sums.0.as_mut_ptr().cast::<u8>();
-        let tile = TILE_ROWS * row;
-        asm!(
-            "tilestored [{a} + {row}*1], tmm0",
-            "tilestored [{b} + {row}*1], tmm1",
-            "tilestored [{c} + {row}*1], tmm2",
-            "tilestored [{d} + {row}*1], tmm3",
-            a = in(reg) out,
-            b = in(reg) out.add(tile),
-            c = in(reg) out.add(2 * tile),
-            d = in(reg) out.add(3 * tile),
-            row = in(reg) row,
+            "2:",
+            "tileloadd tmm4, [{inputs} + {row}*1]",
+            "tileloadd tmm5, [{inputs} + {row}*1 + 1024]",
+            "tileloadd tmm6, [{first} + {row}*1]",
+            "tileloadd tmm7, [{second} + {row}*1]",
+            "tdpbssd tmm0, tmm4, tmm6",
+            "tdpbusd tmm1, tmm5, tmm6",
+            "tdpbssd tmm2, tmm4, tmm7",
+            "tdpbusd tmm3, tmm5, tmm7",
+            "add {inputs}, 2048",
+            "add {first}, 1024",
+            "add {second}, 1024",
+            "dec {passes}",
+            "jnz 2b",
+            "tilestored [{out} + {row}*1], tmm0",
+            "tilestored [{out} + {row}*1 + 1024], tmm1",
+            "tilestored [{out} + {row}*1 + 2048], tmm2",
+            "tilestored [{out} + {row}*1 + 3072], tmm3",
+            inputs = inout(reg) block.as_ptr() => _,
+            first = inout(reg) weights.as_ptr() => _,
+            second = inout(reg) weights.as_ptr().add(SLICE * depth) => _,
+            passes = inout(reg) depth / TILE_BYTES => _,
+            out = in(reg) sums.0.as_mut_ptr(),
+            row = in(reg) TILE_BYTES,
+            out("tmm0") _,
+            out("tmm1") _,
+            out("tmm2") _,
+            out("tmm3") _,
+            out("tmm4") _,
+            out("tmm5") _,
+            out("tmm6") _,
+            out("tmm7") _,
             options(nostack)
         );
     }
