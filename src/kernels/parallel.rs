@@ -62,6 +62,18 @@ pub fn for_each_chunk_mut<T: Send>(
     map_chunks_mut(data, width, f);
 }
 
+/// Where each of consecutive runs of `lengths` starts: `[0, l0, l0 + l1, ..]`.
+pub fn run_starts(lengths: &[usize]) -> Vec<usize> {
+    lengths
+        .iter()
+        .scan(0, |at, &len| {
+            let start = *at;
+            *at += len;
+            Some(start)
+        })
+        .collect()
+}
+
 /// Calls `f(i, run)` for the consecutive runs of `data` that are `lengths[i]` long (they cover
 /// it exactly), in parallel.
 ///
@@ -72,14 +84,7 @@ pub fn for_each_run_mut<T: Send>(
     lengths: &[usize],
     f: impl Fn(usize, &mut [T]) + Sync,
 ) {
-    let starts: Vec<usize> = lengths
-        .iter()
-        .scan(0, |at, &len| {
-            let start = *at;
-            *at += len;
-            Some(start)
-        })
-        .collect();
+    let starts = run_starts(lengths);
     assert_eq!(
         lengths.iter().sum::<usize>(),
         data.len(),
@@ -126,5 +131,6 @@ mod tests {
             run.iter_mut().for_each(|v| *v = i + 1);
         });
         assert_eq!(data, [1, 1, 1, 3, 4, 4, 4, 4, 4, 4]);
+        assert_eq!(super::run_starts(&[3, 0, 1, 6]), [0, 3, 3, 4]);
     }
 }

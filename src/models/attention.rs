@@ -197,14 +197,7 @@ pub fn attend_within(
             .to_vec1::<f32>()
     };
     let (q_heads, k_heads, v_heads) = (by_head(q)?, by_head(k)?, by_head(v)?);
-    let starts: Vec<usize> = lengths
-        .iter()
-        .scan(0, |at, &len| {
-            let start = *at;
-            *at += len;
-            Some(start)
-        })
-        .collect();
+    let starts = crate::kernels::parallel::run_starts(lengths);
     let runs: Vec<usize> = (0..heads)
         .flat_map(|_| lengths.iter().map(|len| len * dim))
         .collect();
