@@ -183,12 +183,11 @@ impl SavedInt8 {
                 let weight = bytes(&format!("{name}.q"), Dtype::I8)
                     .zip(bytes(&format!("{name}.scales"), Dtype::F32))
                     .and_then(|(q, scales)| {
-                        let q: Vec<i8> = q.iter().map(|&b| b as i8).collect();
                         let scales: Vec<f32> = scales
                             .chunks_exact(4)
                             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                             .collect();
-                        PackedWeight::from_int8_parts(n, k, q, scales)
+                        PackedWeight::from_int8_bytes(n, k, q, scales)
                     })
                     .ok_or_else(|| {
                         Unusable::Corrupt(format!("layer {name} is missing or of the wrong size"))

@@ -234,6 +234,9 @@ pub(super) mod amx {
     pub(in super::super) fn to_pairs(_: &[i8], _: usize, _: usize) -> Vec<i8> {
         unreachable!("no AMX off x86-64")
     }
+    pub(in super::super) fn bytes_to_quads(_: &[u8], _: usize, _: usize) -> Vec<i8> {
+        unreachable!("no AMX off x86-64")
+    }
     pub(in super::super) fn matmul(
         _: &[f32],
         _: usize,

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::{int8, isa, PackedWeight, Panels, PANEL};
+use super::{int8, isa, Isa, PackedWeight, Panels, PANEL};
 
 /// The version of the int8 layout ([`int8::to_panels`], [`PANEL`], the padded scales). Saved
 /// int8 weights record it, and files of another version are not read: change it whenever that
@@ -38,17 +38,25 @@ impl PackedWeight {
         }
     }
 
-    /// An `[n, k]` int8 weight from the parts [`PackedWeight::int8_parts`] gave; `None` when
-    /// their lengths are not those of that shape.
-    pub fn from_int8_parts(n: usize, k: usize, data: Vec<i8>, scales: Vec<f32>) -> Option<Self> {
+    /// An `[n, k]` int8 weight from the bytes of the panels [`PackedWeight::int8_parts`] gave
+    /// (as saved, read from a mapped file) and its scales, in one pass into the layout this
+    /// CPU's kernels read; `None` when their lengths are not those of that shape.
+    pub fn from_int8_bytes(n: usize, k: usize, data: &[u8], scales: Vec<f32>) -> Option<Self> {
         if (data.len(), scales.len()) != int8_lengths(n, k) {
             return None;
         }
-        Some(Self {
-            panels: Panels::int8_for(isa(), data, scales, n, k),
-            n,
-            k,
-        })
+        let panels = if isa() >= Isa::Amx {
+            Panels::Int8Quads {
+                data: int8::amx::bytes_to_quads(data, n, k),
+                scales,
+            }
+        } else {
+            Panels::Int8 {
+                data: data.iter().map(|&b| b as i8).collect(),
+                scales,
+            }
+        };
+        Some(Self { panels, n, k })
     }
 }
 
@@ -87,9 +95,10 @@ mod tests {
         let w: Vec<f32> = (0..n * k).map(|i| i as f32 - 100.0).collect();
         let packed = PackedWeight::pack_int8(&w, n, k);
         let (data, scales) = packed.int8_parts().unwrap();
-        let back = PackedWeight::from_int8_parts(n, k, data.to_vec(), scales.to_vec()).unwrap();
+        let bytes: Vec<u8> = data.iter().map(|&q| q as u8).collect();
+        let back = PackedWeight::from_int8_bytes(n, k, &bytes, scales.to_vec()).unwrap();
         assert_eq!(back.int8_parts(), packed.int8_parts());
-        assert!(PackedWeight::from_int8_parts(n, k + 2, data.to_vec(), scales.to_vec()).is_none());
+        assert!(PackedWeight::from_int8_bytes(n, k + 2, &bytes, scales.to_vec()).is_none());
         assert!(PackedWeight::pack(&w, n, k).int8_parts().is_none());
         assert!(packed.is_int8() && !PackedWeight::pack(&w, n, k).is_int8());
     }

@@ -44,16 +44,28 @@ pub(in super::super) fn depth(k: usize) -> usize {
 
 /// Pair panels (the parent module's `to_panels` layout) of an `[n, k]` weight as quad panels.
 pub(in super::super) fn to_quads(pairs: &[i8], n: usize, k: usize) -> Vec<i8> {
-    convert(pairs, n, k, true)
+    convert(|i| pairs[i], pairs.len(), (n, k), true)
+}
+
+/// [`to_quads`] of pair panels as the bytes of a saved file: converted as they are read, with
+/// no copy of them in between.
+pub(in super::super) fn bytes_to_quads(pairs: &[u8], n: usize, k: usize) -> Vec<i8> {
+    convert(|i| pairs[i] as i8, pairs.len(), (n, k), true)
 }
 
 /// Quad panels back to pair panels, the saved layout.
 pub(in super::super) fn to_pairs(quads: &[i8], n: usize, k: usize) -> Vec<i8> {
-    convert(quads, n, k, false)
+    convert(|i| quads[i], quads.len(), (n, k), false)
 }
 
-/// Copies the weights between the two layouts: to quads where `to_quads`, else back.
-fn convert(from: &[i8], n: usize, k: usize, to_quads: bool) -> Vec<i8> {
+/// The `from_len` weights `from(i)` of an `[n, k]` weight in the other layout: to quads where
+/// `to_quads`, else back to pairs.
+fn convert(
+    from: impl Fn(usize) -> i8 + Sync,
+    from_len: usize,
+    (n, k): (usize, usize),
+    to_quads: bool,
+) -> Vec<i8> {
     let (width, depth) = (width(k), depth(k));
     let (pair_panel, quad_panel) = (width * PANEL, depth * PANEL);
     let panels = n.div_ceil(PANEL);
@@ -62,11 +74,12 @@ fn convert(from: &[i8], n: usize, k: usize, to_quads: bool) -> Vec<i8> {
     } else {
         (quad_panel, pair_panel)
     };
-    assert_eq!(from.len(), panels * from_panel);
+    assert_eq!(from_len, panels * from_panel);
     let mut out = vec![0i8; panels * to_panel];
     out.par_chunks_mut(to_panel)
-        .zip(from.par_chunks(from_panel))
-        .for_each(|(to, from)| {
+        .enumerate()
+        .for_each(|(p, to)| {
+            let base = p * from_panel;
             for s in 0..PANEL / SLICE {
                 let (pairs, quads) = (s * width * SLICE, s * depth * SLICE);
                 for kk in 0..width {
@@ -74,9 +87,9 @@ fn convert(from: &[i8], n: usize, k: usize, to_quads: bool) -> Vec<i8> {
                         let pair_at = pairs + (kk / 2) * 2 * SLICE + 2 * c + kk % 2;
                         let quad_at = quads + (kk / 4) * TILE_BYTES + 4 * c + kk % 4;
                         if to_quads {
-                            to[quad_at] = from[pair_at];
+                            to[quad_at] = from(base + pair_at);
                         } else {
-                            to[pair_at] = from[quad_at];
+                            to[pair_at] = from(base + quad_at);
                         }
                     }
                 }
