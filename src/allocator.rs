@@ -1,4 +1,5 @@
-//! Settings of mimalloc, the global allocator of the tarjama binary and its benchmarks.
+//! Settings of mimalloc, the global allocator of the tarjama binary and its benchmarks, and of
+//! the process's huge pages while a model loads.
 //!
 //! The decoding loop allocates and frees the same large buffers at every step (the logits of
 //! a beam-search step over OPUS-MT's vocabulary are 8 MB). mimalloc keeps freed memory for
@@ -14,6 +15,9 @@
 //! cache, loading the opus-mt-shaped f32 model took 2.1–4.4 s, 2.3–4.4 s of it system time,
 //! against 0.52 s with `MIMALLOC_ALLOW_THP=0`; but generation without huge pages was 5–7%
 //! slower. [`without_huge_pages`] gives the load the first and keeps the second for decoding.
+//! Fresh memory costs more still on VMs whose host takes back the memory a guest frees: a huge
+//! page is a whole free 2 MB block, the kind the guest hands back first, so each one faulted in
+//! waits for the host (README, "Performance").
 
 /// mimalloc's `mi_option_purge_delay`, the same in its v2 and v3 (`mimalloc.h`): the crate
 /// exports no constant for it.
@@ -21,10 +25,6 @@ const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Never purge (mimalloc's default is 1000 ms, which did not prevent the faults).
 const NEVER: std::os::raw::c_long = -1;
-
-/// mimalloc's `mi_option_allow_thp` in its v3, which the crate builds by default (`mimalloc.h`;
-/// the crate exports no constant for it). A unit test checks it against its neighbours' defaults.
-const ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
 
 /// Applies tarjama's mimalloc settings; call once at start. Harmless where mimalloc is linked
 /// but not the global allocator.
@@ -35,42 +35,97 @@ pub fn configure() {
     unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, NEVER) };
 }
 
-/// Runs `load` with mimalloc asking for no huge pages for the memory it maps meanwhile (see the
-/// module's documentation), then restores the setting. Memory mapped during `load` (the
-/// weights) stays on normal pages; buffers allocated later may get huge pages again.
+/// Runs `load` with the process's transparent huge pages turned off (Linux's
+/// `PR_SET_THP_DISABLE`), then turns them back on: memory faulted in meanwhile (the weights)
+/// stays on normal pages, memory faulted in later (decoding's buffers) may get huge pages
+/// again. Loads that overlap (tests, a service loading several models) keep them off until the
+/// last one ends.
+///
+/// A switch for the whole process rather than mimalloc's `allow_thp`: mimalloc decides on huge
+/// pages when it reserves an arena (1 GiB at a time), usually long before the weights are
+/// allocated in it, so changing its option around a load changed nothing.
 pub fn without_huge_pages<T>(load: impl FnOnce() -> T) -> T {
-    // SAFETY: `mi_option_get` and `mi_option_set` read and store an option's value; mimalloc
-    // reads `allow_thp` when it next maps memory.
-    let before = unsafe { libmimalloc_sys::mi_option_get(ALLOW_THP) };
-    unsafe { libmimalloc_sys::mi_option_set(ALLOW_THP, 0) };
-    let out = load();
-    // SAFETY: as above.
-    unsafe { libmimalloc_sys::mi_option_set(ALLOW_THP, before) };
-    out
+    let _off = HugePagesOff::new();
+    load()
 }
+
+/// How many loads run, and whether huge pages were off before the first of them.
+static LOADS: std::sync::Mutex<(usize, bool)> = std::sync::Mutex::new((0, false));
+
+/// Huge pages off while it lives.
+struct HugePagesOff;
+
+impl HugePagesOff {
+    fn new() -> Self {
+        let mut loads = LOADS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if loads.0 == 0 {
+            loads.1 = thp_disabled();
+            if !loads.1 {
+                set_thp_disabled(true);
+            }
+        }
+        loads.0 += 1;
+        HugePagesOff
+    }
+}
+
+impl Drop for HugePagesOff {
+    fn drop(&mut self) {
+        let mut loads = LOADS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loads.0 -= 1;
+        if loads.0 == 0 && !loads.1 {
+            set_thp_disabled(false);
+        }
+    }
+}
+
+/// Whether transparent huge pages are off for this process (`MIMALLOC_ALLOW_THP=0` turns them
+/// off at start).
+#[cfg(target_os = "linux")]
+pub fn thp_disabled() -> bool {
+    // SAFETY: PR_GET_THP_DISABLE reads a flag of the calling process; no pointers.
+    unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1 }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn thp_disabled() -> bool {
+    false
+}
+
+#[cfg(target_os = "linux")]
+fn set_thp_disabled(disabled: bool) {
+    // SAFETY: PR_SET_THP_DISABLE sets a flag of the calling process; no pointers. Where it
+    // fails (kernels before 3.15), huge pages stay as they were: a slower load, nothing else.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_THP_DISABLE,
+            libc::c_ulong::from(disabled),
+            0,
+            0,
+            0,
+        )
+    };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_thp_disabled(_: bool) {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The option numbers are mimalloc v3's: `page_cross_thread_max_reclaim` (42, default 32)
-    /// comes just before `allow_thp` (43, default 1 on Linux), as in `options.c`.
     #[test]
-    fn the_option_numbers_are_mimallocs() {
-        // SAFETY: reading options has no preconditions.
-        let (neighbour, thp) = unsafe {
-            (
-                libmimalloc_sys::mi_option_get(ALLOW_THP - 1),
-                libmimalloc_sys::mi_option_get(ALLOW_THP),
-            )
-        };
-        assert_eq!(neighbour, 32);
-        // 1 unless the environment sets MIMALLOC_ALLOW_THP=0.
-        assert!(thp == 0 || thp == 1, "{thp}");
-        assert_eq!(
-            without_huge_pages(|| unsafe { libmimalloc_sys::mi_option_get(ALLOW_THP) }),
-            0
-        );
-        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(ALLOW_THP) }, thp);
+    fn huge_pages_are_off_while_a_load_runs_and_as_before_after() {
+        let before = thp_disabled();
+        let (outer, inner) =
+            without_huge_pages(|| (thp_disabled(), without_huge_pages(thp_disabled)));
+        if cfg!(target_os = "linux") {
+            assert!(outer && inner);
+        }
+        assert_eq!(thp_disabled(), before);
     }
 }

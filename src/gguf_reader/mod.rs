@@ -14,9 +14,8 @@ use crate::{Error, Result};
 
 pub use validate::validate_gguf;
 
-/// A GGUF file being read. candle's quantized tensors own their data, so each tensor is
-/// copied into memory once; reading the file (rather than mapping it, as before) keeps its pages
-/// out of the process's resident memory, where a mapped file counted a second time.
+/// A GGUF file being read: its header through the buffer, its tensors at their offsets (or
+/// through a mapping of the file: [`ReadAt::file`]).
 pub type GgufFile = BufReader<File>;
 
 /// A GGUF file's bytes, readable at any offset from several threads at once, so that a model's
@@ -24,9 +23,18 @@ pub type GgufFile = BufReader<File>;
 pub trait ReadAt: Read + Seek + Sync {
     /// Fills `buf` with the bytes at `offset`, or fails with `UnexpectedEof` past the end.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
+
+    /// The file the bytes are in, for a loader that maps it instead; `None` for bytes in memory.
+    fn file(&self) -> Option<&File> {
+        None
+    }
 }
 
 impl ReadAt for GgufFile {
+    fn file(&self) -> Option<&File> {
+        Some(self.get_ref())
+    }
+
     #[cfg(unix)]
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
         std::os::unix::fs::FileExt::read_exact_at(self.get_ref(), buf, offset)

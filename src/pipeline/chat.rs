@@ -86,12 +86,21 @@ pub enum SummaryLength {
 /// one reading of the header (the tokenizer takes a few tenths of a second to build from a large
 /// vocabulary, about as long as the weights take to read).
 pub fn load_model(path: &Path, device: &Device) -> Result<(GgufTokenizer, ChatModel)> {
+    let (tokenizer, model) =
+        crate::allocator::without_huge_pages(|| load_model_with(path, device))?;
+    model.fault_in_weights();
+    Ok((tokenizer, model))
+}
+
+fn load_model_with(path: &Path, device: &Device) -> Result<(GgufTokenizer, ChatModel)> {
     let (content, mut file) = gguf::read_header(path)?;
     gguf::check_supported(&content)?;
-    // Unlike the encoder-decoders' (see `allocator`), these weights stay on huge pages: every
-    // generated token streams all of them, and on normal pages the output projection alone
-    // made generation 8% slower (README, "Performance"). The price is paid at load on VMs whose
-    // host reclaims freed memory, where faulting fresh huge pages in takes seconds.
+    // On the CPU the weights GGUF lays out as the kernels read them (the output projection and
+    // the embeddings, half a small model) are used where a mapping of the file puts them, on the
+    // page cache's huge pages (`kernels::mmap::map_model`). The rest (Q5_0 weights in tarjama's
+    // layout, candle's repacked K-quants) is fresh memory, on normal pages as for the
+    // encoder-decoders (see `allocator`): faulting fresh huge pages in costs seconds on VMs whose
+    // host reclaims freed memory, and normal pages cost generation less (README, "Performance").
     let (tokenizer, model) = std::thread::scope(|s| {
         let tokenizer = s.spawn(|| GgufTokenizer::from_content(&content));
         let model = ChatModel::load(&content, &mut file, device);

@@ -3,10 +3,12 @@
 //! with AVX2, FMA and F16C. Elsewhere the matrices are not built and candle's kernels run.
 
 mod filled;
+mod mapped;
 mod q5_0;
 mod q8_0;
 mod q8_rows;
 
 pub use filled::cpu_qtensor;
+pub use mapped::mapped_qtensor;
 pub use q5_0::Q5_0Matrix;
 pub use q8_0::Q8_0Matrix;

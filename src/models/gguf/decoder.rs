@@ -6,7 +6,8 @@
 //! needs a cache that can be cut back to a given length, so the three families live here in
 //! one parametrised implementation, on candle's quantized matmul and rope kernels.
 
-use std::sync::Arc;
+use std::ops::Range;
+use std::sync::{Arc, PoisonError};
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
@@ -16,6 +17,7 @@ use rayon::prelude::*;
 use super::hparams::Hyperparameters;
 use crate::gguf_reader::ReadAt;
 use crate::kernels::ggml::{Q5_0Matrix, Q8_0Matrix};
+use crate::kernels::mmap::ModelMap;
 use crate::models::attention;
 use crate::models::kv_cache::KvBuffer;
 use crate::{Error, Result};
@@ -192,6 +194,12 @@ struct Layer {
     cache: KvBuffer,
 }
 
+/// A mapped GGUF file and the byte ranges of the tensors used where it puts them.
+struct InPlace {
+    map: Arc<ModelMap>,
+    ranges: Vec<Range<usize>>,
+}
+
 /// Llama/Qwen2/Qwen3 weights plus their key/value cache (batch of one sequence).
 pub struct Decoder {
     config: DecoderConfig,
@@ -201,6 +209,8 @@ pub struct Decoder {
     output: QMatMul,
     /// tarjama's kernel for one token through a Q8_0 output projection, where it runs.
     output_q8_0: Option<Q8_0Matrix>,
+    /// The GGUF file mapped into memory, where tensors above lie.
+    in_place: Option<InPlace>,
     /// Rope frequencies per pair of head dimensions.
     inv_freq: Vec<f32>,
     device: Device,
@@ -221,10 +231,20 @@ impl Decoder {
     ) -> Result<Self> {
         let config = DecoderConfig::new(hp, arch);
         let eps = config.rms_norm_eps;
+        let mapping = match device {
+            // A file that cannot be mapped (some network filesystems) is read instead.
+            Device::Cpu => data
+                .file()
+                .and_then(|file| ModelMap::new(file).ok())
+                .map(Arc::new),
+            _ => None,
+        };
         let tensors = TensorReader {
             content,
             data,
             device,
+            mapping: mapping.clone(),
+            in_place: Default::default(),
         };
         // The two large tables first, so that the blocks fill the time around them.
         let parts: Vec<Result<Part>> = (0..2 + config.block_count)
@@ -282,7 +302,24 @@ impl Decoder {
             inv_freq,
             device: device.clone(),
             len: 0,
+            in_place: mapping.map(|map| InPlace {
+                map,
+                ranges: tensors
+                    .in_place
+                    .into_inner()
+                    .unwrap_or_else(PoisonError::into_inner),
+            }),
         })
+    }
+
+    /// Maps in the pages of the weights used where the file lies (see
+    /// `kernels::mmap::fault_in`).
+    pub fn fault_in_weights(&self) {
+        if let Some(in_place) = &self.in_place {
+            for range in &in_place.ranges {
+                in_place.map.fault_in(range.clone());
+            }
+        }
     }
 
     /// Keeps the first `len` cached positions and forgets the rest.

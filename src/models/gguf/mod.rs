@@ -125,6 +125,14 @@ impl ChatModel {
         })
     }
 
+    /// Maps in the pages of the weights used where the file lies: call it once the load's
+    /// `allocator::without_huge_pages` has ended, so that they are mapped as huge pages.
+    pub fn fault_in_weights(&self) {
+        if let Weights::Decoder(m) = &self.weights {
+            m.fault_in_weights();
+        }
+    }
+
     /// Positions in the cache.
     pub fn position(&self) -> usize {
         self.cached.len()

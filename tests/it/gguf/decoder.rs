@@ -193,6 +193,58 @@ fn a_different_prompt_reuses_nothing() {
     assert_eq!(model.position(), 0);
 }
 
+/// A file's weights used where a mapping of it puts them (`load`) and the same bytes read into
+/// memory of their own give the same logits, bit for bit.
+#[test]
+fn a_mapped_file_and_its_bytes_read_give_the_same_logits() {
+    for arch in ["qwen2", "qwen3", "llama"] {
+        let cases = cases(arch);
+        let mut mapped = load(&cases);
+        let bytes = std::fs::read(fixtures().join(&cases.file)).unwrap();
+        let mut read = load_bytes(&bytes).unwrap();
+        let prompt = &cases.greedy.input_ids;
+        let (a, b) = (
+            mapped.forward(prompt).unwrap(),
+            read.forward(prompt).unwrap(),
+        );
+        assert_eq!(a, b, "{arch} prompt");
+        let next = argmax(&a);
+        assert_eq!(
+            mapped.forward(&[next]).unwrap(),
+            read.forward(&[next]).unwrap(),
+            "{arch} step"
+        );
+    }
+}
+
+/// The same on the real model, whose Q5_0, Q4_K, Q6_K and Q8_0 weights take every path: the
+/// output projection and embeddings used in place, Q5_0 weights converted from the mapping
+/// (whose pages are then let go), K-quants repacked by candle.
+#[test]
+fn the_real_model_mapped_and_read_gives_the_same_logits() {
+    let Some(path) = common::real_test_model() else {
+        return;
+    };
+    let (content, mut file) = read_header(&path).unwrap();
+    let mut mapped = ChatModel::load(&content, &mut file, &Device::Cpu).unwrap();
+    mapped.fault_in_weights();
+    let bytes = std::fs::read(&path).unwrap();
+    let mut read = load_bytes(&bytes).unwrap();
+    drop(bytes);
+    let prompt = [151644, 872, 198, 9707, 11, 1879, 0, 151645, 198];
+    let (a, b) = (
+        mapped.forward(&prompt).unwrap(),
+        read.forward(&prompt).unwrap(),
+    );
+    assert_eq!(a, b, "prompt");
+    let next = argmax(&a);
+    assert_eq!(
+        mapped.forward(&[next]).unwrap(),
+        read.forward(&[next]).unwrap(),
+        "step"
+    );
+}
+
 /// Loads GGUF bytes in memory, as `read_header` and `ChatModel::load` do a file.
 fn load_bytes(bytes: &[u8]) -> tarjama::Result<ChatModel> {
     let mut reader = std::io::Cursor::new(bytes);

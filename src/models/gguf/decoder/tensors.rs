@@ -1,12 +1,17 @@
 //! Reading a decoder's tensors from a GGUF file, straight into the layouts its kernels use.
 
+use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::Device;
 use candle_transformers::quantized_nn::RmsNorm;
 
 use super::{Kernel, Layer, QLinear, CACHE_GROWTH};
 use crate::gguf_reader::ReadAt;
-use crate::kernels::ggml::{cpu_qtensor, Q5_0Matrix};
+use crate::kernels::ggml::{cpu_qtensor, mapped_qtensor, Q5_0Matrix};
+use crate::kernels::mmap::ModelMap;
 use crate::models::kv_cache::KvBuffer;
 use crate::{Error, Result};
 
@@ -15,6 +20,11 @@ pub(super) struct TensorReader<'a, R> {
     pub(super) content: &'a gguf_file::Content,
     pub(super) data: &'a R,
     pub(super) device: &'a Device,
+    /// The file mapped into memory, where its tensors are used in place (on the CPU); `None`
+    /// reads them into memory of their own.
+    pub(super) mapping: Option<Arc<ModelMap>>,
+    /// The byte ranges of the tensors used in place.
+    pub(super) in_place: Mutex<Vec<Range<usize>>>,
 }
 
 impl<R: ReadAt> TensorReader<'_, R> {
@@ -34,6 +44,26 @@ impl<R: ReadAt> TensorReader<'_, R> {
                 buf.len()
             ))
         })
+    }
+
+    /// The bytes of tensor `name`: borrowed from the mapping, or read.
+    fn bytes(&self, name: &str, info: &gguf_file::TensorInfo) -> Result<Cow<'_, [u8]>> {
+        let len = Self::byte_len(name, info)?;
+        if let Some(map) = &self.mapping {
+            let start = self.offset(info);
+            if let Some(bytes) = start.and_then(|s| map.get(s..s.checked_add(len)?)) {
+                return Ok(Cow::Borrowed(bytes));
+            }
+        }
+        let mut bytes = vec![0; len];
+        self.read_into(name, info, &mut bytes)?;
+        Ok(Cow::Owned(bytes))
+    }
+
+    /// Where tensor `info`'s bytes start in the file, if that is an address of this machine.
+    fn offset(&self, info: &gguf_file::TensorInfo) -> Option<usize> {
+        let offset = self.content.tensor_data_offset.checked_add(info.offset)?;
+        usize::try_from(offset).ok()
     }
 
     fn byte_len(name: &str, info: &gguf_file::TensorInfo) -> Result<usize> {
@@ -57,6 +87,18 @@ impl<R: ReadAt> TensorReader<'_, R> {
                 info.shape.dims().to_vec(),
                 self.device,
             )?);
+        }
+        if let (Some(map), Some(offset)) = (&self.mapping, self.offset(info)) {
+            let mapped = mapped_qtensor(info.ggml_dtype, info.shape.dims(), map, offset)
+                .map_err(|e| Error::model(format!("GGUF tensor {name}: {e}")))?;
+            if let Some(tensor) = mapped {
+                let len = tensor.storage_size_in_bytes();
+                self.in_place
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(offset..offset + len);
+                return Ok(tensor);
+            }
         }
         let mut failed = None;
         let tensor = cpu_qtensor(info.ggml_dtype, info.shape.dims(), |buf| {
@@ -91,9 +133,15 @@ impl<R: ReadAt> TensorReader<'_, R> {
         // blocks.
         if info.ggml_dtype == GgmlDType::Q5_0 && matches!(self.device, Device::Cpu) {
             if let [n, k] = *info.shape.dims() {
-                let mut bytes = vec![0; Self::byte_len(&weight_name, info)?];
-                self.read_into(&weight_name, info, &mut bytes)?;
-                if let Some(q5_0) = Q5_0Matrix::from_gguf(&bytes, n, k)? {
+                let bytes = self.bytes(&weight_name, info)?;
+                let q5_0 = Q5_0Matrix::from_gguf(&bytes, n, k)?;
+                // Held in tarjama's layout from now on: the file's pages may go.
+                if let (Some(map), Some(start), Cow::Borrowed(_), Some(_)) =
+                    (&self.mapping, self.offset(info), &bytes, &q5_0)
+                {
+                    map.release(start..start + bytes.len());
+                }
+                if let Some(q5_0) = q5_0 {
                     return Ok(QLinear {
                         kernel: Kernel::Q5_0(q5_0),
                         bias,
