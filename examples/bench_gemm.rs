@@ -3,7 +3,7 @@
 //! opus-mt-ar-en-shaped benchmark model: an encoder batch (700 rows) through its 512×2048,
 //! 2048×512 and 512×512 layers, and a decoding step (16 rows) through the 62834-word output
 //! projection and an FFN layer, plus small in-cache shapes; then the same for the default model,
-//! opus-mt-tc-big-ar-en (d_model 1024, FFN 4096, 61109 words).
+//! opus-mt-tc-big-ar-en (d_model 1024, FFN 4096, 61109 words), with its decoding step's layers.
 //!
 //! Usage: cargo run --release --example bench_gemm [f32|int8]
 //! (with an argument, only that weight type is timed). Beside wall-clock speed it prints the
@@ -32,6 +32,9 @@ fn main() -> anyhow::Result<()> {
         (700, 1024, 4096),
         (700, 1024, 1024),
         (16, 61109, 1024),
+        (16, 1024, 1024),
+        (16, 4096, 1024),
+        (16, 1024, 4096),
     ];
     let only = std::env::args().nth(1);
     for (m, n, k) in shapes {
