@@ -49,8 +49,8 @@ pub fn without_huge_pages<T>(load: impl FnOnce() -> T) -> T {
     load()
 }
 
-/// How many loads run, and whether huge pages were off before the first of them.
-static LOADS: std::sync::Mutex<(usize, bool)> = std::sync::Mutex::new((0, false));
+/// How many loads run, and the process's huge-page setting before the first of them.
+static LOADS: std::sync::Mutex<(usize, ThpSetting)> = std::sync::Mutex::new((0, ThpSetting(0)));
 
 /// Huge pages off while it lives.
 struct HugePagesOff;
@@ -61,10 +61,8 @@ impl HugePagesOff {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if loads.0 == 0 {
-            loads.1 = thp_disabled();
-            if !loads.1 {
-                set_thp_disabled(true);
-            }
+            loads.1 = ThpSetting::get();
+            ThpSetting::OFF.set();
         }
         loads.0 += 1;
         HugePagesOff
@@ -77,54 +75,84 @@ impl Drop for HugePagesOff {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         loads.0 -= 1;
-        if loads.0 == 0 && !loads.1 {
-            set_thp_disabled(false);
+        if loads.0 == 0 {
+            loads.1.set();
         }
     }
 }
 
-/// Whether transparent huge pages are off for this process (`MIMALLOC_ALLOW_THP=0` turns them
-/// off at start).
-#[cfg(target_os = "linux")]
+/// Whether a load is running (in another thread, from a caller's point of view after its own
+/// load has ended), which keeps huge pages off.
+pub fn loading() -> bool {
+    LOADS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .0
+        > 0
+}
+
+/// Whether transparent huge pages are off for this process now (while a load runs, or from the
+/// start with `MIMALLOC_ALLOW_THP=0`): pages faulted in now will be small ones.
 pub fn thp_disabled() -> bool {
-    // SAFETY: PR_GET_THP_DISABLE reads a flag of the calling process; no pointers.
-    unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1 }
+    ThpSetting::get().0 & 1 != 0
 }
 
-#[cfg(not(target_os = "linux"))]
-pub fn thp_disabled() -> bool {
-    false
-}
+/// The value of Linux's `PR_GET_THP_DISABLE`: bit 0 set where huge pages are off, with the
+/// flags of how (Linux 6.18 adds `PR_THP_DISABLE_EXCEPT_ADVISED`, bit 1), which setting it back
+/// restores.
+#[derive(Clone, Copy)]
+struct ThpSetting(i32);
 
-#[cfg(target_os = "linux")]
-fn set_thp_disabled(disabled: bool) {
-    // SAFETY: PR_SET_THP_DISABLE sets a flag of the calling process; no pointers. Where it
-    // fails (kernels before 3.15), huge pages stay as they were: a slower load, nothing else.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_THP_DISABLE,
-            libc::c_ulong::from(disabled),
-            0,
-            0,
-            0,
-        )
-    };
-}
+impl ThpSetting {
+    const OFF: ThpSetting = ThpSetting(1);
 
-#[cfg(not(target_os = "linux"))]
-fn set_thp_disabled(_: bool) {}
+    #[cfg(target_os = "linux")]
+    fn get() -> Self {
+        // SAFETY: PR_GET_THP_DISABLE reads a setting of the calling process; no pointers.
+        let value = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        // -1 where the kernel has no such setting (before 3.15): treated as on.
+        ThpSetting(value.max(0))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn get() -> Self {
+        ThpSetting(0)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn set(self) {
+        let (disable, flags) = (self.0 & 1, self.0 & !1);
+        // SAFETY: PR_SET_THP_DISABLE sets a setting of the calling process; no pointers. Where
+        // it fails (kernels without it, or without a flag), huge pages stay as they were: a
+        // slower load, nothing else.
+        unsafe {
+            libc::prctl(
+                libc::PR_SET_THP_DISABLE,
+                disable as libc::c_ulong,
+                flags as libc::c_ulong,
+                0,
+                0,
+            )
+        };
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn set(self) {}
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn huge_pages_are_off_while_a_load_runs_and_as_before_after() {
+    fn huge_pages_stay_off_until_the_last_overlapping_load_ends_then_are_as_before() {
         let before = thp_disabled();
-        let (outer, inner) =
-            without_huge_pages(|| (thp_disabled(), without_huge_pages(thp_disabled)));
+        let after_inner = without_huge_pages(|| {
+            let inner = without_huge_pages(thp_disabled);
+            (inner, thp_disabled())
+        });
         if cfg!(target_os = "linux") {
-            assert!(outer && inner);
+            assert_eq!(after_inner, (true, true));
         }
         assert_eq!(thp_disabled(), before);
     }

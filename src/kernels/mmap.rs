@@ -1,5 +1,6 @@
-//! Safetensors weights mapped into memory rather than read: a model's weights are used where
-//! they lie in the page cache, without a copy.
+//! Model files mapped into memory rather than read: safetensors weights read out of the page
+//! cache without a copy into a buffer first, saved int8 weights, and GGUF files whose weights
+//! are used where they lie ([`ModelMap`]).
 
 use std::path::Path;
 
@@ -65,10 +66,12 @@ impl ModelMap {
         #[cfg(target_os = "linux")]
         {
             // Advice only: before Linux 5.14 (no MADV_POPULATE_READ) pages fault in when read.
-            let len = range.end.saturating_sub(range.start);
-            let _ = self
-                .map
-                .advise_range(memmap2::Advice::PopulateRead, range.start, len);
+            if range.start <= range.end && range.end <= self.map.len() {
+                let len = range.end - range.start;
+                let _ = self
+                    .map
+                    .advise_range(memmap2::Advice::PopulateRead, range.start, len);
+            }
         }
         #[cfg(not(target_os = "linux"))]
         let _ = range;
@@ -76,23 +79,26 @@ impl ModelMap {
 
     /// Unmaps the pages of `range` from this process (the page cache keeps them): for bytes read
     /// once at load and then held elsewhere, which would otherwise count in the process's
-    /// resident memory a second time.
+    /// resident memory a second time. Whole pages go, so the edges of the tensors beside the
+    /// range may go too; they fault back in when read. A range not within the file does nothing.
     pub fn release(&self, range: std::ops::Range<usize>) {
+        if range.start > range.end || range.end > self.map.len() {
+            return;
+        }
         #[cfg(unix)]
         {
-            let len = range.end.saturating_sub(range.start);
-            // SAFETY: the mapping is of a file, read-only: unmapped pages lose nothing, and a
-            // later read faults the same bytes back in from the page cache or the file.
+            // SAFETY: the range is within the mapping (checked above, as memmap2 does not: past
+            // its end `madvise` would reach whatever is mapped next), and the mapping is a
+            // shared, read-only mapping of a file: unmapped pages lose nothing, and a later read
+            // faults the same bytes back in from the page cache or the file.
             let _ = unsafe {
                 self.map.unchecked_advise_range(
                     memmap2::UncheckedAdvice::DontNeed,
                     range.start,
-                    len,
+                    range.end - range.start,
                 )
             };
         }
-        #[cfg(not(unix))]
-        let _ = range;
     }
 }
 
@@ -101,5 +107,28 @@ impl std::ops::Deref for ModelMap {
 
     fn deref(&self) -> &[u8] {
         &self.map
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::ModelMap;
+
+    #[test]
+    fn released_pages_read_back_the_same_and_ranges_not_in_the_file_are_ignored() {
+        let bytes: Vec<u8> = (0..3 * 4096 + 100).map(|i| (i * 7 % 251) as u8).collect();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&bytes).unwrap();
+        let map = ModelMap::new(&file).unwrap();
+        map.fault_in(0..bytes.len());
+        assert_eq!(*map, *bytes);
+        map.release(100..2 * 4096 + 5);
+        map.release(4096..usize::MAX);
+        #[allow(clippy::reversed_empty_ranges)]
+        map.release(10..3);
+        map.fault_in(0..usize::MAX);
+        assert_eq!(*map, *bytes);
     }
 }

@@ -88,7 +88,11 @@ pub enum SummaryLength {
 pub fn load_model(path: &Path, device: &Device) -> Result<(GgufTokenizer, ChatModel)> {
     let (tokenizer, model) =
         crate::allocator::without_huge_pages(|| load_model_with(path, device))?;
-    model.fault_in_weights();
+    // Faulted in now, the weights read in place would be small pages for good while another
+    // load (a service's translator) keeps huge pages off: then they fault in when first read.
+    if !crate::allocator::loading() {
+        model.fault_in_weights();
+    }
     Ok((tokenizer, model))
 }
 
@@ -97,10 +101,11 @@ fn load_model_with(path: &Path, device: &Device) -> Result<(GgufTokenizer, ChatM
     gguf::check_supported(&content)?;
     // On the CPU the weights GGUF lays out as the kernels read them (the output projection and
     // the embeddings, half a small model) are used where a mapping of the file puts them, on the
-    // page cache's huge pages (`kernels::mmap::map_model`). The rest (Q5_0 weights in tarjama's
+    // page cache's huge pages (`kernels::mmap::ModelMap`). The rest (Q5_0 weights in tarjama's
     // layout, candle's repacked K-quants) is fresh memory, on normal pages as for the
     // encoder-decoders (see `allocator`): faulting fresh huge pages in costs seconds on VMs whose
-    // host reclaims freed memory, and normal pages cost generation less (README, "Performance").
+    // host reclaims freed memory, more than the generation speed normal pages cost (README,
+    // "Performance").
     let (tokenizer, model) = std::thread::scope(|s| {
         let tokenizer = s.spawn(|| GgufTokenizer::from_content(&content));
         let model = ChatModel::load(&content, &mut file, device);

@@ -197,8 +197,9 @@ mod tests {
 
     #[test]
     fn mapped_tensors_are_the_file_s_bytes_in_place_and_compute_as_owned_ones() {
-        let w = Tensor::randn(0f32, 1., (6, 256), &Device::Cpu).unwrap();
-        let x = Tensor::randn(0f32, 1., (3, 256), &Device::Cpu).unwrap();
+        // 32 weight rows: enough for candle's repacked x86 kernels (16-row tiles) to take them.
+        let w = Tensor::randn(0f32, 1., (32, 256), &Device::Cpu).unwrap();
+        let inputs = [1, 3, 8].map(|m| Tensor::randn(0f32, 1., (m, 256), &Device::Cpu).unwrap());
         for dtype in [
             GgmlDType::F32,
             GgmlDType::Q8_0,
@@ -209,23 +210,37 @@ mod tests {
             let owned = QTensor::quantize(&w, dtype).unwrap();
             let bytes = owned.data().unwrap().into_owned();
             let map = mapped_file(64, &bytes);
-            let mapped = mapped_qtensor(dtype, &[6, 256], &map, 64).unwrap().unwrap();
+            let mapped = mapped_qtensor(dtype, &[32, 256], &map, 64)
+                .unwrap()
+                .unwrap();
             let data = mapped.data().unwrap();
             assert_eq!(*data, *bytes, "{dtype:?}");
             assert_eq!(data.as_ptr(), map[64..].as_ptr(), "{dtype:?}: not in place");
-            assert_eq!(mapped.shape().dims(), [6, 256]);
-            let products = [owned, mapped].map(|t| {
+            assert_eq!(mapped.shape().dims(), [32, 256]);
+            let results = [owned, mapped].map(|t| {
                 let t = Arc::new(t);
-                let y = QMatMul::from_arc(t.clone()).unwrap().forward(&x).unwrap();
-                let rows = t.embedding(&Tensor::new(&[5u32, 0, 5], &Device::Cpu).unwrap());
-                let table = t.dequantize(&Device::Cpu).unwrap();
-                (
-                    y.to_vec2::<f32>().unwrap(),
-                    rows.unwrap().to_vec2::<f32>().unwrap(),
-                    table.to_vec2::<f32>().unwrap(),
-                )
+                let matmul = QMatMul::from_arc(t.clone()).unwrap();
+                let products: Vec<_> = inputs
+                    .iter()
+                    .map(|x| matmul.forward(x).unwrap().to_vec2::<f32>().unwrap())
+                    .collect();
+                let fused = QTensor::gemv_fused_shared_lhs(&[t.as_ref(), t.as_ref()], &inputs[0])
+                    .unwrap()
+                    .map(|ys| {
+                        ys.iter()
+                            .map(|y| y.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+                            .collect::<Vec<_>>()
+                    });
+                let ids = Tensor::new(&[31u32, 0, 5], &Device::Cpu).unwrap();
+                let rows = t.embedding(&ids).unwrap().to_vec2::<f32>().unwrap();
+                let table = t
+                    .dequantize(&Device::Cpu)
+                    .unwrap()
+                    .to_vec2::<f32>()
+                    .unwrap();
+                (products, fused, rows, table)
             });
-            assert_eq!(products[0], products[1], "{dtype:?}");
+            assert_eq!(results[0], results[1], "{dtype:?}");
         }
     }
 

@@ -194,7 +194,7 @@ struct Layer {
     cache: KvBuffer,
 }
 
-/// A mapped GGUF file and the byte ranges of the tensors used where it puts them.
+/// A mapped GGUF file and the byte ranges of the tensors the model reads where it puts them.
 struct InPlace {
     map: Arc<ModelMap>,
     ranges: Vec<Range<usize>>,
@@ -252,8 +252,14 @@ impl Decoder {
             .map(|task| match task {
                 // Kept quantized: rows are dequantized when looked up, which saves the hundreds of
                 // megabytes a float copy of a 150k-word table takes.
-                0 => tensors.get("token_embd.weight").map(Part::Embeddings),
-                1 => tensors.optional("output.weight").map(Part::Output),
+                0 => tensors.get("token_embd.weight").map(|embeddings| {
+                    tensors.keep(&embeddings);
+                    Part::Embeddings(embeddings)
+                }),
+                1 => tensors.optional("output.weight").map(|output| {
+                    output.as_ref().inspect(|output| tensors.keep(output));
+                    Part::Output(output)
+                }),
                 i => tensors.layer(i - 2, eps).map(|l| Part::Layer(Box::new(l))),
             })
             .collect();
@@ -279,8 +285,8 @@ impl Decoder {
             })
             .collect();
         // Llama 3.1+ stretches the low frequencies for long contexts (llama.cpp's freq factors).
-        if let Some(factors) = tensors.optional("rope_freqs.weight")? {
-            let factors = factors.dequantize(device)?.to_vec1::<f32>()?;
+        if content.tensor_infos.contains_key("rope_freqs.weight") {
+            let factors = tensors.dequantized("rope_freqs.weight")?.to_vec1::<f32>()?;
             if factors.len() != inv_freq.len() {
                 return Err(Error::model(format!(
                     "GGUF tensor rope_freqs.weight has {} factors for {} frequencies",
@@ -312,8 +318,15 @@ impl Decoder {
         })
     }
 
+    /// Bytes of weights read where the mapped file lies (0 where it is not mapped).
+    pub fn in_place_bytes(&self) -> usize {
+        self.in_place
+            .as_ref()
+            .map_or(0, |p| p.ranges.iter().map(|r| r.len()).sum())
+    }
+
     /// Maps in the pages of the weights used where the file lies (see
-    /// `kernels::mmap::fault_in`).
+    /// `kernels::mmap::ModelMap::fault_in`).
     pub fn fault_in_weights(&self) {
         if let Some(in_place) = &self.in_place {
             for range in &in_place.ranges {

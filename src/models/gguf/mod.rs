@@ -125,11 +125,21 @@ impl ChatModel {
         })
     }
 
-    /// Maps in the pages of the weights used where the file lies: call it once the load's
-    /// `allocator::without_huge_pages` has ended, so that they are mapped as huge pages.
+    /// Maps in the pages of the weights used where the file lies: call it once huge pages are on
+    /// again after the load (`allocator::without_huge_pages`), so that they are mapped as huge
+    /// pages.
     pub fn fault_in_weights(&self) {
         if let Weights::Decoder(m) = &self.weights {
             m.fault_in_weights();
+        }
+    }
+
+    /// Bytes of weights read where the mapped file lies, not copied: 0 for models read into
+    /// memory (bytes given, not a file; GPUs; Gemma 3, which candle loads).
+    pub fn in_place_bytes(&self) -> usize {
+        match &self.weights {
+            Weights::Decoder(m) => m.in_place_bytes(),
+            _ => 0,
         }
     }
 

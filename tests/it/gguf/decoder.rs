@@ -202,6 +202,9 @@ fn a_mapped_file_and_its_bytes_read_give_the_same_logits() {
         let mut mapped = load(&cases);
         let bytes = std::fs::read(fixtures().join(&cases.file)).unwrap();
         let mut read = load_bytes(&bytes).unwrap();
+        // The embeddings at least (the F32 linears become candle's own float copies).
+        assert!(mapped.in_place_bytes() > 0, "{arch}: nothing used in place");
+        assert_eq!(read.in_place_bytes(), 0);
         let prompt = &cases.greedy.input_ids;
         let (a, b) = (
             mapped.forward(prompt).unwrap(),
@@ -228,6 +231,12 @@ fn the_real_model_mapped_and_read_gives_the_same_logits() {
     let (content, mut file) = read_header(&path).unwrap();
     let mut mapped = ChatModel::load(&content, &mut file, &Device::Cpu).unwrap();
     mapped.fault_in_weights();
+    // The Q8_0 output projection (145 MB) and Q5_0 embeddings (94 MB) at least.
+    assert!(
+        mapped.in_place_bytes() > 230_000_000,
+        "{}",
+        mapped.in_place_bytes()
+    );
     let bytes = std::fs::read(&path).unwrap();
     let mut read = load_bytes(&bytes).unwrap();
     drop(bytes);

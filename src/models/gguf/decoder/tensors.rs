@@ -4,8 +4,9 @@ use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use candle_core::quantized::QMatMul;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
 use super::{Kernel, Layer, QLinear, CACHE_GROWTH};
@@ -23,7 +24,7 @@ pub(super) struct TensorReader<'a, R> {
     /// The file mapped into memory, where its tensors are used in place (on the CPU); `None`
     /// reads them into memory of their own.
     pub(super) mapping: Option<Arc<ModelMap>>,
-    /// The byte ranges of the tensors used in place.
+    /// The byte ranges of the mapped tensors that the model keeps using in place ([`Self::keep`]).
     pub(super) in_place: Mutex<Vec<Range<usize>>>,
 }
 
@@ -44,6 +45,46 @@ impl<R: ReadAt> TensorReader<'_, R> {
                 buf.len()
             ))
         })
+    }
+
+    /// Where `tensor`'s blocks lie in the mapping, if they do.
+    fn mapped_range(&self, tensor: &QTensor) -> Option<Range<usize>> {
+        let map = self.mapping.as_ref()?;
+        let start = (tensor.data().ok()?.as_ptr() as usize).checked_sub(map.as_ptr() as usize)?;
+        let end = start.checked_add(tensor.storage_size_in_bytes())?;
+        (end <= map.len()).then_some(start..end)
+    }
+
+    /// Records that the model reads `tensor` where the mapping puts it: its pages are faulted in
+    /// once the load ends (`Decoder::fault_in_weights`).
+    pub(super) fn keep(&self, tensor: &QTensor) {
+        if let Some(range) = self.mapped_range(tensor) {
+            self.in_place
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(range);
+        }
+    }
+
+    /// Lets the mapped pages of `tensor` go, once what the model uses was made from it (a
+    /// dequantized copy, candle's float weights), so that they do not count in the process's
+    /// resident memory beside that copy.
+    pub(super) fn let_go(&self, tensor: &QTensor) {
+        self.release(self.mapped_range(tensor));
+    }
+
+    fn release(&self, range: Option<Range<usize>>) {
+        if let (Some(map), Some(range)) = (&self.mapping, range) {
+            map.release(range);
+        }
+    }
+
+    /// A dequantized copy of tensor `name` (norms, biases, factors), its mapped pages let go.
+    pub(super) fn dequantized(&self, name: &str) -> Result<Tensor> {
+        let tensor = self.get(name)?;
+        let values = tensor.dequantize(self.device)?;
+        self.let_go(&tensor);
+        Ok(values)
     }
 
     /// The bytes of tensor `name`: borrowed from the mapping, or read.
@@ -92,11 +133,6 @@ impl<R: ReadAt> TensorReader<'_, R> {
             let mapped = mapped_qtensor(info.ggml_dtype, info.shape.dims(), map, offset)
                 .map_err(|e| Error::model(format!("GGUF tensor {name}: {e}")))?;
             if let Some(tensor) = mapped {
-                let len = tensor.storage_size_in_bytes();
-                self.in_place
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(offset..offset + len);
                 return Ok(tensor);
             }
         }
@@ -124,9 +160,10 @@ impl<R: ReadAt> TensorReader<'_, R> {
 
     fn linear(&self, name: &str) -> Result<QLinear> {
         let weight_name = format!("{name}.weight");
-        let bias = match self.optional(&format!("{name}.bias"))? {
-            Some(b) => Some(b.dequantize(self.device)?),
-            None => None,
+        let bias_name = format!("{name}.bias");
+        let bias = match self.content.tensor_infos.contains_key(&bias_name) {
+            true => Some(self.dequantized(&bias_name)?),
+            false => None,
         };
         let info = self.info(&weight_name)?;
         // Q5_0 weights go from the file's bytes to tarjama's layout, never held as candle's
@@ -135,13 +172,15 @@ impl<R: ReadAt> TensorReader<'_, R> {
             if let [n, k] = *info.shape.dims() {
                 let bytes = self.bytes(&weight_name, info)?;
                 let q5_0 = Q5_0Matrix::from_gguf(&bytes, n, k)?;
-                // Held in tarjama's layout from now on: the file's pages may go.
-                if let (Some(map), Some(start), Cow::Borrowed(_), Some(_)) =
-                    (&self.mapping, self.offset(info), &bytes, &q5_0)
-                {
-                    map.release(start..start + bytes.len());
-                }
                 if let Some(q5_0) = q5_0 {
+                    // Held in tarjama's layout from now on: the file's pages may go.
+                    if let (Some(map), Some(start), Cow::Borrowed(read)) =
+                        (&self.mapping, self.offset(info), &bytes)
+                    {
+                        let len = read.len();
+                        drop(bytes);
+                        map.release(start..start + len);
+                    }
                     return Ok(QLinear {
                         kernel: Kernel::Q5_0(q5_0),
                         bias,
@@ -149,17 +188,31 @@ impl<R: ReadAt> TensorReader<'_, R> {
                 }
             }
         }
-        QLinear::candle(self.get(&weight_name)?, bias)
+        let linear = QLinear::candle(self.get(&weight_name)?, bias)?;
+        if let Kernel::Candle { weight, matmul } = &linear.kernel {
+            match matmul {
+                // The quantized blocks are what candle multiplies by (or repacks from).
+                QMatMul::QTensor(_) => self.keep(weight),
+                // Float weights: candle made its own copy.
+                _ => self.let_go(weight),
+            }
+        }
+        Ok(linear)
     }
 
     pub(super) fn norm(&self, name: &str, eps: f64) -> Result<RmsNorm> {
-        Ok(RmsNorm::from_qtensor(self.get(name)?, eps)?)
+        let weight = self.get(name)?;
+        let mapped = self.mapped_range(&weight);
+        let norm = RmsNorm::from_qtensor(weight, eps)?;
+        self.release(mapped);
+        Ok(norm)
     }
 
     fn optional_norm(&self, name: &str, eps: f64) -> Result<Option<RmsNorm>> {
-        match self.optional(name)? {
-            Some(w) => Ok(Some(RmsNorm::from_qtensor(w, eps)?)),
-            None => Ok(None),
+        if self.content.tensor_infos.contains_key(name) {
+            self.norm(name, eps).map(Some)
+        } else {
+            Ok(None)
         }
     }
 
