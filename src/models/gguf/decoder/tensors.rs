@@ -161,9 +161,10 @@ impl<R: ReadAt> TensorReader<'_, R> {
     fn linear(&self, name: &str) -> Result<QLinear> {
         let weight_name = format!("{name}.weight");
         let bias_name = format!("{name}.bias");
-        let bias = match self.content.tensor_infos.contains_key(&bias_name) {
-            true => Some(self.dequantized(&bias_name)?),
-            false => None,
+        let bias = if self.content.tensor_infos.contains_key(&bias_name) {
+            Some(self.dequantized(&bias_name)?)
+        } else {
+            None
         };
         let info = self.info(&weight_name)?;
         // Q5_0 weights go from the file's bytes to tarjama's layout, never held as candle's
