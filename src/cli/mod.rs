@@ -47,6 +47,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "cap the CPU kernels at portable, avx2, avx512, avx512-vnni or amx",
     ),
     (
+        "TARJAMA_NO_MMAP",
+        "1, true, yes or on: read GGUF files into memory instead of mapping them",
+    ),
+    (
         "NO_COLOR",
         "set and not empty: no colour in help and error messages",
     ),

@@ -30,6 +30,26 @@ pub fn map_read_only(file: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
     unsafe { memmap2::Mmap::map(file) }
 }
 
+/// The environment variable that turns the mapping of GGUF files off (1, true, yes or on): they
+/// are read into memory instead, for files on network filesystems (whose read errors a mapping
+/// turns into `SIGBUS`) or files that must be replaceable in place.
+pub const NO_MAP_VARIABLE: &str = "TARJAMA_NO_MMAP";
+
+/// Whether [`NO_MAP_VARIABLE`] turns mapping off.
+pub fn mapping_turned_off() -> bool {
+    turns_off(std::env::var("TARJAMA_NO_MMAP").ok().as_deref())
+}
+
+/// A boolean variable as the Hugging Face ones read: `1`, `true`, `yes` or `on` in any case.
+fn turns_off(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
+}
+
 /// A model file mapped read-only for as long as its weights are used in place
 /// (`ggml::mapped_qtensor`), its pages asked for as huge pages.
 ///
@@ -114,7 +134,24 @@ impl std::ops::Deref for ModelMap {
 mod tests {
     use std::io::Write;
 
-    use super::ModelMap;
+    use super::{turns_off, ModelMap};
+
+    #[test]
+    fn the_variable_turns_mapping_off_as_hugging_face_booleans_read() {
+        for on in ["1", "true", "YES", " on "] {
+            assert!(turns_off(Some(on)), "{on}");
+        }
+        for off in [
+            None,
+            Some(""),
+            Some("0"),
+            Some("false"),
+            Some("off"),
+            Some("maybe"),
+        ] {
+            assert!(!turns_off(off), "{off:?}");
+        }
+    }
 
     #[test]
     fn released_pages_read_back_the_same_and_ranges_not_in_the_file_are_ignored() {

@@ -147,6 +147,11 @@ impl ChatPipeline {
         &self.model.architecture
     }
 
+    /// Bytes of weights read where the mapped GGUF file lies (see `kernels::mmap::ModelMap`).
+    pub fn in_place_bytes(&self) -> usize {
+        self.model.in_place_bytes()
+    }
+
     pub(super) fn prompt_tokens(&self, messages: &[Message]) -> Result<Vec<u32>> {
         self.tokenizer
             .encode(&self.template.render(messages)?, false)

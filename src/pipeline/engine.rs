@@ -247,7 +247,14 @@ impl Engine {
         if let Some(p) = g.repetition_penalty {
             s.repetition_penalty = p;
         }
-        let kind = chat.architecture().to_string();
+        let kind = match chat.in_place_bytes() {
+            0 => chat.architecture().to_string(),
+            bytes => format!(
+                "{}, {} MB of weights read where the file is mapped",
+                chat.architecture(),
+                bytes.div_ceil(1 << 20)
+            ),
+        };
         Ok(Engine {
             with_translation: false,
             loaded: Loaded::Chat(Box::new(chat)),

@@ -31,6 +31,7 @@ fn the_top_level_help_lists_the_environment() {
         "HF_HUB_OFFLINE",
         "RAYON_NUM_THREADS",
         "TARJAMA_ISA",
+        "TARJAMA_NO_MMAP",
         "NO_COLOR",
         "SLURM_ARRAY_TASK_*",
         "JOB_COMPLETION_INDEX",
@@ -40,7 +41,7 @@ fn the_top_level_help_lists_the_environment() {
             "{name}:\n{text}"
         );
     }
-    assert_eq!(ENVIRONMENT.len(), 10);
+    assert_eq!(ENVIRONMENT.len(), 11);
     assert!(text.contains("Exit codes: 0 ok"), "{text}");
 }
 

@@ -181,3 +181,46 @@ fn translating_thirty_ntrex_lines_reaches_chrf_25() {
     eprintln!("chrF on ntrex 1-30 with {TEST_MODEL}: {score:.2}");
     assert!(score >= 25.0, "chrF {score:.2} < 25");
 }
+
+/// `TARJAMA_NO_MMAP=1` reads the GGUF file into memory instead of mapping it: the same
+/// translation, and `--verbose` says which way the weights came.
+#[test]
+fn a_mapped_and_a_read_chat_model_translate_alike() {
+    let Some(model) = test_model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    let lines: Vec<String> = fs::read_to_string(shared("ntrex/ar.txt"))
+        .unwrap()
+        .lines()
+        .take(2)
+        .map(String::from)
+        .collect();
+    fs::write(&input, lines.join("\n")).unwrap();
+    let run = |no_map: &str| {
+        let out = tarjama()
+            .env("TARJAMA_NO_MMAP", no_map)
+            .args(["translate", "--verbose", "--model"])
+            .arg(&model)
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.stdout, String::from_utf8(out.stderr).unwrap())
+    };
+    let (mapped, mapped_log) = run("0");
+    let (read, read_log) = run("1");
+    assert!(!mapped.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&mapped),
+        String::from_utf8_lossy(&read)
+    );
+    assert!(
+        mapped_log.contains("MB of weights read where the file is mapped"),
+        "{mapped_log}"
+    );
+    assert!(!read_log.contains("where the file is mapped"), "{read_log}");
+}

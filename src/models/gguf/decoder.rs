@@ -233,7 +233,7 @@ impl Decoder {
         let eps = config.rms_norm_eps;
         let mapping = match device {
             // A file that cannot be mapped (some network filesystems) is read instead.
-            Device::Cpu => data
+            Device::Cpu if !crate::kernels::mmap::mapping_turned_off() => data
                 .file()
                 .and_then(|file| ModelMap::new(file).ok())
                 .map(Arc::new),
