@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::Value;
 
-use crate::common::metrics;
+use crate::common::{metrics, succeeded};
 
 fn fixture(name: &str) -> Value {
     metrics::load(name)
@@ -141,25 +141,20 @@ fn translate_then_score_and_errors() {
     );
     fs::write(&src, ar.join("\n") + "\n").unwrap();
     fs::write(&reference, en.join("\n") + "\n").unwrap();
-    let out = Command::cargo_bin("tarjama")
-        .unwrap()
-        .env("HF_HOME", tmp.path())
-        .args([
-            "eval", "--format", "json", "--quiet", "--beams", "1", "--model",
-        ])
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian-tiny"))
-        .arg("--src")
-        .arg(&src)
-        .arg("--ref")
-        .arg(&reference)
-        .arg("--save-hyp")
-        .arg(&saved)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        Command::cargo_bin("tarjama")
+            .unwrap()
+            .env("HF_HOME", tmp.path())
+            .args([
+                "eval", "--format", "json", "--quiet", "--beams", "1", "--model",
+            ])
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian-tiny"))
+            .arg("--src")
+            .arg(&src)
+            .arg("--ref")
+            .arg(&reference)
+            .arg("--save-hyp")
+            .arg(&saved),
     );
     let translated: Value = serde_json::from_slice(&out.stdout).unwrap();
     let hyps: Vec<String> = fs::read_to_string(&saved)

@@ -8,7 +8,7 @@ use assert_cmd::Command;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
-use crate::common::{real_test_model as test_model, shared};
+use crate::common::{real_test_model as test_model, shared, succeeded};
 
 const TEST_MODEL: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 
@@ -97,17 +97,10 @@ fn truncated_gguf_is_reported() {
 fn summary_of_the_example_article_has_three_clean_sentences() {
     let Some(model) = test_model() else { return };
     let article = shared("article-ar.txt");
-    let out = summarize_with(
+    let out = succeeded(&mut summarize_with(
         &model,
         &["--quiet", "--format", "json", article.to_str().unwrap()],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let summary = json["summary"].as_str().unwrap();
     eprintln!("summary: {summary}");
@@ -197,17 +190,12 @@ fn a_mapped_and_a_read_chat_model_translate_alike() {
         .collect();
     fs::write(&input, lines.join("\n")).unwrap();
     let run = |no_map: &str| {
-        let out = tarjama()
-            .env("TARJAMA_NO_MMAP", no_map)
-            .args(["translate", "--verbose", "--model"])
-            .arg(&model)
-            .arg(&input)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeeded(
+            tarjama()
+                .env("TARJAMA_NO_MMAP", no_map)
+                .args(["translate", "--verbose", "--model"])
+                .arg(&model)
+                .arg(&input),
         );
         (out.stdout, String::from_utf8(out.stderr).unwrap())
     };

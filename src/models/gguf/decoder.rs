@@ -195,7 +195,7 @@ struct Layer {
 }
 
 /// A mapped GGUF file and the byte ranges of the tensors the model reads where it puts them.
-struct InPlace {
+struct MappedWeights {
     map: Arc<ModelMap>,
     ranges: Vec<Range<usize>>,
 }
@@ -210,7 +210,7 @@ pub struct Decoder {
     /// tarjama's kernel for one token through a Q8_0 output projection, where it runs.
     output_q8_0: Option<Q8_0Matrix>,
     /// The GGUF file mapped into memory, where tensors above lie.
-    in_place: Option<InPlace>,
+    mapped: Option<MappedWeights>,
     /// Rope frequencies per pair of head dimensions.
     inv_freq: Vec<f32>,
     device: Device,
@@ -308,7 +308,7 @@ impl Decoder {
             inv_freq,
             device: device.clone(),
             len: 0,
-            in_place: mapping.map(|map| InPlace {
+            mapped: mapping.map(|map| MappedWeights {
                 map,
                 ranges: tensors
                     .in_place
@@ -320,7 +320,7 @@ impl Decoder {
 
     /// Bytes of weights read where the mapped file lies (0 where it is not mapped).
     pub fn in_place_bytes(&self) -> usize {
-        self.in_place
+        self.mapped
             .as_ref()
             .map_or(0, |p| p.ranges.iter().map(|r| r.len()).sum())
     }
@@ -328,9 +328,9 @@ impl Decoder {
     /// Maps in the pages of the weights used where the file lies (see
     /// `kernels::mmap::ModelMap::fault_in`).
     pub fn fault_in_weights(&self) {
-        if let Some(in_place) = &self.in_place {
-            for range in &in_place.ranges {
-                in_place.map.fault_in(range.clone());
+        if let Some(mapped) = &self.mapped {
+            for range in &mapped.ranges {
+                mapped.map.fault_in(range.clone());
             }
         }
     }

@@ -43,15 +43,21 @@ pub fn translate_cmd(cache: &Path) -> Command {
     cmd
 }
 
-/// Runs a command that must succeed and returns its stdout.
-pub fn stdout_of(cmd: &mut Command) -> String {
+/// Runs a command that must succeed (its stderr shown where it does not) and returns what it
+/// wrote.
+pub fn succeeded(cmd: &mut Command) -> std::process::Output {
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
+    out
+}
+
+/// Runs a command that must succeed and returns its stdout.
+pub fn stdout_of(cmd: &mut Command) -> String {
+    String::from_utf8(succeeded(cmd).stdout).unwrap()
 }
 
 pub fn stderr_of(out: &std::process::Output) -> String {

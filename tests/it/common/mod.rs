@@ -14,7 +14,7 @@ mod cli;
 pub mod metrics;
 
 #[cfg(test)]
-pub use cli::{ntrex, ntrex_lines, stderr_of, stdout_of, tarjama, translate_cmd};
+pub use cli::{ntrex, ntrex_lines, stderr_of, stdout_of, succeeded, tarjama, translate_cmd};
 
 /// `TARJAMA_FIXTURES` points the tests at another fixture set (the GPU check copies them).
 pub fn fixtures() -> PathBuf {
